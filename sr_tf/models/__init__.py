@@ -1,0 +1,50 @@
+"""Generators and discriminators (Keras 3 subclassed models, registered serializable).
+
+All generators map `[N, H, W, C] float32 in [0, 1]` to `[N, s*H, s*W, C] float32`.
+"""
+
+from sr_tf.models.layers import PixelShuffle, torch_to_tf_shuffle_permutation
+from sr_tf.models.rrdbnet import RRDB, ResidualDenseBlock, RRDBNet
+from sr_tf.models.srcnn import SRCNN
+from sr_tf.models.srresnet import ResidualBlock, SRResNet
+from sr_tf.models.srvgg import SRVGGNetCompact
+from sr_tf.models.unet_discriminator import UNetDiscriminatorSN
+from sr_tf.models.vgg_discriminator import VGGStyleDiscriminator
+
+GENERATORS = {
+    "srcnn": SRCNN,
+    "srresnet": SRResNet,
+    "rrdbnet": RRDBNet,
+    "srvgg_compact": SRVGGNetCompact,
+}
+DISCRIMINATORS = {
+    "vgg_style": VGGStyleDiscriminator,
+    "unet_sn": UNetDiscriminatorSN,
+}
+
+
+def model_scale(model) -> int:
+    """The upscaling factor of a generator (`scale` or `upscale` attribute)."""
+    for attr in ("scale", "upscale"):
+        value = getattr(model, attr, None)
+        if isinstance(value, int):
+            return value
+    raise ValueError(f"Cannot tell the scale of model {getattr(model, 'name', model)!r}: it has no `scale` attribute.")
+
+
+__all__ = [
+    "DISCRIMINATORS",
+    "GENERATORS",
+    "RRDB",
+    "SRCNN",
+    "PixelShuffle",
+    "RRDBNet",
+    "ResidualBlock",
+    "ResidualDenseBlock",
+    "SRResNet",
+    "SRVGGNetCompact",
+    "UNetDiscriminatorSN",
+    "VGGStyleDiscriminator",
+    "model_scale",
+    "torch_to_tf_shuffle_permutation",
+]

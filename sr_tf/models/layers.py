@@ -1,0 +1,82 @@
+"""Building blocks shared by several architectures.
+
+Pixel shuffle channel order: TensorFlow's `tf.nn.depth_to_space` reads output
+pixel (i, j) of channel c from input channel `(i * r + j) * C + c`; PyTorch's
+`nn.PixelShuffle` (and ncnn's PixelShuffle in mode 0) reads it from
+`c * r * r + i * r + j`. Our layers use the TensorFlow order (the native,
+fused op); importers of PyTorch/ncnn weights permute the channels of the conv
+before the shuffle with `torch_to_tf_shuffle_permutation`.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+
+def torch_to_tf_shuffle_permutation(channels: int, factor: int) -> np.ndarray:
+    """Index array `p` with `tf_channels = torch_channels[..., p]`.
+
+    For a conv feeding a pixel shuffle of `factor` that outputs `channels`
+    channels: position `k * channels + c` in TensorFlow order holds PyTorch
+    channel `c * factor**2 + k`, where `k = i * factor + j` is the sub-pixel.
+
+    Returns:
+      int64 array of shape `[channels * factor**2]`.
+    """
+    r2 = factor * factor
+    k, c = np.meshgrid(np.arange(r2), np.arange(channels), indexing="ij")
+    return (c * r2 + k).reshape(-1)
+
+
+@keras.saving.register_keras_serializable(package="sr_tf")
+class PixelShuffle(keras.layers.Layer):
+    """Sub-pixel upsampling: `[N, H, W, C * r * r] -> [N, H * r, W * r, C]` (TF channel order)."""
+
+    def __init__(self, factor: int, **kwargs):
+        super().__init__(**kwargs)
+        self.factor = int(factor)
+
+    def call(self, x):
+        return tf.nn.depth_to_space(x, self.factor)
+
+    def compute_output_shape(self, input_shape):
+        n, h, w, c = input_shape
+        r = self.factor
+        return (n, None if h is None else h * r, None if w is None else w * r, c // (r * r))
+
+    def get_config(self):
+        return {**super().get_config(), "factor": self.factor}
+
+
+def pad_to_multiple(x: tf.Tensor, multiple: int) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    """Reflect-pads `[N, H, W, C]` at the bottom/right so H and W are multiples of `multiple`.
+
+    Returns the padded tensor and the original H and W (scalar int32 tensors),
+    so callers can crop their output back. Falls back to symmetric padding when
+    the image is too small to reflect.
+    """
+    h, w = tf.shape(x)[1], tf.shape(x)[2]
+    ph = (multiple - h % multiple) % multiple
+    pw = (multiple - w % multiple) % multiple
+    paddings = [[0, 0], [0, ph], [0, pw], [0, 0]]
+    mode = "REFLECT" if multiple <= 2 else "SYMMETRIC"
+    return tf.pad(x, paddings, mode=mode), h, w
+
+
+def validate_scale(name: str, scale: int, allowed: tuple[int, ...] = (2, 3, 4)) -> int:
+    if int(scale) != scale or int(scale) not in allowed:
+        raise ValueError(f"{name} supports scales {allowed}. Received: scale={scale!r}")
+    return int(scale)
+
+
+def validate_positive(name: str, **values: int) -> None:
+    for key, value in values.items():
+        if not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"{name}: `{key}` must be a positive integer. Received: {key}={value!r}")
+
+
+def to_output_dtype(x: tf.Tensor) -> tf.Tensor:
+    """Generators return float32 (the usual choice under mixed precision)."""
+    return tf.cast(x, "float32")
