@@ -4,6 +4,7 @@ All generators map `[N, H, W, C] float32 in [0, 1]` to `[N, s*H, s*W, C] float32
 """
 
 from sr_tf.models.layers import PixelShuffle, torch_to_tf_shuffle_permutation
+from sr_tf.models.resized import ResizedGenerator
 from sr_tf.models.rrdbnet import RRDB, ResidualDenseBlock, RRDBNet
 from sr_tf.models.srcnn import SRCNN
 from sr_tf.models.srresnet import ResidualBlock, SRResNet
@@ -40,6 +41,7 @@ __all__ = [
     "PixelShuffle",
     "RRDBNet",
     "ResidualBlock",
+    "ResizedGenerator",
     "ResidualDenseBlock",
     "SRResNet",
     "SRVGGNetCompact",
