@@ -50,19 +50,23 @@ class PixelShuffle(keras.layers.Layer):
         return {**super().get_config(), "factor": self.factor}
 
 
-def pad_to_multiple(x: tf.Tensor, multiple: int) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-    """Reflect-pads `[N, H, W, C]` at the bottom/right so H and W are multiples of `multiple`.
+def _mirror_indices(size: tf.Tensor, padded: tf.Tensor) -> tf.Tensor:
+    idx = tf.range(padded)
+    idx = tf.where(idx >= size, 2 * size - 1 - idx, idx)  # symmetric mirror at the far edge
+    return tf.clip_by_value(idx, 0, size - 1)  # images smaller than the padding repeat their edge
 
-    Returns the padded tensor and the original H and W (scalar int32 tensors),
-    so callers can crop their output back. Falls back to symmetric padding when
-    the image is too small to reflect.
+
+def pad_to_multiple(x: tf.Tensor, multiple: int) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    """Pads `[N, H, W, C]` at the bottom/right (mirrored) so H and W are multiples of `multiple`.
+
+    Works for any size, even 1x1. Returns the padded tensor and the original
+    H and W (scalar int32 tensors), so callers can crop their output back.
     """
     h, w = tf.shape(x)[1], tf.shape(x)[2]
-    ph = (multiple - h % multiple) % multiple
-    pw = (multiple - w % multiple) % multiple
-    paddings = [[0, 0], [0, ph], [0, pw], [0, 0]]
-    mode = "REFLECT" if multiple <= 2 else "SYMMETRIC"
-    return tf.pad(x, paddings, mode=mode), h, w
+    ph = h + (multiple - h % multiple) % multiple
+    pw = w + (multiple - w % multiple) % multiple
+    x = tf.gather(x, _mirror_indices(h, ph), axis=1)
+    return tf.gather(x, _mirror_indices(w, pw), axis=2), h, w
 
 
 def validate_scale(name: str, scale: int, allowed: tuple[int, ...] = (2, 3, 4)) -> int:

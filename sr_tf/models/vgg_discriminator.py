@@ -48,41 +48,36 @@ class VGGStyleDiscriminator(keras.Model):
         self.input_size, self.num_in_ch, self.num_feat = int(input_size), int(num_in_ch), int(num_feat)
         self.num_stages, self.dense_units = int(num_stages), int(dense_units)
         self.strided_kernel_size = int(strided_kernel_size)
-        self.stage_layers = []
+        self.convs0, self.bns0, self.convs1, self.bns1 = [], [], [], []
         for i in range(self.num_stages):
             ch = self.num_feat * min(2**i, 8)
-            self.stage_layers.append(
-                [
-                    keras.layers.Conv2D(ch, 3, padding="same", use_bias=(i == 0), name=f"conv{i}_0"),
-                    None if i == 0 else keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5, name=f"bn{i}_0"),
-                    keras.layers.Conv2D(ch, self.strided_kernel_size, strides=2, padding="same", use_bias=False, name=f"conv{i}_1"),
-                    keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5, name=f"bn{i}_1"),
-                ]
+            self.convs0.append(keras.layers.Conv2D(ch, 3, padding="same", use_bias=(i == 0), name=f"conv{i}_0"))
+            if i > 0:  # the first conv has a bias and no BN
+                self.bns0.append(keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5, name=f"bn{i}_0"))
+            self.convs1.append(
+                keras.layers.Conv2D(ch, self.strided_kernel_size, strides=2, padding="same", use_bias=False, name=f"conv{i}_1")
             )
-        self.flatten = keras.layers.Flatten()
+            self.bns1.append(keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5, name=f"bn{i}_1"))
         self.dense1 = keras.layers.Dense(self.dense_units, name="linear1")
         self.dense2 = keras.layers.Dense(1, name="linear2")
 
-    def build(self, input_shape):
-        h, w = input_shape[1], input_shape[2]
+    def call(self, x, training=None):
+        h, w = x.shape[1], x.shape[2]
         if (h is not None and h != self.input_size) or (w is not None and w != self.input_size):
             raise ValueError(
                 f"VGGStyleDiscriminator was built for {self.input_size}x{self.input_size} patches. "
-                f"Received: input_shape={tuple(input_shape)}"
+                f"Received: input_shape={tuple(x.shape)}"
             )
-        super().build(input_shape)
-
-    def call(self, x, training=None):
         tf.debugging.assert_equal(
             tf.shape(x)[1:3], [self.input_size, self.input_size],
             message=f"VGGStyleDiscriminator expects {self.input_size}x{self.input_size} patches",
         )
-        for conv0, bn0, conv1, bn1 in self.stage_layers:
-            x = conv0(x)
-            if bn0 is not None:
-                x = bn0(x, training=training)
+        for i in range(self.num_stages):
+            x = self.convs0[i](x)
+            if i > 0:
+                x = self.bns0[i - 1](x, training=training)
             x = tf.nn.leaky_relu(x, LRELU_SLOPE)
-            x = tf.nn.leaky_relu(bn1(conv1(x), training=training), LRELU_SLOPE)
+            x = tf.nn.leaky_relu(self.bns1[i](self.convs1[i](x), training=training), LRELU_SLOPE)
         side = self.input_size // 2**self.num_stages
         x = tf.reshape(x, [-1, side * side * self.num_feat * min(2 ** (self.num_stages - 1), 8)])
         x = tf.nn.leaky_relu(self.dense1(x), LRELU_SLOPE)

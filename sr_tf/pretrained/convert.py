@@ -6,8 +6,7 @@ that architecture would produce, and copies the weights in layer order:
 
 * ncnn kernels `[out, in, kh, kw]` become Keras kernels `[kh, kw, in, out]`;
 * the conv before a PyTorch-order PixelShuffle has its output channels
-  permuted to TensorFlow's `depth_to_space` order (and RRDBNet x2's first conv
-  its input channels, for `space_to_depth`);
+  permuted to TensorFlow's `depth_to_space` order;
 * a trailing bicubic `Interp` becomes a `ResizedGenerator`.
 """
 
@@ -26,13 +25,11 @@ def _kernel(layer: NcnnLayer) -> np.ndarray:
     return layer.weights[0].transpose(2, 3, 1, 0)
 
 
-def _set_conv(keras_conv, layer: NcnnLayer, out_perm=None, in_perm=None) -> None:
+def _set_conv(keras_conv, layer: NcnnLayer, out_perm=None) -> None:
     kernel = _kernel(layer)
     bias = layer.weights[1] if len(layer.weights) > 1 else np.zeros(kernel.shape[-1], np.float32)
     if out_perm is not None:
         kernel, bias = kernel[..., out_perm], bias[out_perm]
-    if in_perm is not None:
-        kernel = kernel[:, :, in_perm, :]
     expected = [tuple(v.shape) for v in keras_conv.get_weights()]
     if expected != [kernel.shape, bias.shape]:
         raise NcnnFormatError(f"layer {layer.name}: weights {kernel.shape}/{bias.shape} do not fit the model's {expected}.")
@@ -87,7 +84,7 @@ def srvgg_from_ncnn(layers: list[NcnnLayer], source: str = "<ncnn>"):
 
 
 def rrdbnet_from_ncnn(layers: list[NcnnLayer], source: str = "<ncnn>") -> RRDBNet:
-    """RRDBNet with the graph's weights (x4 layout; x2 if the first conv sees a 2x2 unshuffled input)."""
+    """RRDBNet (x4 layout: two nearest x2 upsamplings) with the graph's weights."""
     convs = _of_type(layers, "Convolution")
     nearest = [layer for layer in _of_type(layers, "Interp") if int(layer.param(0, 0)) == 1]
     if (len(convs) - 6) % 15 or len(convs) < 21:
@@ -97,7 +94,12 @@ def rrdbnet_from_ncnn(layers: list[NcnnLayer], source: str = "<ncnn>") -> RRDBNe
     in_ch, num_out = convs[0].weights[0].shape[1], int(convs[-1].param(0))
     if len(nearest) != 2 or any(float(n.param(1, 0)) != 2.0 for n in nearest):
         raise NcnnFormatError(f"{source}: an RRDBNet graph has two nearest x2 upsamplings; found {len(nearest)}.")
-    scale, num_in = (2, in_ch // 4) if in_ch in (4, 12) else (4, in_ch)
+    if in_ch != num_out:
+        raise NcnnFormatError(
+            f"{source}: first conv takes {in_ch} channels for {num_out} output channels; pixel-unshuffled "
+            "(x2/x1) RRDBNet graphs are not supported by the importer."
+        )
+    scale, num_in = 4, in_ch
     for layer in convs[1:-5]:
         grows = int(layer.param(0)) == num_grow
         if grows and (int(layer.param(9, 0)) != LEAKY_RELU or layer.param(10) != [0.2]):
@@ -109,9 +111,8 @@ def rrdbnet_from_ncnn(layers: list[NcnnLayer], source: str = "<ncnn>") -> RRDBNe
         for rdb in rrdb.rdbs:
             keras_convs += [*rdb.convs, rdb.conv5]
     keras_convs += [model.conv_body, *model.conv_ups, model.conv_hr, model.conv_last]
-    in_perm = torch_to_tf_shuffle_permutation(num_in, 2) if scale == 2 else None
-    for i, (conv, layer) in enumerate(zip(keras_convs, convs, strict=True)):
-        _set_conv(conv, layer, in_perm=in_perm if i == 0 else None)
+    for conv, layer in zip(keras_convs, convs, strict=True):
+        _set_conv(conv, layer)
     return model
 
 

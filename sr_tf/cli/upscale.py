@@ -1,0 +1,159 @@
+"""`sr-tf upscale`: upscale image files with a pretrained or saved model."""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import os
+import sys
+from pathlib import Path
+
+HELP = "Upscale images (files, folders, globs) with a catalogue model or a .keras file."
+OUTPUT_FORMATS = ("auto", "png", "jpg", "webp")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("inputs", nargs="+", help="image files, folders (their images) or glob patterns")
+    p.add_argument("-o", "--output", required=True, help="output folder (created if missing)")
+    p.add_argument("-m", "--model", default="realesrgan-x4plus",
+                   help="catalogue name (see `--list-models`) or a .keras file (default: %(default)s)")
+    p.add_argument("-s", "--scale", type=float, default=None,
+                   help="final upscaling factor; the model output is resized when it differs from the model's own")
+    p.add_argument("--tile", type=int, default=0, help="tile size in input pixels; 0 = whole image (default)")
+    p.add_argument("--tile-pad", type=int, default=10, help="context pixels around each tile (default: %(default)s)")
+    p.add_argument("--format", choices=OUTPUT_FORMATS, default="auto",
+                   help="output format; auto keeps PNG/JPEG/WebP inputs as they are, others become PNG")
+    p.add_argument("--suffix", default="out", help="appended to output names: NAME_SUFFIX.EXT (default: %(default)s)")
+    p.add_argument("--quality", type=int, default=95, help="JPEG/WebP quality 1-100 (default: %(default)s)")
+    p.add_argument("--alpha-mode", choices=("model", "bicubic"), default="model",
+                   help="how the alpha channel is upscaled (default: %(default)s)")
+    p.add_argument("--recursive", action="store_true", help="also take images in sub-folders of input folders")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def expand_inputs(patterns: list[str], recursive: bool = False) -> tuple[list[Path], list[str]]:
+    """Files to process (in order, without duplicates) and the inputs that matched nothing."""
+    from sr_tf.imageio import READABLE_SUFFIXES
+
+    files, missing, seen = [], [], set()
+
+    def add(path: Path) -> None:
+        key = path.resolve()
+        if key not in seen:
+            seen.add(key)
+            files.append(path)
+
+    for pattern in patterns:
+        path = Path(pattern)
+        if path.is_dir():
+            walker = path.rglob("*") if recursive else path.iterdir()
+            for child in sorted(walker):
+                if child.is_file() and child.suffix.lower() in READABLE_SUFFIXES:
+                    add(child)
+        elif path.is_file():
+            add(path)
+        elif glob.has_magic(pattern):
+            matches = sorted(Path(m) for m in glob.glob(pattern, recursive=True))
+            matches = [m for m in matches if m.is_file()]
+            if not matches:
+                missing.append(pattern)
+            for match in matches:
+                add(match)
+        else:
+            missing.append(pattern)
+    return files, missing
+
+
+def output_path(source: Path, out_dir: Path, suffix: str, fmt: str) -> Path:
+    ext = source.suffix.lower()
+    if fmt == "auto":
+        ext = ext if ext in (".png", ".jpg", ".jpeg", ".webp") else ".png"
+    else:
+        ext = "." + fmt
+    name = f"{source.stem}_{suffix}{ext}" if suffix else f"{source.stem}{ext}"
+    return out_dir / name
+
+
+def load_model(spec: str):
+    from sr_tf.pretrained import CATALOGUE, load_pretrained
+
+    if spec in CATALOGUE:
+        return load_pretrained(spec)
+    path = Path(spec)
+    if path.suffix == ".keras" and path.is_file():
+        import keras
+
+        import sr_tf.models  # noqa: F401  (registers our classes)
+
+        return keras.saving.load_model(path)
+    raise SystemExit(
+        f"sr-tf upscale: --model {spec!r} is neither a catalogue model ({', '.join(CATALOGUE)}) "
+        "nor an existing .keras file"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.tile < 0 or args.tile_pad < 0:
+        print("sr-tf upscale: --tile and --tile-pad must be >= 0", file=sys.stderr)
+        return 2
+    if args.scale is not None and args.scale <= 0:
+        print("sr-tf upscale: --scale must be positive", file=sys.stderr)
+        return 2
+    if not 1 <= args.quality <= 100:
+        print("sr-tf upscale: --quality must be in 1..100", file=sys.stderr)
+        return 2
+    files, missing = expand_inputs(args.inputs, args.recursive)
+    for pattern in missing:
+        print(f"error: {pattern}: no such file, folder or matching files", file=sys.stderr)
+    if not files:
+        print("sr-tf upscale: no input images", file=sys.stderr)
+        return 1
+
+    from tqdm import tqdm
+
+    from sr_tf.imageio import ImageError, read_image, write_image
+    from sr_tf.inference import Upscaler, upscale_image
+
+    out_dir = Path(args.output)
+    upscaler = Upscaler(load_model(args.model))
+    inputs = {f.resolve() for f in files}
+    planned: dict[Path, Path] = {}
+    failures = len(missing)
+    bar = tqdm(files, unit="img", disable=args.no_progress, desc="images")
+    for source in bar:
+        target = output_path(source, out_dir, args.suffix, args.format)
+        resolved = target.resolve()
+        if resolved in inputs or (target.exists() and os.path.samefile(target, source)):
+            print(f"error: {source}: output {target} would overwrite an input; choose another --output or --suffix",
+                  file=sys.stderr)
+            failures += 1
+            continue
+        if resolved in planned:
+            print(f"error: {source}: output {target} would overwrite the output of {planned[resolved]}",
+                  file=sys.stderr)
+            failures += 1
+            continue
+        planned[resolved] = source
+        tiles = tqdm(total=0, unit="tile", leave=False, disable=args.no_progress, desc=source.name)
+
+        def on_tile(done: int, total: int, tiles=tiles) -> None:
+            tiles.total = total
+            tiles.n = done
+            tiles.refresh()
+
+        try:
+            image = read_image(source)
+            result = upscale_image(upscaler, image, tile=args.tile, tile_pad=args.tile_pad,
+                                   outscale=args.scale, alpha_mode=args.alpha_mode, on_tile=on_tile)
+            write_image(target, result, quality=args.quality)
+        except ImageError as e:
+            print(f"error: {e}", file=sys.stderr)
+            failures += 1
+        except Exception as e:  # one bad image must not stop the others
+            print(f"error: {source}: {type(e).__name__}: {e}", file=sys.stderr)
+            failures += 1
+        finally:
+            tiles.close()
+    done = len(files) - (failures - len(missing))
+    print(f"upscaled {done} of {len(files) + len(missing)} inputs into {out_dir}" + (f"; {failures} failed" if failures else ""))
+    return 1 if failures else 0

@@ -1,0 +1,175 @@
+"""Reading and writing images without losing what they hold.
+
+Arrays are `[H, W, C]` with C = 1 (gray), 2 (gray + alpha), 3 (RGB) or 4
+(RGBA), dtype uint8 or uint16 (16-bit PNGs stay 16-bit). JPEG orientation
+(EXIF) is applied on reading so the pixels are as a viewer shows them.
+Writes are atomic: a temporary file in the target folder, then a rename.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}
+READABLE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+class ImageError(ValueError):
+    """An image that cannot be read or written; the message names the file and the reason."""
+
+
+def _png_bit_depth(data: bytes) -> int | None:
+    if data[:8] != PNG_SIGNATURE or len(data) < 26 or data[12:16] != b"IHDR":
+        return None
+    return data[24]
+
+
+def _decode_png16(data: bytes) -> np.ndarray:
+    import tensorflow as tf
+
+    return tf.io.decode_png(data, channels=0, dtype=tf.uint16).numpy()
+
+
+def max_pixels() -> int:
+    """Largest image we decode: PIL's decompression-bomb error threshold (2x its warning limit)."""
+    return 2 * (Image.MAX_IMAGE_PIXELS or 2**62)
+
+
+def _check_pixels(width: int, height: int) -> None:
+    if width * height > max_pixels():
+        raise ImageError(f"image is too large to decode safely ({width}x{height} pixels > {max_pixels()})")
+
+
+def _pil_to_array(image: Image.Image) -> np.ndarray:
+    mode = image.mode
+    if mode in ("I;16", "I;16B", "I;16L"):
+        return np.asarray(image, dtype=np.uint16)[..., None]
+    if mode == "P":
+        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+    elif mode in ("1", "L"):
+        image = image.convert("L")
+    elif mode in ("PA", "LA"):
+        image = image.convert("LA")
+    elif mode in ("CMYK", "YCbCr", "LAB", "HSV", "RGBX"):
+        image = image.convert("RGB")
+    elif mode not in ("RGB", "RGBA"):
+        raise ImageError(f"pixel mode {mode!r} is not supported")
+    array = np.asarray(image)
+    return array[..., None] if array.ndim == 2 else array
+
+
+def read_image(path: str | os.PathLike) -> np.ndarray:
+    """Reads an image file into `[H, W, C]` uint8 or uint16 (see the module docstring).
+
+    Raises:
+      ImageError: unreadable, empty, truncated, too large (PIL's decompression-bomb limit) or an
+        unsupported pixel mode; the message names the file.
+    """
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise ImageError(f"{path}: cannot read file: {e.strerror or e}") from e
+    if not data:
+        raise ImageError(f"{path}: file is empty")
+    try:
+        if _png_bit_depth(data) == 16:
+            width, height = struct.unpack(">II", data[16:24])
+            _check_pixels(width, height)
+            return _decode_png16(data)
+        with Image.open(path) as image:
+            image = ImageOps.exif_transpose(image)
+            image.load()
+            return _pil_to_array(image)
+    except ImageError as e:
+        raise ImageError(f"{path}: {e}") from e
+    except Image.DecompressionBombError as e:
+        raise ImageError(f"{path}: image is too large to decode safely ({e})") from e
+    except UnidentifiedImageError as e:
+        raise ImageError(f"{path}: not an image in a format we can read") from e
+    except (OSError, SyntaxError, ValueError) as e:
+        raise ImageError(f"{path}: image is corrupt or truncated ({e})") from e
+    except Exception as e:  # TensorFlow's decoders raise their own error types
+        raise ImageError(f"{path}: image is corrupt or truncated ({type(e).__name__}: {e})") from e
+
+
+def encode_image(array: np.ndarray, fmt: str, quality: int = 95) -> bytes:
+    """Encodes `[H, W, C]` uint8/uint16 as "PNG", "JPEG" or "WEBP" bytes.
+
+    PNG keeps 16-bit and alpha. JPEG and WebP are 8-bit: 16-bit input is
+    refused (say PNG), and JPEG refuses alpha rather than dropping it.
+    """
+    if array.ndim != 3 or array.shape[-1] not in (1, 2, 3, 4):
+        raise ImageError(f"cannot encode an array of shape {array.shape}: expected [H, W, 1|2|3|4]")
+    if fmt == "PNG":
+        if array.dtype == np.uint16:
+            import tensorflow as tf
+
+            return tf.io.encode_png(array).numpy()
+        return _pil_bytes(array, "PNG", compress_level=1)
+    if array.dtype != np.uint8:
+        raise ImageError(f"{fmt} stores 8 bits per channel; this image has 16. Write PNG to keep them.")
+    if fmt == "JPEG":
+        if array.shape[-1] in (2, 4):
+            raise ImageError("JPEG cannot store the alpha channel. Write PNG or WebP to keep it.")
+        return _pil_bytes(array, "JPEG", quality=quality)
+    if fmt == "WEBP":
+        if array.shape[-1] == 2:  # WebP has no gray + alpha mode
+            array = np.concatenate([np.repeat(array[..., :1], 3, axis=-1), array[..., 1:]], axis=-1)
+        return _pil_bytes(array, "WEBP", quality=quality, lossless=quality >= 100)
+    raise ImageError(f"unknown output format {fmt!r}; expected one of PNG, JPEG, WEBP")
+
+
+def _pil_bytes(array: np.ndarray, fmt: str, **options) -> bytes:
+    import io
+
+    mode = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}[array.shape[-1]]
+    image = Image.fromarray(array[..., 0] if mode == "L" else array, mode=mode)
+    buf = io.BytesIO()
+    image.save(buf, format=fmt, **options)
+    return buf.getvalue()
+
+
+def format_for(path: str | os.PathLike) -> str:
+    suffix = Path(path).suffix.lower()
+    if suffix not in FORMATS:
+        raise ImageError(f"{path}: unknown output extension {suffix!r}; use one of {sorted(FORMATS)}")
+    return FORMATS[suffix]
+
+
+def write_image(path: str | os.PathLike, array: np.ndarray, quality: int = 95) -> None:
+    """Writes `array` to `path` (format from the extension) atomically."""
+    path = Path(path)
+    data = encode_image(array, format_for(path), quality=quality)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual mode
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def png_header(width: int, height: int, bit_depth: int = 8, color_type: int = 2) -> bytes:
+    """The first 33 bytes of a PNG (signature + IHDR), e.g. to test huge-dimension headers."""
+    import zlib
+
+    ihdr = struct.pack(">IIBBBBB", width, height, bit_depth, color_type, 0, 0, 0)
+    chunk = b"IHDR" + ihdr
+    return PNG_SIGNATURE + struct.pack(">I", len(ihdr)) + chunk + struct.pack(">I", zlib.crc32(chunk))

@@ -1,0 +1,176 @@
+"""Running a generator on whole images of any size, tiled when large.
+
+`Upscaler` holds one compiled forward pass per model. `upscale_image`
+handles what image files hold: gray, gray + alpha, RGB, RGBA; 8 or 16 bits.
+Tiling: the image is cut into `tile` x `tile` cores, each run with `tile_pad`
+pixels of real context on every side that has any, and the outputs are
+blended with linear ramps across the overlaps, so no seam shows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from sr_tf.models import model_scale
+
+ALPHA_MODES = ("model", "bicubic")
+LUMA = np.array([0.299, 0.587, 0.114], np.float32)  # ITU-R BT.601, as PIL's "L" conversion
+
+
+def _spans(size: int, tile: int, pad: int) -> list[tuple[int, int, int, int]]:
+    """Per axis: (core_start, core_end, ext_start, ext_end) for each tile."""
+    spans = []
+    for start in range(0, size, tile):
+        end = min(start + tile, size)
+        spans.append((start, end, max(start - pad, 0), min(end + pad, size)))
+    return spans
+
+
+def _ramp(ext_start: int, ext_end: int, left: bool, right: bool, pad: int, scale: int) -> np.ndarray:
+    """Blend weights along one axis of a tile's output: ramps over the 2*pad overlap with neighbours."""
+    n = (ext_end - ext_start) * scale
+    u = np.arange(n, dtype=np.float32) + 0.5
+    w = np.ones(n, np.float32)
+    width = max(2 * pad * scale, 1)
+    if left:
+        w = np.minimum(w, u / width)
+    if right:
+        w = np.minimum(w, (n - u) / width)
+    return np.maximum(w, 1e-6)
+
+
+class Upscaler:
+    """A generator with a compiled forward pass. `__call__`: `[H, W, 3] float32 [0, 1] -> [sH, sW, 3]`."""
+
+    def __init__(self, model: keras.Model):
+        self.model = model
+        self.scale = model_scale(model)
+        self._forward = tf.function(
+            lambda x: model(x, training=False),
+            input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)],
+        )
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        """`[N, H, W, 3] float32 -> [N, sH, sW, 3] float32`, one pass, no tiling."""
+        return self._forward(tf.constant(batch, tf.float32)).numpy()
+
+    def __call__(
+        self,
+        rgb: np.ndarray,
+        tile: int = 0,
+        tile_pad: int = 10,
+        on_tile: Callable[[int, int], None] | None = None,
+    ) -> np.ndarray:
+        """Upscales one `[H, W, 3]` float32 image in [0, 1].
+
+        `tile`: core size in input pixels (0 = whole image at once); `tile_pad`:
+        context on each side. `on_tile(done, total)` is called after each tile.
+        """
+        if rgb.ndim != 3 or rgb.shape[-1] != 3:
+            raise ValueError(f"Upscaler expects [H, W, 3]. Received: shape={rgb.shape}")
+        if tile < 0 or tile_pad < 0:
+            raise ValueError(f"tile and tile_pad must be >= 0. Received: tile={tile}, tile_pad={tile_pad}")
+        h, w, _ = rgb.shape
+        pad, s = tile_pad, self.scale
+        if tile == 0 or (h <= tile and w <= tile):
+            out = self.run(rgb[None])[0]
+            if on_tile:
+                on_tile(1, 1)
+            return out
+        rows, cols = _spans(h, tile, pad), _spans(w, tile, pad)
+        acc = np.zeros((h * s, w * s, 3), np.float32)
+        weight = np.zeros((h * s, w * s, 1), np.float32)
+        total, done = len(rows) * len(cols), 0
+        for i, (_, _, ey0, ey1) in enumerate(rows):
+            wy = _ramp(ey0, ey1, i > 0, i < len(rows) - 1, pad, s)
+            for j, (_, _, ex0, ex1) in enumerate(cols):
+                wx = _ramp(ex0, ex1, j > 0, j < len(cols) - 1, pad, s)
+                out = self.run(rgb[None, ey0:ey1, ex0:ex1])[0]
+                mask = (wy[:, None] * wx[None, :])[..., None]
+                acc[ey0 * s : ey1 * s, ex0 * s : ex1 * s] += out * mask
+                weight[ey0 * s : ey1 * s, ex0 * s : ex1 * s] += mask
+                done += 1
+                if on_tile:
+                    on_tile(done, total)
+        return acc / weight
+
+
+def _to_float(image: np.ndarray) -> tuple[np.ndarray, float]:
+    if image.dtype == np.uint8:
+        return image.astype(np.float32) / 255.0, 255.0
+    if image.dtype == np.uint16:
+        return image.astype(np.float32) / 65535.0, 65535.0
+    if np.issubdtype(image.dtype, np.floating):
+        return image.astype(np.float32), 1.0
+    raise ValueError(f"images must be uint8, uint16 or float in [0, 1]. Received: dtype={image.dtype}")
+
+
+def _from_float(image: np.ndarray, max_value: float, dtype) -> np.ndarray:
+    if max_value == 1.0:
+        return np.clip(image, 0.0, 1.0).astype(dtype)
+    return np.round(np.clip(image, 0.0, 1.0) * max_value).astype(dtype)
+
+
+def resize_float(image: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Bicubic resize of `[H, W, C]` float32 (antialiased when shrinking)."""
+    return tf.image.resize(image, [height, width], method="bicubic", antialias=True).numpy()
+
+
+def upscale_image(
+    model: keras.Model | Upscaler,
+    image: np.ndarray,
+    tile: int = 0,
+    tile_pad: int = 10,
+    outscale: float | None = None,
+    alpha_mode: str = "model",
+    on_tile: Callable[[int, int], None] | None = None,
+) -> np.ndarray:
+    """Upscales an image as files hold them, keeping its channels and bit depth.
+
+    Args:
+      model: a generator, or an `Upscaler` (reuse one across images to compile once).
+      image: `[H, W]` or `[H, W, C]`, C in 1 (gray), 2 (gray+alpha), 3 (RGB), 4 (RGBA);
+        uint8, uint16 or float32 in [0, 1].
+      tile, tile_pad: tiling, see `Upscaler.__call__`.
+      outscale: final factor; when it differs from the model's scale the model
+        output is resized (bicubic) to `round(H * outscale) x round(W * outscale)`.
+      alpha_mode: "model" runs the alpha channel through the model as a gray image
+        (as Real-ESRGAN does); "bicubic" resizes it. A fully opaque alpha is kept opaque.
+
+    Returns:
+      The upscaled image with the same channels and dtype.
+    """
+    if alpha_mode not in ALPHA_MODES:
+        raise ValueError(f"alpha_mode must be one of {ALPHA_MODES}. Received: alpha_mode={alpha_mode!r}")
+    if image.ndim == 2:
+        image = image[..., None]
+    if image.ndim != 3 or image.shape[-1] not in (1, 2, 3, 4):
+        raise ValueError(f"expected an image [H, W, 1|2|3|4]. Received: shape={image.shape}")
+    if outscale is not None and outscale <= 0:
+        raise ValueError(f"outscale must be positive. Received: outscale={outscale}")
+    upscaler = model if isinstance(model, Upscaler) else Upscaler(model)
+    dtype = image.dtype
+    x, max_value = _to_float(image)
+    h, w, c = x.shape
+    s = upscaler.scale
+    color, alpha = (x[..., :1], x[..., 1:]) if c in (1, 2) else (x[..., :3], x[..., 3:])
+    gray = color.shape[-1] == 1
+    rgb = np.repeat(color, 3, axis=-1) if gray else color
+    out = upscaler(rgb, tile, tile_pad, on_tile=on_tile)
+    if gray:
+        out = (out @ LUMA)[..., None]
+    if alpha.shape[-1]:
+        if np.all(alpha == 1.0):
+            out_alpha = np.ones((h * s, w * s, 1), np.float32)
+        elif alpha_mode == "model":
+            out_alpha = upscaler(np.repeat(alpha, 3, axis=-1), tile, tile_pad).mean(axis=-1, keepdims=True)
+        else:
+            out_alpha = resize_float(alpha, h * s, w * s)
+        out = np.concatenate([out, out_alpha], axis=-1)
+    if outscale is not None and outscale != s:
+        out = resize_float(out, max(1, round(h * outscale)), max(1, round(w * outscale)))
+    return _from_float(out, max_value, dtype)

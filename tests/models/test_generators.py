@@ -1,0 +1,85 @@
+import numpy as np
+import pytest
+
+from sr_tf.models import GENERATORS, SRCNN, RRDBNet, SRResNet, SRVGGNetCompact, model_scale
+from tests.model_checks import check_generator
+
+TINY = {
+    "srcnn": dict(filters=(8, 4)),
+    "srresnet": dict(num_feat=8, num_block=1),
+    "rrdbnet": dict(num_feat=8, num_block=1, num_grow_ch=4),
+    "srvgg_compact": dict(num_feat=8, num_conv=1),
+}
+
+
+def _make(name, scale):
+    kwargs = dict(TINY[name])
+    kwargs["upscale" if name == "srvgg_compact" else "scale"] = scale
+    return GENERATORS[name](**kwargs)
+
+
+@pytest.mark.parametrize("scale", [2, 3, 4])
+@pytest.mark.parametrize("name", sorted(GENERATORS))
+def test_generator_contract(name, scale, tmp_path):
+    model = _make(name, scale)
+    assert model_scale(model) == scale
+    check_generator(model, scale, tmp_path)
+
+
+@pytest.mark.parametrize("name", sorted(GENERATORS))
+def test_any_input_size_including_odd_and_tiny(name):
+    model = _make(name, 2)
+    for h, w in [(1, 1), (7, 5), (9, 20)]:
+        assert tuple(model(np.zeros((1, h, w, 3), np.float32)).shape) == (1, 2 * h, 2 * w, 3)
+
+
+@pytest.mark.parametrize(
+    "factory, message",
+    [
+        (lambda: RRDBNet(scale=5), "scale=5"),
+        (lambda: SRResNet(num_block=0), "num_block=0"),
+        (lambda: SRVGGNetCompact(act_type="gelu"), "act_type='gelu'"),
+        (lambda: SRCNN(filters=(8,)), "filters=(8,)"),
+    ],
+)
+def test_bad_arguments_name_the_problem(factory, message):
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        factory()
+
+
+def test_rrdbnet_published_structure():
+    model = RRDBNet()
+    model(np.zeros((1, 8, 8, 3), np.float32))
+    assert len(model.body) == 23 and all(len(b.rdbs) == 3 for b in model.body)
+    # 23 * 3 * 5 dense convs + first, body, 2 upsampling, hr, last
+    convs = [v for v in model.weights if v.path.endswith("kernel")]
+    assert len(convs) == 23 * 15 + 6
+    # x0.1 Kaiming init: std of the dense-block kernels is about 0.1 * sqrt(2 / fan_in)
+    kernel = model.body[0].rdbs[0].convs[0].kernel.numpy()
+    expected = 0.1 * np.sqrt(2 / (3 * 3 * 64))
+    assert 0.8 * expected < kernel.std() < 1.2 * expected
+
+
+def test_srvgg_zero_body_is_nearest_upsampling():
+    model = SRVGGNetCompact(num_feat=4, num_conv=1, upscale=3)
+    x = np.random.default_rng(1).random((1, 5, 4, 3), dtype=np.float32)
+    model(x)
+    model.set_weights([np.zeros_like(w) for w in model.get_weights()])
+    np.testing.assert_array_equal(model(x).numpy(), x.repeat(3, axis=1).repeat(3, axis=2))
+
+
+def test_srcnn_starts_from_bicubic_upsampling():
+    model = SRCNN(scale=2, filters=(4, 4))
+    x = np.random.default_rng(2).random((1, 6, 6, 3), dtype=np.float32)
+    model(x)
+    weights = [np.zeros_like(w) for w in model.get_weights()]
+    # conv1 passes the image through one channel at a time (identity 9x9 kernels at the centre),
+    # conv2 and conv3 likewise: with ReLU on non-negative values, the output is the bicubic input.
+    weights[0][4, 4, :3, :3] = np.eye(3)
+    weights[2][0, 0, :3, :3] = np.eye(3)
+    weights[4][2, 2, :3, :3] = np.eye(3)
+    model.set_weights(weights)
+    import tensorflow as tf
+
+    expected = tf.nn.relu(tf.image.resize(x, [12, 12], "bicubic")).numpy()
+    np.testing.assert_allclose(model(x).numpy(), expected, atol=1e-6)

@@ -1,0 +1,77 @@
+"""The catalogue's real published weights against the ncnn CPU reference."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sr_tf.pretrained import CATALOGUE, load_pretrained, ncnn_files
+from sr_tf.pretrained import catalogue as catalogue_module
+from tests.pretrained.ncnn_writer import psnr, run_ncnn
+
+pytest.importorskip("ncnn")
+PHOTOS = Path(__file__).resolve().parents[3] / "shared" / "data" / "photos"
+
+
+def crops(size: int) -> list[np.ndarray]:
+    """Crops of real photos when ../shared is there, else a synthetic image with edges and texture."""
+    if PHOTOS.is_dir():
+        from PIL import Image
+
+        out = []
+        for name in ("LadyBird.jpg", "Wood.jpg"):
+            with Image.open(PHOTOS / name) as im:
+                rgb = np.asarray(im.convert("RGB"))
+            y, x = rgb.shape[0] // 3, rgb.shape[1] // 3
+            out.append(rgb[y : y + size, x : x + size + 6].astype(np.float32) / 255)
+        return out
+    yy, xx = np.mgrid[0:size, 0 : size + 6] / size
+    synthetic = np.stack([np.sin(9 * xx) * 0.5 + 0.5, (yy > 0.5) * 0.8, (xx * yy) % 0.3 / 0.3], -1)
+    return [synthetic.astype(np.float32)]
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("SR_TF_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "sr_tf_cache"))
+
+
+@pytest.mark.large
+@pytest.mark.parametrize("name", sorted(CATALOGUE))
+def test_catalogue_model_matches_ncnn(name):
+    model = load_pretrained(name)
+    param, weights = ncnn_files(name)
+    for image in crops(32 if "x4plus" in name else 48):
+        ours = model(image[None]).numpy()[0]
+        ref = run_ncnn(str(param), str(weights), image)
+        s = CATALOGUE[name].scale
+        assert ours.shape == ref.shape == (image.shape[0] * s, image.shape[1] * s, 3)
+        assert psnr(ours, ref) >= 60, name
+
+
+@pytest.mark.large
+def test_second_load_comes_from_the_cache(monkeypatch):
+    name = "realesr-animevideov3-x4"
+    first = load_pretrained(name)
+    assert catalogue_module.cached_path(name).is_file()
+
+    def fail(_):
+        raise AssertionError("converted again instead of loading the cache")
+
+    monkeypatch.setattr(catalogue_module, "convert", fail)
+    second = load_pretrained(name)
+    x = crops(16)[0][None]
+    np.testing.assert_array_equal(first(x).numpy(), second(x).numpy())
+
+
+def test_damaged_cache_entry_is_rebuilt():
+    name = "realesr-animevideov3-x2"
+    path = catalogue_module.cached_path(name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"not a keras file")
+    model = load_pretrained(name)
+    assert model.scale == 2 and path.stat().st_size > 1000
+
+
+def test_unknown_name_lists_the_catalogue():
+    with pytest.raises(KeyError, match="realesrgan-x4plus"):
+        load_pretrained("esrgan-nonexistent")
