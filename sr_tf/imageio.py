@@ -80,11 +80,13 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     if not data:
         raise ImageError(f"{path}: file is empty")
     try:
-        if _png_bit_depth(data) == 16:
-            width, height = struct.unpack(">II", data[16:24])
-            _check_pixels(width, height)
+        depth = _png_bit_depth(data)
+        if depth is not None:  # check the header's size before any decoder allocates for it
+            _check_pixels(*struct.unpack(">II", data[16:24]))
+        if depth == 16:
             return _decode_png16(data)
         with Image.open(path) as image:
+            _check_pixels(*image.size)
             image = ImageOps.exif_transpose(image)
             image.load()
             return _pil_to_array(image)

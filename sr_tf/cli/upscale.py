@@ -20,7 +20,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-s", "--scale", type=float, default=None,
                    help="final upscaling factor; the model output is resized when it differs from the model's own")
     p.add_argument("--tile", type=int, default=0, help="tile size in input pixels; 0 = whole image (default)")
-    p.add_argument("--tile-pad", type=int, default=10, help="context pixels around each tile (default: %(default)s)")
+    p.add_argument("--tile-pad", type=int, default=16, help="context pixels around each tile (default: %(default)s)")
     p.add_argument("--format", choices=OUTPUT_FORMATS, default="auto",
                    help="output format; auto keeps PNG/JPEG/WebP inputs as they are, others become PNG")
     p.add_argument("--suffix", default="out", help="appended to output names: NAME_SUFFIX.EXT (default: %(default)s)")

@@ -3,7 +3,11 @@ import numpy as np
 import pytest
 
 from sr_tf.models import UNetDiscriminatorSN, VGGStyleDiscriminator
-from tests.model_checks import assert_config_round_trip, assert_fit_step_updates, assert_saved_model_round_trip
+from tests.model_checks import (
+    assert_config_round_trip,
+    assert_fit_step_updates,
+    assert_saved_model_round_trip,
+)
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,102 @@
+import numpy as np
+import pytest
+
+from sr_tf.cli import main
+from sr_tf.imageio import read_image, write_image
+from sr_tf.models import SRVGGNetCompact
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory):
+    """A tiny x2 model that is exactly nearest-neighbour upsampling (zero weights)."""
+    model = SRVGGNetCompact(num_feat=4, num_conv=1, upscale=2)
+    model(np.zeros((1, 4, 4, 3), np.float32))
+    model.set_weights([np.zeros_like(w) for w in model.get_weights()])
+    path = tmp_path_factory.mktemp("model") / "nearest_x2.keras"
+    model.save(path)
+    return str(path)
+
+
+def nearest(x):
+    return x.repeat(2, axis=0).repeat(2, axis=1)
+
+
+@pytest.fixture
+def inputs(tmp_path):
+    rng = np.random.default_rng(0)
+    d = tmp_path / "in"
+    images = {
+        "rgb.png": rng.integers(0, 256, (6, 5, 3), dtype=np.uint8),
+        "rgba.png": rng.integers(0, 256, (4, 7, 4), dtype=np.uint8),
+        "gray.png": rng.integers(0, 256, (5, 5, 1), dtype=np.uint8),
+        "deep.png": rng.integers(0, 65536, (3, 4, 3), dtype=np.uint16),
+        "photo.jpg": rng.integers(0, 256, (8, 8, 3), dtype=np.uint8),
+    }
+    for name, array in images.items():
+        write_image(d / name, array)
+    return d, images
+
+
+def test_folder_in_all_kinds_out(model_file, inputs, tmp_path, capsys):
+    d, images = inputs
+    out = tmp_path / "out"
+    assert main(["upscale", str(d), "-o", str(out), "--model", model_file, "--no-progress"]) == 0
+    for name in ("rgb.png", "rgba.png", "gray.png", "deep.png"):
+        stem = name.rsplit(".", 1)[0]
+        result = read_image(out / f"{stem}_out.png")
+        np.testing.assert_array_equal(result, nearest(images[name]))
+    assert read_image(out / "photo_out.jpg").shape == (16, 16, 3)
+    assert "upscaled 5 of 5" in capsys.readouterr().out
+
+
+def test_bad_files_are_reported_and_the_rest_still_processed(model_file, inputs, tmp_path, capsys):
+    d, _ = inputs
+    (d / "empty.png").write_bytes(b"")
+    (d / "notes.png").write_bytes(b"not an image at all")
+    out = tmp_path / "out"
+    code = main(["upscale", str(d), str(tmp_path / "missing.png"), "-o", str(out), "--model", model_file, "--no-progress"])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "empty.png" in err and "notes.png" in err and "missing.png" in err
+    assert len(list(out.iterdir())) == 5
+
+
+def test_never_overwrites_an_input(model_file, inputs, capsys):
+    d, images = inputs
+    before = (d / "rgb.png").read_bytes()
+    code = main(["upscale", str(d / "rgb.png"), "-o", str(d), "--suffix", "", "--model", model_file, "--no-progress"])
+    assert code == 1
+    assert "would overwrite an input" in capsys.readouterr().err
+    assert (d / "rgb.png").read_bytes() == before
+
+
+def test_glob_format_and_scale(model_file, inputs, tmp_path):
+    d, images = inputs
+    out = tmp_path / "out"
+    code = main(["upscale", str(d / "r*.png"), "-o", str(out), "--model", model_file, "--format", "webp",
+                 "--scale", "3", "--no-progress"])
+    assert code == 0
+    assert sorted(p.name for p in out.iterdir()) == ["rgb_out.webp", "rgba_out.webp"]
+    assert read_image(out / "rgb_out.webp").shape == (18, 15, 3)
+    assert read_image(out / "rgba_out.webp").shape == (12, 21, 4)
+
+
+def test_jpeg_output_of_rgba_is_an_error_not_a_silent_drop(model_file, inputs, tmp_path, capsys):
+    d, _ = inputs
+    code = main(["upscale", str(d / "rgba.png"), "-o", str(tmp_path / "o"), "--model", model_file,
+                 "--format", "jpg", "--no-progress"])
+    assert code == 1 and "alpha" in capsys.readouterr().err
+
+
+def test_tiles_give_the_same_result(model_file, inputs, tmp_path):
+    d, images = inputs
+    out = tmp_path / "out"
+    assert main(["upscale", str(d / "rgb.png"), "-o", str(out), "--model", model_file, "--tile", "2",
+                 "--tile-pad", "2", "--no-progress"]) == 0
+    np.testing.assert_array_equal(read_image(out / "rgb_out.png"), nearest(images["rgb.png"]))
+
+
+def test_unknown_model_is_a_clear_error(inputs, tmp_path):
+    d, _ = inputs
+    with pytest.raises(SystemExit, match="neither a catalogue model"):
+        main(["upscale", str(d), "-o", str(tmp_path / "o"), "--model", "nope"])
