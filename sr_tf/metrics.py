@@ -98,9 +98,10 @@ def _prepare(a, b, max_val, crop_border: int, y_channel: bool, min_size: int, na
     """Checks a pair and returns `([N, H, W, C] float64 in [0, 255]) * 2` and whether batched."""
     a = tf.convert_to_tensor(a)
     b = tf.convert_to_tensor(b)
-    if a.dtype != b.dtype:
+    if a.dtype != b.dtype and not (a.dtype.is_floating and b.dtype.is_floating):
         raise ValueError(
-            f"{name}: both images must have the same dtype. Received: a.dtype={a.dtype.name}, b.dtype={b.dtype.name}"
+            f"{name}: both images must have the same dtype (or both be floating point, e.g. float16 "
+            f"and float32). Received: a.dtype={a.dtype.name}, b.dtype={b.dtype.name}"
         )
     if a.shape.rank not in (3, 4) or b.shape.rank != a.shape.rank:
         raise ValueError(
@@ -162,8 +163,9 @@ def psnr(a, b, *, max_val: float | None = None, crop_border: int = 0, y_channel:
     """Peak signal-to-noise ratio in dB, per image.
 
     Args:
-      a, b: images of the same shape and dtype, `[H, W, C]` or `[N, H, W, C]`, values in
-        `[0, max_val]`; C is 3 (RGB) or, without `y_channel`, any count (e.g. 1 for gray).
+      a, b: images of the same shape and dtype (or both floating point), `[H, W, C]` or
+        `[N, H, W, C]`, values in `[0, max_val]`; C is 3 (RGB) or, without `y_channel`, any
+        count (e.g. 1 for gray).
       max_val: peak of the input range (None: 255 for uint8, 65535 for uint16, 1.0 for floats).
       crop_border: pixels removed on each side before comparing (papers: the scale factor).
       y_channel: compare the BT.601 luma (`rgb_to_y`) instead of all channels.
@@ -173,7 +175,8 @@ def psnr(a, b, *, max_val: float | None = None, crop_border: int = 0, y_channel:
       identical after cropping.
 
     Raises:
-      ValueError: shapes or dtypes differ, `crop_border` leaves nothing, or y_channel without RGB.
+      ValueError: shapes differ, dtypes differ (other than two float types), `crop_border` leaves
+        nothing, or y_channel without RGB.
     """
     a, b, batched = _prepare(a, b, max_val, crop_border, y_channel, min_size=1, name="psnr")
     mse = tf.reduce_mean(tf.math.squared_difference(a, b), axis=[1, 2, 3])
@@ -190,8 +193,8 @@ def ssim(a, b, *, max_val: float | None = None, crop_border: int = 0, y_channel:
     `C2 = (0.03*255)**2` on the 8-bit scale, mean of the SSIM map, then the mean over channels.
 
     Args:
-      a, b: images of the same shape and dtype, `[H, W, C]` or `[N, H, W, C]`, values in
-        `[0, max_val]`; at least 11x11 after `crop_border`.
+      a, b: images of the same shape and dtype (or both floating point), `[H, W, C]` or
+        `[N, H, W, C]`, values in `[0, max_val]`; at least 11x11 after `crop_border`.
       max_val: peak of the input range (None: 255 for uint8, 65535 for uint16, 1.0 for floats).
       crop_border: pixels removed on each side before comparing (papers: the scale factor).
       y_channel: compare the BT.601 luma (`rgb_to_y`) instead of all channels.
@@ -200,7 +203,7 @@ def ssim(a, b, *, max_val: float | None = None, crop_border: int = 0, y_channel:
       float32 SSIM (at most 1), a scalar for one image or `[N]` for a batch.
 
     Raises:
-      ValueError: shapes or dtypes differ, images too small, or y_channel without RGB.
+      ValueError: shapes or (non-float) dtypes differ, images too small, or y_channel without RGB.
     """
     a, b, batched = _prepare(a, b, max_val, crop_border, y_channel, min_size=SSIM_WINDOW_SIZE, name="ssim")
     # Channels become images: [N, H, W, C] -> [N * C, H, W, 1], so one 2-D filter serves all.
