@@ -1,0 +1,142 @@
+"""Serving overhead: a 64x64 -> 256x256 request via REST (JSON tensor), REST (b64 PNG) and gRPC,
+against calling the same SavedModel in-process, in one run.
+
+    python benchmarks/serving.py                       # SRVGGNetCompact x4, published size, random weights
+    python benchmarks/serving.py --model my.keras --iterations 50
+
+The embedded server (`sr-tf serve`) runs as a separate process on loopback ports, as a deployment
+would; client time (encoding the request, decoding the reply) is included. Ratios are each path's
+median latency over the in-process median of the same work (tensor signature for JSON and gRPC,
+encoded-image signature for b64 PNG). Targets: <= 1.15 for REST JSON, <= 1.05 for gRPC and b64.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import io
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", help="catalogue name or .keras file (default: SRVGGNetCompact 64 feat, 16 convs, x4)")
+    parser.add_argument("--size", type=int, default=64, help="input edge in pixels (default: %(default)s)")
+    parser.add_argument("--iterations", type=int, default=20)
+    parser.add_argument("--warmup", type=int, default=3)
+    args = parser.parse_args(argv)
+
+    import requests
+    import tensorflow as tf
+    from PIL import Image
+
+    from sr_tf.export import ExportConfig, export_savedmodel, load_generator
+    from sr_tf.models import SRVGGNetCompact
+    from sr_tf.serving.clients import GrpcClient, RestClient
+
+    if args.model:
+        model, label = load_generator(args.model), args.model
+    else:
+        import keras
+
+        keras.utils.set_random_seed(0)
+        model, label = SRVGGNetCompact(num_feat=64, num_conv=16, upscale=4), "SRVGGNetCompact(64 feat, 16 conv, x4)"
+    workdir = Path(tempfile.mkdtemp(prefix="sr-tf-bench-"))
+    version = export_savedmodel(model, workdir / "bench" / "1", ExportConfig())
+    rest_port, grpc_port = _free_port(), _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "sr_tf", "serve", "--model-base-path", str(workdir / "bench"),
+         "--rest-port", str(rest_port), "--grpc-port", str(grpc_port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+    )
+    try:
+        url = f"http://127.0.0.1:{rest_port}"
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if requests.get(f"{url}/v1/models/bench", timeout=2).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                pass
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the server did not start")
+            time.sleep(0.2)
+
+        loaded = tf.saved_model.load(str(version))
+        pixels_fn, encoded_fn = loaded.signatures["serving_default"], loaded.signatures["encoded_image"]
+        x = np.random.default_rng(0).integers(0, 256, (1, args.size, args.size, 3)).astype(np.float32)
+        buf = io.BytesIO()
+        Image.fromarray(x[0].astype(np.uint8)).save(buf, format="PNG")
+        png = buf.getvalue()
+        rest, grpc_client = RestClient(url, "bench"), GrpcClient(f"127.0.0.1:{grpc_port}", "bench")
+
+        def in_process_tensor():
+            return pixels_fn(images=tf.constant(x))["upscaled"].numpy()
+
+        def in_process_png():
+            return encoded_fn(image_bytes=tf.constant([png]))["upscaled_bytes"].numpy()[0]
+
+        reference = in_process_tensor()
+        assert np.abs(rest.predict(x) - reference).max() <= 1
+        assert np.abs(grpc_client.predict(x) - reference).max() <= 1
+        assert base64.b64encode(rest.upscale_image(png))  # the b64 path answers
+
+        runs = {
+            "in-process SavedModel (tensor)": in_process_tensor,
+            "REST JSON tensor": lambda: rest.predict(x),
+            "gRPC tensor": lambda: grpc_client.predict(x),
+            "in-process SavedModel (PNG bytes)": in_process_png,
+            "REST b64 PNG": lambda: rest.upscale_image(png),
+        }
+        # round-robin: one call of each path per round, so swings in machine load hit every path alike
+        results = {name: [] for name in runs}
+        for _ in range(args.warmup):
+            for fn in runs.values():
+                fn()
+        for _ in range(args.iterations):
+            for name, fn in runs.items():
+                start = time.perf_counter()
+                fn()
+                results[name].append(time.perf_counter() - start)
+    finally:
+        server.terminate()
+        server.wait(60)
+
+    s = args.size
+    print(f"model: {label}; request {s}x{s} -> {4 * s}x{4 * s}; {args.iterations} timed calls each "
+          f"(round-robin), {os.cpu_count()} CPU cores, load average {os.getloadavg()[0]:.1f}; "
+          "server: sr-tf serve (separate process, loopback)")
+    print(f"{'path':36s} {'median ms':>10s} {'mean ms':>9s} {'ratio':>7s}  target")
+    base_tensor = statistics.median(results["in-process SavedModel (tensor)"])
+    base_png = statistics.median(results["in-process SavedModel (PNG bytes)"])
+    targets = {"REST JSON tensor": (base_tensor, 1.15), "gRPC tensor": (base_tensor, 1.05),
+               "REST b64 PNG": (base_png, 1.05)}
+    for name, times in results.items():
+        med, mean = statistics.median(times) * 1e3, statistics.mean(times) * 1e3
+        if name in targets:
+            base, target = targets[name]
+            ratio = statistics.median(times) / base
+            verdict = "met" if ratio <= target else "NOT met"
+            print(f"{name:36s} {med:10.1f} {mean:9.1f} {ratio:7.3f}  <= {target:.2f} {verdict}")
+        else:
+            print(f"{name:36s} {med:10.1f} {mean:9.1f} {1.0:7.3f}  (baseline)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

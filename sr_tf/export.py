@@ -1,0 +1,306 @@
+"""SavedModel export for TensorFlow Serving: one `serve()` graph wrapped in two signatures.
+
+Signatures (names and aliases are what clients use on the wire):
+
+* `serving_default`: input `images` float32 `[N, H, W, 3]` pixel values in [0, 255] (any N, H, W);
+  output `upscaled` float32 `[N, s*H, s*W, 3]` in [0, 255], clipped and rounded to whole numbers.
+* `encoded_image`: input `image_bytes` string `[N]` (PNG, JPEG, GIF, BMP or WebP bytes; base64
+  `{"b64": ...}` on the REST wire); output `upscaled_bytes` string `[N]` PNG bytes. Grayscale stays
+  grayscale, RGBA/gray+alpha keep an upscaled alpha channel, 16-bit PNG stays 16-bit.
+
+All scaling, clipping, rounding and casting happen inside the graph, and the model runs on tiles
+of `tile_size` pixels (plus `tile_pad` pixels of context on each side, cropped away afterwards),
+so large images do not need the whole feature map in memory. With `tile_pad` at least the model's
+receptive-field radius, tiled outputs equal untiled ones.
+
+Layout (what TF Serving expects): `BASE/NAME/VERSION/{saved_model.pb, variables/,
+assets.extra/tf_serving_warmup_requests}` with VERSION a positive integer.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+DEFAULT_SIGNATURE = "serving_default"
+ENCODED_SIGNATURE = "encoded_image"
+PIXELS_INPUT = "images"
+PIXELS_OUTPUT = "upscaled"
+BYTES_INPUT = "image_bytes"
+BYTES_OUTPUT = "upscaled_bytes"
+WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+@dataclasses.dataclass(frozen=True)
+class ExportConfig:
+    """How a generator is exported.
+
+    Attributes:
+      tile_size: input tile edge in pixels; 0 runs the whole image at once.
+      tile_pad: context pixels added around each tile (cropped from the output).
+      warmup: write `assets.extra/tf_serving_warmup_requests` (one request per signature).
+      warmup_size: edge of the warmup images in pixels.
+    """
+
+    tile_size: int = 256
+    tile_pad: int = 16
+    warmup: bool = True
+    warmup_size: int = 16
+
+    def __post_init__(self):
+        if not isinstance(self.tile_size, int) or self.tile_size < 0:
+            raise ValueError(f"ExportConfig: `tile_size` must be an integer >= 0. Received: tile_size={self.tile_size!r}")
+        if not isinstance(self.tile_pad, int) or self.tile_pad < 0:
+            raise ValueError(f"ExportConfig: `tile_pad` must be an integer >= 0. Received: tile_pad={self.tile_pad!r}")
+        if not isinstance(self.warmup_size, int) or self.warmup_size < 1:
+            raise ValueError(f"ExportConfig: `warmup_size` must be >= 1. Received: warmup_size={self.warmup_size!r}")
+
+
+def _concat_along(ta: tf.TensorArray, axis: int) -> tf.Tensor:
+    """Concatenates the [N, h, w, C] tensors of `ta` along `axis` (1 or 2); sizes may differ."""
+    perm = [axis] + [i for i in range(4) if i != axis]
+    inverse = [perm.index(i) for i in range(4)]
+    return tf.transpose(ta.concat(), inverse)
+
+
+class SRServingModule(tf.Module):
+    """Wraps a generator (`[N, H, W, 3] float32 in [0, 1]` -> `[N, sH, sW, 3]`) for serving.
+
+    Args:
+      model: a Keras generator.
+      scale: its upscaling factor.
+      config: tiling options (see `ExportConfig`).
+    """
+
+    def __init__(self, model, scale: int, config: ExportConfig | None = None):
+        super().__init__(name="sr_serving")
+        self.model = model
+        self.scale = int(scale)
+        self.config = config or ExportConfig()
+        self.pixels = tf.function(
+            self._serve_pixels,
+            input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32, name=PIXELS_INPUT)],
+        )
+        self.encoded = tf.function(
+            self._serve_encoded,
+            input_signature=[tf.TensorSpec([None], tf.string, name=BYTES_INPUT)],
+        )
+
+    # --- the one serve() graph -------------------------------------------------------------
+    def upscale(self, pixels: tf.Tensor) -> tf.Tensor:
+        """`[N, H, W, 3] float32 in [0, 255]` -> `[N, sH, sW, 3] float32`, whole numbers in [0, 255]."""
+        x = tf.clip_by_value(tf.cast(pixels, tf.float32), 0.0, 255.0) / 255.0
+        y = self._tiled(x)
+        return tf.round(tf.clip_by_value(y * 255.0, 0.0, 255.0))
+
+    def _run_model(self, x: tf.Tensor) -> tf.Tensor:
+        return tf.cast(self.model(x, training=False), tf.float32)
+
+    def _tiled(self, x: tf.Tensor) -> tf.Tensor:
+        tile, pad, s = self.config.tile_size, self.config.tile_pad, self.scale
+        if tile == 0:
+            return self._run_model(x)
+        h, w = tf.shape(x)[1], tf.shape(x)[2]
+        ny = (h + tile - 1) // tile
+        nx = (w + tile - 1) // tile
+        rows = tf.TensorArray(tf.float32, size=ny, infer_shape=False, element_shape=tf.TensorShape(None))
+        for i in tf.range(ny):
+            y0 = i * tile
+            y1 = tf.minimum(y0 + tile, h)
+            py0 = tf.maximum(y0 - pad, 0)
+            py1 = tf.minimum(y1 + pad, h)
+            cols = tf.TensorArray(tf.float32, size=nx, infer_shape=False, element_shape=tf.TensorShape(None))
+            for j in tf.range(nx):
+                x0 = j * tile
+                x1 = tf.minimum(x0 + tile, w)
+                px0 = tf.maximum(x0 - pad, 0)
+                px1 = tf.minimum(x1 + pad, w)
+                out = self._run_model(x[:, py0:py1, px0:px1, :])
+                out = out[:, (y0 - py0) * s : (y1 - py0) * s, (x0 - px0) * s : (x1 - px0) * s, :]
+                # [N, th, tw, 3] -> [tw, N, th, 3] so TensorArray.concat joins along the width.
+                cols = cols.write(j, tf.transpose(out, [2, 0, 1, 3]))
+            row = tf.transpose(cols.concat(), [1, 2, 0, 3])
+            rows = rows.write(i, tf.transpose(row, [1, 0, 2, 3]))
+        out = tf.transpose(rows.concat(), [1, 0, 2, 3])
+        return tf.reshape(out, [tf.shape(x)[0], h * s, w * s, tf.shape(out)[3]])
+
+    # --- signatures ------------------------------------------------------------------------
+    def _serve_pixels(self, images):
+        return {PIXELS_OUTPUT: self.upscale(images)}
+
+    def _serve_encoded(self, image_bytes):
+        encoded = tf.map_fn(self._upscale_one_encoded, image_bytes, fn_output_signature=tf.string)
+        return {BYTES_OUTPUT: encoded}
+
+    def _upscale_one_encoded(self, data: tf.Tensor) -> tf.Tensor:
+        """One encoded image -> PNG bytes with the same channels and bit depth."""
+        is_png = tf.equal(tf.strings.substr(data, 0, 8), _PNG_SIGNATURE)
+        is_16bit = tf.logical_and(is_png, tf.equal(tf.strings.substr(data, 24, 1), b"\x10"))
+
+        def decode16():
+            return tf.cast(tf.io.decode_png(data, channels=0, dtype=tf.uint16), tf.float32) / 257.0
+
+        def decode8():
+            image = tf.io.decode_image(data, channels=0, dtype=tf.uint8, expand_animations=False)
+            return tf.cast(image, tf.float32)
+
+        image = tf.cond(is_16bit, decode16, decode8)  # [H, W, C] float32 in [0, 255]
+        c = tf.shape(image)[2]
+        color = tf.cond(c >= 3, lambda: image[:, :, :3], lambda: tf.tile(image[:, :, :1], [1, 1, 3]))
+        has_alpha = tf.logical_or(tf.equal(c, 2), tf.equal(c, 4))
+        alpha3 = tf.tile(image[:, :, c - 1 : c], [1, 1, 3])
+        # The alpha channel goes through the same model as a gray image (as Real-ESRGAN does).
+        batch = tf.cond(has_alpha, lambda: tf.stack([color, alpha3]), lambda: color[tf.newaxis])
+        out = self.upscale(batch)
+
+        def gray(t):
+            return tf.round(tf.reduce_mean(t, axis=-1, keepdims=True))
+
+        main = tf.cond(c >= 3, lambda: out[0], lambda: gray(out[0]))
+        result = tf.cond(has_alpha, lambda: tf.concat([main, gray(out[-1])], axis=-1), lambda: main)
+
+        def encode16():
+            return tf.io.encode_png(tf.cast(tf.round(result * 257.0), tf.uint16))
+
+        def encode8():
+            return tf.io.encode_png(tf.cast(result, tf.uint8))
+
+        return tf.cond(is_16bit, encode16, encode8)
+
+    def signatures(self) -> dict:
+        return {
+            DEFAULT_SIGNATURE: self.pixels.get_concrete_function(),
+            ENCODED_SIGNATURE: self.encoded.get_concrete_function(),
+        }
+
+
+def _png_bytes(size: int) -> bytes:
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    buf = io.BytesIO()
+    Image.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def write_warmup_requests(export_dir: str | os.PathLike, model_name: str = "model", size: int = 16) -> Path:
+    """Writes `assets.extra/tf_serving_warmup_requests`: a TFRecord of `PredictionLog` protos.
+
+    One predict request per signature (a `[1, size, size, 3]` float32 tensor and one PNG).
+    Returns the file's path.
+    """
+    try:
+        from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
+    except ImportError as err:
+        raise ImportError(
+            "Writing warmup requests needs tensorflow-serving-api: pip install 'sr-tf[serve]', "
+            "or export with warmup=False (sr-tf export --no-warmup)."
+        ) from err
+
+    path = Path(export_dir) / WARMUP_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pixels = np.random.default_rng(0).uniform(0, 255, (1, size, size, 3)).astype(np.float32)
+    requests = [
+        (DEFAULT_SIGNATURE, PIXELS_INPUT, tf.make_tensor_proto(pixels)),
+        (ENCODED_SIGNATURE, BYTES_INPUT, tf.make_tensor_proto([_png_bytes(size)], dtype=tf.string)),
+    ]
+    with tf.io.TFRecordWriter(str(path)) as writer:
+        for signature, key, tensor in requests:
+            request = predict_pb2.PredictRequest(
+                model_spec=model_pb2.ModelSpec(name=model_name, signature_name=signature)
+            )
+            request.inputs[key].CopyFrom(tensor)
+            log = prediction_log_pb2.PredictionLog(
+                predict_log=prediction_log_pb2.PredictLog(request=request)
+            )
+            writer.write(log.SerializeToString())
+    return path
+
+
+def version_dir_parts(out: str | os.PathLike) -> tuple[Path, str, int]:
+    """Splits `BASE/NAME/VERSION` into (model base path, model name, version); checks VERSION."""
+    out = Path(out)
+    if not out.name.isdigit() or int(out.name) < 1:
+        raise ValueError(
+            "The export path must end in a positive integer version directory "
+            f"(BASE/NAME/VERSION, as TF Serving expects). Received: out={str(out)!r}"
+        )
+    return out.parent, out.parent.name or "model", int(out.name)
+
+
+def export_savedmodel(model, out: str | os.PathLike, config: ExportConfig | None = None,
+                      scale: int | None = None, overwrite: bool = False) -> Path:
+    """Exports `model` as a SavedModel at `out` = `BASE/NAME/VERSION` and returns that path.
+
+    The SavedModel is written to a hidden sibling directory first and renamed into place, so a
+    server polling `BASE/NAME` never sees a half-written version.
+
+    Args:
+      model: Keras generator, `[N, H, W, 3] float32 in [0, 1]` -> `[N, sH, sW, 3]`.
+      out: version directory; its last component must be a positive integer.
+      config: tiling and warmup options.
+      scale: upscaling factor; read from the model (`sr_tf.models.model_scale`) when None.
+      overwrite: replace an existing version directory instead of refusing.
+    """
+    from sr_tf.models import model_scale
+
+    config = config or ExportConfig()
+    base, name, _ = version_dir_parts(out)
+    out = Path(out)
+    if out.exists() and not overwrite:
+        raise FileExistsError(f"Version directory already exists (pass overwrite=True to replace it): {out}")
+    scale = model_scale(model) if scale is None else int(scale)
+    base.mkdir(parents=True, exist_ok=True)
+    module = SRServingModule(model, scale, config)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=base))
+    try:
+        tf.saved_model.save(module, str(tmp), signatures=module.signatures())
+        if config.warmup:
+            write_warmup_requests(tmp, name, config.warmup_size)
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
+def read_warmup_requests(version_dir: str | os.PathLike) -> list:
+    """The `PredictRequest`s in a version's warmup file (empty list when there is none)."""
+    from tensorflow_serving.apis import prediction_log_pb2
+
+    path = os.path.join(str(version_dir), WARMUP_FILE)
+    if not tf.io.gfile.exists(path):
+        return []
+    requests = []
+    for record in tf.data.TFRecordDataset(str(path)):
+        log = prediction_log_pb2.PredictionLog.FromString(record.numpy())
+        if log.WhichOneof("log_type") == "predict_log":
+            requests.append(log.predict_log.request)
+    return requests
+
+
+def load_generator(name_or_file: str):
+    """A Keras generator from a `.keras` file or a `sr_tf.pretrained` catalogue name."""
+    import keras
+
+    import sr_tf.models  # noqa: F401  (registers the serializable classes)
+
+    if name_or_file.endswith(".keras") or os.path.exists(name_or_file):
+        if not os.path.exists(name_or_file):
+            raise FileNotFoundError(f"Model file not found: {name_or_file}")
+        return keras.saving.load_model(name_or_file, compile=False)
+    try:
+        from sr_tf.pretrained import load_pretrained
+    except ImportError as err:  # the catalogue is optional
+        raise ValueError(f"Not a .keras file and no pretrained catalogue available: {name_or_file!r}") from err
+    return load_pretrained(name_or_file)

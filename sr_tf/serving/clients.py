@@ -1,0 +1,204 @@
+"""Clients for TF Serving's REST and gRPC APIs (work against real TF Serving and `sr-tf serve`).
+
+Both offer `predict(inputs) -> outputs` on numpy arrays and `upscale_image(bytes) -> bytes` on
+encoded images (through the exported `encoded_image` signature), plus status and metadata.
+"""
+
+from __future__ import annotations
+
+import base64
+
+import numpy as np
+import orjson
+
+from sr_tf.export import BYTES_INPUT, BYTES_OUTPUT, DEFAULT_SIGNATURE, ENCODED_SIGNATURE
+from sr_tf.serving import codec
+
+
+class ServingClientError(RuntimeError):
+    """A request the server refused or failed: `status` is the HTTP status or gRPC code name."""
+
+    def __init__(self, status, message: str):
+        super().__init__(f"{status}: {message}")
+        self.status = status
+        self.message = message
+
+
+def _model_path(model: str, version: int | None, label: str | None) -> str:
+    if version is not None and label is not None:
+        raise ValueError(f"Give a version or a label, not both. Received: version={version!r}, label={label!r}")
+    path = f"/v1/models/{model}"
+    if version is not None:
+        path += f"/versions/{int(version)}"
+    elif label is not None:
+        path += f"/labels/{label}"
+    return path
+
+
+class RestClient:
+    """TF Serving REST client (JSON, columnar format for arrays, `b64` for images).
+
+    Args:
+      base_url: e.g. "http://localhost:8501".
+      model: model name; `version` or `label` pick a version (default: the newest).
+      timeout: seconds per request.
+    """
+
+    def __init__(self, base_url: str, model: str, version: int | None = None, label: str | None = None,
+                 timeout: float = 60.0):
+        import requests
+
+        self.base_url = base_url.rstrip("/")
+        self.model_path = _model_path(model, version, label)
+        self.timeout = timeout
+        self._session = requests.Session()
+
+    def _call(self, method: str, path: str, body: bytes | None = None):
+        response = self._session.request(
+            method, self.base_url + path, data=body, timeout=self.timeout,
+            headers={"Content-Type": "application/json"} if body is not None else None,
+        )
+        payload = codec.loads(response.content) if response.content else {}
+        if response.status_code != 200:
+            message = payload.get("error", response.text) if isinstance(payload, dict) else response.text
+            raise ServingClientError(response.status_code, message)
+        return payload
+
+    def status(self) -> dict:
+        return self._call("GET", self.model_path)
+
+    def metadata(self) -> dict:
+        return self._call("GET", self.model_path + "/metadata")
+
+    def predict(self, inputs: np.ndarray | dict[str, np.ndarray], signature_name: str = DEFAULT_SIGNATURE
+                ) -> np.ndarray | dict[str, np.ndarray]:
+        """Columnar predict. One array in -> one array out (float outputs as float32); dicts for several."""
+        def jsonable(a):
+            a = np.asarray(a)
+            if a.dtype.kind == "f" and not np.isfinite(a).all():
+                return orjson.Fragment(codec._array_text(a))
+            return a
+
+        named = isinstance(inputs, dict)
+        payload = {k: jsonable(v) for k, v in inputs.items()} if named else jsonable(inputs)
+        body = orjson.dumps({"signature_name": signature_name, "inputs": payload}, option=orjson.OPT_SERIALIZE_NUMPY)
+        outputs = self._call("POST", self.model_path + ":predict", body)["outputs"]
+        with codec.gc_paused():
+            if isinstance(outputs, dict) and not ("b64" in outputs and len(outputs) == 1):
+                return {k: _as_array(v) for k, v in outputs.items()}
+            return _as_array(outputs)
+
+    def upscale_image(self, image: bytes) -> bytes:
+        """Encoded image (PNG/JPEG/WebP) in -> upscaled PNG bytes out."""
+        return self.upscale_images([image])[0]
+
+    def upscale_images(self, images: list[bytes]) -> list[bytes]:
+        instances = [{"b64": base64.b64encode(b).decode("ascii")} for b in images]
+        body = orjson.dumps({"signature_name": ENCODED_SIGNATURE, "instances": instances})
+        predictions = self._call("POST", self.model_path + ":predict", body)["predictions"]
+        return [base64.b64decode(p["b64"]) for p in predictions]
+
+    def close(self) -> None:
+        self._session.close()
+
+
+def _as_array(value) -> np.ndarray:
+    """A JSON tensor as numpy: floats as float32 (TF Serving writes them with a ".0"), ints as int64."""
+    if isinstance(value, dict) and "b64" in value:
+        return np.array(base64.b64decode(value["b64"]), dtype=object)
+    first = value
+    while isinstance(first, list) and first:
+        first = first[0]
+    if isinstance(first, float):
+        try:  # naming the dtype up front is about twice as fast as letting numpy infer it
+            return np.array(value, dtype=np.float32)
+        except (ValueError, TypeError):
+            pass
+    arr = np.asarray(value)
+    return arr.astype(np.float32) if arr.dtype.kind == "f" else arr
+
+
+class GrpcClient:
+    """TF Serving gRPC client (`PredictionService`, `ModelService`) with large message limits.
+
+    Args:
+      target: "host:port" (e.g. "localhost:8500").
+      model: model name; `version` or `label` pick a version.
+      timeout: seconds per call.
+      max_message_bytes: send/receive limit (grpcio's default of 4 MiB is too small for images).
+    """
+
+    def __init__(self, target: str, model: str, version: int | None = None, label: str | None = None,
+                 timeout: float = 60.0, max_message_bytes: int = 2**31 - 1):
+        import grpc
+        from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
+
+        if version is not None and label is not None:
+            raise ValueError(f"Give a version or a label, not both. Received: version={version!r}, label={label!r}")
+        self.model, self.version, self.label, self.timeout = model, version, label, timeout
+        self._channel = grpc.insecure_channel(target, options=[
+            ("grpc.max_send_message_length", max_message_bytes),
+            ("grpc.max_receive_message_length", max_message_bytes),
+        ])
+        self._predict = prediction_service_pb2_grpc.PredictionServiceStub(self._channel)
+        self._models = model_service_pb2_grpc.ModelServiceStub(self._channel)
+
+    def _fill_spec(self, spec, signature_name: str | None = None) -> None:
+        spec.name = self.model
+        if self.version is not None:
+            spec.version.value = self.version
+        if self.label is not None:
+            spec.version_label = self.label
+        if signature_name is not None:
+            spec.signature_name = signature_name
+
+    def _call(self, method, request):
+        import grpc
+
+        try:
+            return method(request, timeout=self.timeout)
+        except grpc.RpcError as err:
+            raise ServingClientError(err.code().name, err.details()) from None
+
+    def predict(self, inputs: np.ndarray | dict[str, np.ndarray], signature_name: str = DEFAULT_SIGNATURE,
+                input_name: str = "images") -> np.ndarray | dict[str, np.ndarray]:
+        """Arrays in, arrays out; a bare array goes to `input_name` and one output comes back bare."""
+        import tensorflow as tf
+        from tensorflow_serving.apis import predict_pb2
+
+        request = predict_pb2.PredictRequest()
+        self._fill_spec(request.model_spec, signature_name)
+        named = inputs if isinstance(inputs, dict) else {input_name: inputs}
+        for key, value in named.items():
+            request.inputs[key].CopyFrom(tf.make_tensor_proto(value))
+        response = self._call(self._predict.Predict, request)
+        outputs = {k: tf.make_ndarray(v) for k, v in response.outputs.items()}
+        return outputs if isinstance(inputs, dict) or len(outputs) != 1 else next(iter(outputs.values()))
+
+    def upscale_images(self, images: list[bytes]) -> list[bytes]:
+        out = self.predict({BYTES_INPUT: np.array(images, dtype=object)}, ENCODED_SIGNATURE)
+        return list(out[BYTES_OUTPUT])
+
+    def upscale_image(self, image: bytes) -> bytes:
+        return self.upscale_images([image])[0]
+
+    def status(self):
+        from tensorflow_serving.apis import get_model_status_pb2
+
+        request = get_model_status_pb2.GetModelStatusRequest()
+        self._fill_spec(request.model_spec)
+        return self._call(self._models.GetModelStatus, request)
+
+    def metadata(self):
+        """The `SignatureDefMap` of the model."""
+        from tensorflow_serving.apis import get_model_metadata_pb2
+
+        request = get_model_metadata_pb2.GetModelMetadataRequest(metadata_field=["signature_def"])
+        self._fill_spec(request.model_spec)
+        response = self._call(self._predict.GetModelMetadata, request)
+        result = get_model_metadata_pb2.SignatureDefMap()
+        response.metadata["signature_def"].Unpack(result)
+        return result
+
+    def close(self) -> None:
+        self._channel.close()

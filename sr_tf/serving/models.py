@@ -1,0 +1,375 @@
+"""Servables (loaded SavedModel versions) and the manager that loads, swaps and unloads them.
+
+The manager follows TF Serving's file-system source: each model has a base path whose integer
+sub-directories are versions; a version policy (`latest` N, `all`, `specific`) picks which to
+serve; a poll thread picks up new directories while running. A version that fails to load (or
+to warm up) is reported with state END and its error, and the versions already serving keep
+serving. Requests hold a reference to the servable they resolved, so unloading never fails a
+request in flight.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from sr_tf.serving.codec import TensorInfo
+from sr_tf.serving.errors import Code, ServingError, invalid
+
+log = logging.getLogger("sr_tf.serving")
+DEFAULT_SIGNATURE = "serving_default"
+PREDICT_METHOD = "tensorflow/serving/predict"
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """One served model (the fields of TF Serving's `ModelConfig` we support).
+
+    Attributes:
+      name: model name in URLs and `model_spec.name`.
+      base_path: folder with integer version sub-directories.
+      version_policy: "latest" (newest `num_latest`), "all" or "specific" (`versions`).
+      labels: version label -> version number (e.g. {"stable": 1, "canary": 2}).
+    """
+
+    name: str
+    base_path: str
+    version_policy: str = "latest"
+    num_latest: int = 1
+    versions: tuple[int, ...] = ()
+    labels: dict[str, int] = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.version_policy not in ("latest", "all", "specific"):
+            raise ValueError(f"ModelConfig: unknown version policy. Received: version_policy={self.version_policy!r}")
+        if self.version_policy == "specific" and not self.versions:
+            raise ValueError(f"ModelConfig {self.name!r}: the specific policy needs `versions`.")
+
+    def aspired(self, available: list[int]) -> set[int]:
+        """The versions to serve out of those present on disk."""
+        ordered = sorted(available)
+        if self.version_policy == "all":
+            return set(ordered)
+        if self.version_policy == "specific":
+            return set(self.versions) & set(ordered)
+        return set(ordered[-self.num_latest:]) if ordered else set()
+
+
+def parse_model_config_text(text: str, base_dir: str | os.PathLike | None = None) -> list[ModelConfig]:
+    """Parses a TF Serving `--model_config_file` (a `ModelServerConfig` text proto).
+
+    Relative base paths are resolved against `base_dir` (the config file's folder) when given.
+    """
+    from google.protobuf import text_format
+    from tensorflow_serving.config import model_server_config_pb2
+
+    proto = model_server_config_pb2.ModelServerConfig()
+    try:
+        text_format.Parse(text, proto)
+    except text_format.ParseError as err:
+        raise ValueError(f"Invalid model config file: {err}") from None
+    if proto.WhichOneof("config") != "model_config_list":
+        raise ValueError("The model config file must hold a `model_config_list`.")
+    configs = []
+    for m in proto.model_config_list.config:
+        if m.model_platform not in ("", "tensorflow"):
+            raise ValueError(f"Model {m.name!r}: only model_platform 'tensorflow' is supported. Received: {m.model_platform!r}")
+        which = m.model_version_policy.WhichOneof("policy_choice") or "latest"
+        base = m.base_path
+        if base_dir is not None and not os.path.isabs(base):
+            base = os.path.join(str(base_dir), base)
+        configs.append(ModelConfig(
+            name=m.name,
+            base_path=base,
+            version_policy=which,
+            num_latest=(m.model_version_policy.latest.num_versions or 1) if which == "latest" else 1,
+            versions=tuple(m.model_version_policy.specific.versions) if which == "specific" else (),
+            labels=dict(m.version_labels),
+        ))
+    names = [c.name for c in configs]
+    if len(set(names)) != len(names):
+        raise ValueError(f"Model names in the config file must be unique. Received: {names}")
+    return configs
+
+
+def parse_model_config_file(path: str | os.PathLike) -> list[ModelConfig]:
+    return parse_model_config_text(Path(path).read_text(), base_dir=Path(path).parent)
+
+
+@dataclasses.dataclass
+class Signature:
+    name: str
+    inputs: dict[str, TensorInfo]
+    outputs: dict[str, TensorInfo]
+    function: object
+
+
+def _tensor_info(proto) -> TensorInfo:
+    import tensorflow as tf
+
+    dtype = tf.dtypes.as_dtype(proto.dtype)
+    np_dtype = np.dtype(object) if dtype == tf.string else np.dtype(dtype.as_numpy_dtype)
+    shape = None
+    if not proto.tensor_shape.unknown_rank:
+        shape = tuple(None if d.size < 0 else int(d.size) for d in proto.tensor_shape.dim)
+    return TensorInfo(np_dtype, shape)
+
+
+class Servable:
+    """One loaded version of a model: its SavedModel, signature defs and callable signatures."""
+
+    def __init__(self, name: str, version: int, path: str):
+        import tensorflow as tf
+        from tensorflow.core.protobuf import saved_model_pb2
+
+        self.name, self.version, self.path = name, int(version), path
+        saved = saved_model_pb2.SavedModel()
+        with tf.io.gfile.GFile(os.path.join(path, "saved_model.pb"), "rb") as f:
+            saved.ParseFromString(f.read())
+        self.signature_defs = saved.meta_graphs[0].signature_def  # map<string, SignatureDef>
+        self._loaded = tf.saved_model.load(path)
+        self.signatures: dict[str, Signature] = {}
+        for key, fn in self._loaded.signatures.items():
+            sd = self.signature_defs[key]
+            self.signatures[key] = Signature(
+                key,
+                {k: _tensor_info(v) for k, v in sd.inputs.items()},
+                {k: _tensor_info(v) for k, v in sd.outputs.items()},
+                fn,
+            )
+
+    def signature(self, name: str) -> Signature:
+        sig = self.signatures.get(name or DEFAULT_SIGNATURE)
+        if sig is None:
+            raise ServingError(Code.FAILED_PRECONDITION, f'Serving signature name: "{name}" not found in signature def')
+        return sig
+
+    def run(self, signature: Signature, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Calls a signature on numpy inputs; returns numpy outputs (strings as object arrays of bytes)."""
+        import tensorflow as tf
+
+        try:
+            outputs = signature.function(**{k: tf.constant(v) for k, v in inputs.items()})
+        except (tf.errors.InvalidArgumentError, ValueError, TypeError) as err:
+            raise invalid(_first_line(err)) from None
+        except tf.errors.OpError as err:
+            raise ServingError(Code.INTERNAL, _first_line(err)) from None
+        return {k: v.numpy() for k, v in outputs.items()}
+
+    def warm_up(self) -> int:
+        """Replays `assets.extra/tf_serving_warmup_requests` (predict logs); returns how many ran."""
+        import tensorflow as tf
+
+        from sr_tf.export import read_warmup_requests
+
+        requests = read_warmup_requests(self.path)[:1000]
+        for request in requests:
+            sig = self.signature(request.model_spec.signature_name)
+            self.run(sig, {k: tf.make_ndarray(v) for k, v in request.inputs.items()})
+        return len(requests)
+
+
+def _first_line(err: Exception) -> str:
+    text = getattr(err, "message", None) or str(err)
+    return text.strip().splitlines()[0] if text.strip() else type(err).__name__
+
+
+def _mtime(path: str) -> float:
+    import tensorflow as tf
+
+    try:
+        return float(tf.io.gfile.stat(path).mtime_nsec)
+    except tf.errors.OpError:
+        return -1.0
+
+
+@dataclasses.dataclass
+class VersionState:
+    state: str  # START, LOADING, AVAILABLE, UNLOADING, END
+    error_code: str = "OK"
+    error_message: str = ""
+
+
+def list_versions(base_path: str) -> list[int]:
+    """Integer-named sub-directories of `base_path` holding a saved_model.pb.
+
+    A base path that is itself a SavedModel (as Vertex AI's `AIP_STORAGE_URI` often is) counts as
+    version 1. Paths go through `tf.io.gfile`, so `gs://` and other TF file systems work too.
+    """
+    import tensorflow as tf
+
+    gfile = tf.io.gfile
+    try:
+        entries = [e.rstrip("/") for e in gfile.listdir(base_path)]
+    except tf.errors.NotFoundError:
+        return []
+    versions = sorted(
+        int(e) for e in entries
+        if e.isdigit() and int(e) > 0 and gfile.exists(os.path.join(base_path, e, "saved_model.pb"))
+    )
+    if not versions and "saved_model.pb" in entries:
+        return [1]
+    return versions
+
+
+def version_path(base_path: str, version: int) -> str:
+    """The folder of one version (the base path itself when it is a bare SavedModel)."""
+    import tensorflow as tf
+
+    candidate = os.path.join(base_path, str(version))
+    if tf.io.gfile.isdir(candidate):
+        return candidate
+    if tf.io.gfile.exists(os.path.join(base_path, "saved_model.pb")):
+        return base_path
+    return candidate
+
+
+class ModelManager:
+    """Loads the models of a config, polls their base paths and resolves requests to servables.
+
+    Args:
+      configs: the models to serve.
+      poll_seconds: how often base paths are re-scanned (0 disables the poll thread).
+      warmup: replay each version's warmup requests before it serves.
+    """
+
+    def __init__(self, configs: list[ModelConfig], poll_seconds: float = 1.0, warmup: bool = True):
+        self._lock = threading.RLock()
+        self._sync_lock = threading.Lock()  # one poll (or reload) at a time
+        self._configs = {c.name: c for c in configs}
+        self._servables: dict[str, dict[int, Servable]] = {c.name: {} for c in configs}
+        self._states: dict[str, dict[int, VersionState]] = {c.name: {} for c in configs}
+        self._failed: dict[tuple[str, int], float] = {}
+        self.poll_seconds = poll_seconds
+        self.warmup = warmup
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # --- lifecycle ------------------------------------------------------------------------
+    def start(self) -> None:
+        self.poll_once()
+        if self.poll_seconds > 0:
+            self._thread = threading.Thread(target=self._poll_loop, name="sr-tf-model-poll", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def _poll_loop(self) -> None:
+        while not self._stop.wait(self.poll_seconds):
+            try:
+                self.poll_once()
+            except Exception:  # keep polling; the error is logged
+                log.exception("Polling the model base paths failed")
+
+    def reload_config(self, configs: list[ModelConfig]) -> None:
+        """Replaces the served models (gRPC `HandleReloadConfigRequest`)."""
+        with self._lock:
+            self._configs = {c.name: c for c in configs}
+            for c in configs:
+                self._servables.setdefault(c.name, {})
+                self._states.setdefault(c.name, {})
+            for name in list(self._servables):
+                if name not in self._configs:
+                    for v in self._servables.pop(name):
+                        self._states[name][v] = VersionState("END")
+        self.poll_once()
+
+    def poll_once(self) -> None:
+        """Loads newly aspired versions and unloads versions no longer aspired."""
+        with self._sync_lock:
+            with self._lock:
+                configs = list(self._configs.values())
+            for config in configs:
+                self._sync_model(config)
+
+    def _sync_model(self, config: ModelConfig) -> None:
+        on_disk = list_versions(config.base_path)
+        usable = [v for v in on_disk if not self._is_failed(config, v)]
+        aspired = config.aspired(usable)
+        loaded = set(self._servables.get(config.name, {}))
+        for version in sorted(aspired - loaded):
+            if not self._load(config, version):
+                # A broken new version: keep serving what we have, re-plan without it.
+                return self._sync_model(config)
+        with self._lock:
+            for version in loaded - aspired:
+                self._states[config.name][version] = VersionState("UNLOADING")
+                self._servables[config.name].pop(version, None)
+                self._states[config.name][version] = VersionState("END")
+                log.info("Unloaded %s version %d", config.name, version)
+
+    def _is_failed(self, config: ModelConfig, version: int) -> bool:
+        key = (config.name, version)
+        if key not in self._failed:
+            return False
+        path = os.path.join(version_path(config.base_path, version), "saved_model.pb")
+        return _mtime(path) == self._failed[key]  # a rewritten version directory gets another try
+
+    def _load(self, config: ModelConfig, version: int) -> bool:
+        path = version_path(config.base_path, version)
+        states = self._states[config.name]
+        states[version] = VersionState("LOADING")
+        log.info("Loading %s version %d from %s", config.name, version, path)
+        try:
+            servable = Servable(config.name, version, path)
+            if self.warmup:
+                servable.warm_up()
+        except Exception as err:  # any load failure is reported, never fatal
+            message = f"Failed to load {config.name} version {version} from {path}: {_first_line(err)}"
+            log.error(message)
+            states[version] = VersionState("END", "UNKNOWN", message)
+            self._failed[(config.name, version)] = _mtime(os.path.join(path, "saved_model.pb"))
+            return False
+        with self._lock:
+            self._servables[config.name][version] = servable
+            states[version] = VersionState("AVAILABLE")
+        log.info("Serving %s version %d", config.name, version)
+        return True
+
+    # --- queries --------------------------------------------------------------------------
+    def model_names(self) -> list[str]:
+        with self._lock:
+            return list(self._configs)
+
+    def resolve(self, name: str, version: int | None = None, label: str | None = None) -> Servable:
+        """The servable a request names; NOT_FOUND errors use TF Serving's wording."""
+        with self._lock:
+            versions = self._servables.get(name)
+            config = self._configs.get(name)
+            if label:
+                if config is None or label not in config.labels:
+                    raise ServingError(Code.NOT_FOUND, f"Unrecognized servable version label: {label}")
+                version = config.labels[label]
+            if version is not None:
+                servable = (versions or {}).get(int(version))
+                if servable is None:
+                    raise ServingError(Code.NOT_FOUND, f"Servable not found for request: Specific({name}, {version})")
+                return servable
+            if not versions:
+                raise ServingError(Code.NOT_FOUND, f"Servable not found for request: Latest({name})")
+            return versions[max(versions)]
+
+    def status(self, name: str, version: int | None = None, label: str | None = None) -> list[tuple[int, VersionState]]:
+        """(version, state) pairs, newest first, as in `GetModelStatus`."""
+        with self._lock:
+            states = self._states.get(name)
+            config = self._configs.get(name)
+            if not states:
+                raise ServingError(Code.NOT_FOUND, f"Could not find any versions of model {name}")
+            if label:
+                if config is None or label not in config.labels:
+                    raise ServingError(Code.NOT_FOUND, f"Unrecognized servable version label: {label}")
+                version = config.labels[label]
+            if version is not None:
+                if int(version) not in states:
+                    raise ServingError(Code.NOT_FOUND, f"Could not find version {version} of model {name}")
+                return [(int(version), states[int(version)])]
+            return sorted(states.items(), reverse=True)
