@@ -13,7 +13,15 @@ import sys
 
 # subcommand name -> module path (a plain dict is the registry).
 SUBCOMMANDS: dict[str, str] = {
+    "export": "sr_tf.cli.export",
+    "serve": "sr_tf.cli.serve",
+    "predict": "sr_tf.cli.predict",
+    "evaluate": "sr_tf.cli.evaluate",
     "upscale": "sr_tf.cli.upscale",
+    "make-tfrecords": "sr_tf.cli.make_tfrecords",
+    "degrade": "sr_tf.cli.degrade",
+    "train": "sr_tf.cli.train",
+    "interpolate": "sr_tf.cli.interpolate",
 }
 
 
