@@ -1,0 +1,311 @@
+"""Training recipes as typed dataclass configs with named factories.
+
+`recipe(name)` returns a fresh `TrainConfig` for a published recipe; `load_config(name_or_toml)`
+also reads a TOML file (`base = "srresnet"` picks the recipe to start from, tables override
+fields: `[optim] g_lr = 2e-4`, `[generator.kwargs] num_block = 4`); `apply_overrides(config,
+["optim.g_lr=1e-4", ...])` applies `KEY=VALUE` strings from the command line (values parsed as
+TOML: numbers, booleans, strings, arrays). Unknown keys are errors, never ignored.
+
+Step counts are those of the papers / BasicSR option files; shrink `total_steps` for short runs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class NetConfig:
+    """An architecture from `sr_tf.models.GENERATORS` / `DISCRIMINATORS` and its constructor kwargs."""
+
+    name: str = "srresnet"
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class LossConfig:
+    """Loss weights. A weight is a float or `{boundaries = [...], values = [...]}` (piecewise by step)."""
+
+    pixel_loss: str = "l1"  # l1 | mse | charbonnier
+    pixel_weight: float | dict = 1.0
+    perceptual_weight: float | dict = 0.0
+    perceptual_layers: dict[str, float] = field(default_factory=lambda: {"conv5_4": 1.0})
+    perceptual_criterion: str = "l1"  # l1 | mse
+    vgg_weights: str | None = "imagenet"
+    gan_type: str = "vanilla"  # vanilla | relativistic
+    gan_weight: float | dict = 0.0
+    tv_weight: float | dict = 0.0
+
+
+@dataclass
+class OptimConfig:
+    """Adam for G (and D). `lr_schedule`: constant | multistep (x gamma at milestones) | cosine_restart."""
+
+    g_lr: float = 1e-4
+    d_lr: float = 1e-4
+    beta_1: float = 0.9
+    beta_2: float = 0.99
+    lr_schedule: str = "constant"
+    milestones: list[int] = field(default_factory=list)
+    gamma: float = 0.5
+    cosine_period: int = 250_000
+    eta_min: float = 1e-7
+
+
+@dataclass
+class DataConfig:
+    """Training patches: global batch of `batch_size` HR patches of `hr_patch_size`, LR = HR / scale."""
+
+    scale: int = 4
+    hr_patch_size: int = 128
+    batch_size: int = 16
+    degradation: str = "bicubic"  # bicubic | realesrgan
+
+
+@dataclass
+class TrainConfig:
+    name: str = "srresnet"
+    generator: NetConfig = field(default_factory=NetConfig)
+    discriminator: NetConfig | None = None
+    loss: LossConfig = field(default_factory=LossConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    total_steps: int = 1_000_000
+    val_every: int = 5000
+    checkpoint_every: int = 5000
+    keep_checkpoints: int = 3
+    log_every: int = 100
+    ema_decay: float | None = None
+    mixed_precision: str | None = None  # None | mixed_float16 | mixed_bfloat16
+    early_stopping_patience: int | None = None  # validations without PSNR improvement
+    seed: int = 0
+
+
+# --------------------------------------------------------------------------- recipes
+
+
+def srcnn() -> TrainConfig:
+    """SRCNN (Dong et al.): MSE, x3 bicubic-upsampled input, Adam 1e-4 (SGD in the paper)."""
+    return TrainConfig(
+        name="srcnn",
+        generator=NetConfig("srcnn", {"scale": 3}),
+        loss=LossConfig(pixel_loss="mse"),
+        optim=OptimConfig(g_lr=1e-4),
+        data=DataConfig(scale=3, hr_patch_size=33, batch_size=128),
+    )
+
+
+def srresnet() -> TrainConfig:
+    """SRResNet (Ledig et al.): MSE, Adam 1e-4, 96px HR patches, batch 16, 1e6 steps."""
+    return TrainConfig(
+        name="srresnet",
+        generator=NetConfig("srresnet", {"scale": 4, "num_block": 16}),
+        loss=LossConfig(pixel_loss="mse"),
+        optim=OptimConfig(g_lr=1e-4, beta_2=0.999),
+        data=DataConfig(scale=4, hr_patch_size=96, batch_size=16),
+    )
+
+
+def srgan() -> TrainConfig:
+    """SRGAN: from SRResNet, VGG54 (post-ReLU, MSE) + 1e-3 adversarial, 1e5 steps at 1e-4 then 1e-5."""
+    cfg = srresnet()
+    cfg.name = "srgan"
+    cfg.discriminator = NetConfig(
+        "vgg_style", {"input_size": 96, "num_stages": 4, "dense_units": 1024, "strided_kernel_size": 3}
+    )
+    cfg.loss = LossConfig(
+        pixel_loss="mse", pixel_weight=0.0, perceptual_weight=1.0 / 12.75**2,
+        perceptual_layers={"relu5_4": 1.0}, perceptual_criterion="mse", gan_weight=1e-3,
+    )
+    cfg.optim = OptimConfig(g_lr=1e-4, d_lr=1e-4, beta_2=0.999, lr_schedule="multistep", milestones=[100_000], gamma=0.1)
+    cfg.total_steps = 200_000
+    return cfg
+
+
+def esrgan_stage1() -> TrainConfig:
+    """ESRGAN stage 1 (RRDB PSNR): L1, Adam 2e-4, cosine annealing with restarts, 128px patches."""
+    return TrainConfig(
+        name="esrgan_stage1",
+        generator=NetConfig("rrdbnet", {"scale": 4, "num_block": 23}),
+        loss=LossConfig(pixel_loss="l1"),
+        optim=OptimConfig(g_lr=2e-4, lr_schedule="cosine_restart", cosine_period=250_000, eta_min=1e-7),
+        data=DataConfig(scale=4, hr_patch_size=128, batch_size=16),
+        total_steps=1_000_000,
+    )
+
+
+def esrgan_stage2() -> TrainConfig:
+    """ESRGAN stage 2 (from stage 1): conv5_4 perceptual 1, RaGAN 5e-3, L1 1e-2, lr 1e-4 halved."""
+    cfg = esrgan_stage1()
+    cfg.name = "esrgan_stage2"
+    cfg.discriminator = NetConfig("vgg_style", {"input_size": 128, "num_stages": 5, "dense_units": 100})
+    cfg.loss = LossConfig(
+        pixel_loss="l1", pixel_weight=1e-2, perceptual_weight=1.0, perceptual_layers={"conv5_4": 1.0},
+        gan_type="relativistic", gan_weight=5e-3,
+    )
+    cfg.optim = OptimConfig(
+        g_lr=1e-4, d_lr=1e-4, lr_schedule="multistep", milestones=[50_000, 100_000, 200_000, 300_000], gamma=0.5
+    )
+    cfg.total_steps = 400_000
+    return cfg
+
+
+def perpix() -> TrainConfig:
+    """"Per-Pix": MSE and VGG terms with step-scheduled weights w1/w2, adversarial 1e-3.
+
+    Steps 0-15k: w1=10, w2=1; 15k-20k: 10, 10; then 1, 10.
+    """
+    cfg = srgan()
+    cfg.name = "perpix"
+    cfg.loss = LossConfig(
+        pixel_loss="mse",
+        pixel_weight={"boundaries": [15_000, 20_000], "values": [10.0, 10.0, 1.0]},
+        perceptual_weight={"boundaries": [15_000, 20_000], "values": [1.0, 10.0, 10.0]},
+        perceptual_layers={"relu5_4": 1.0}, perceptual_criterion="mse", gan_weight=1e-3,
+    )
+    return cfg
+
+
+def realesrgan() -> TrainConfig:
+    """Real-ESRGAN: RRDB + U-Net SN discriminator, L1 1 + multi-layer perceptual 1 + GAN 0.1, EMA."""
+    cfg = esrgan_stage1()
+    cfg.name = "realesrgan"
+    cfg.discriminator = NetConfig("unet_sn", {"num_feat": 64})
+    cfg.loss = LossConfig(
+        pixel_loss="l1", pixel_weight=1.0, perceptual_weight=1.0,
+        perceptual_layers={"conv1_2": 0.1, "conv2_2": 0.1, "conv3_4": 1.0, "conv4_4": 1.0, "conv5_4": 1.0},
+        gan_type="vanilla", gan_weight=0.1,
+    )
+    cfg.optim = OptimConfig(g_lr=1e-4, d_lr=1e-4, lr_schedule="multistep", milestones=[400_000], gamma=0.5)
+    cfg.data = DataConfig(scale=4, hr_patch_size=256, batch_size=12, degradation="realesrgan")
+    cfg.ema_decay = 0.999
+    cfg.total_steps = 400_000
+    return cfg
+
+
+RECIPES = {
+    "srcnn": srcnn,
+    "srresnet": srresnet,
+    "srgan": srgan,
+    "esrgan_stage1": esrgan_stage1,
+    "esrgan_stage2": esrgan_stage2,
+    "perpix": perpix,
+    "realesrgan": realesrgan,
+}
+
+
+def recipe(name: str) -> TrainConfig:
+    """A fresh config of a named recipe (see `RECIPES`)."""
+    if name not in RECIPES:
+        raise ValueError(f"Unknown recipe; expected one of {sorted(RECIPES)}. Received: name={name!r}")
+    return RECIPES[name]()
+
+
+# --------------------------------------------------------------------------- overrides
+
+
+def _field_types(cls) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _dataclass_of(tp) -> type | None:
+    is_union = typing.get_origin(tp) in (typing.Union, types.UnionType)
+    for arg in (tp, *(typing.get_args(tp) if is_union else ())):
+        if dataclasses.is_dataclass(arg):
+            return arg
+    return None
+
+
+def _check_value(path: str, tp, value):
+    """Checks (and converts int -> float) a leaf value against the field's annotation."""
+    is_union = typing.get_origin(tp) in (typing.Union, types.UnionType)
+    allowed = typing.get_args(tp) if is_union else (tp,)
+    if value is None and type(None) in allowed:
+        return None
+    if float in allowed and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    for a in allowed:
+        origin = typing.get_origin(a) or a
+        if a is Any or (isinstance(origin, type) and isinstance(value, origin)):
+            if origin is int and isinstance(value, bool):
+                continue
+            return value
+    raise ValueError(f"Config key {path!r} expects {tp}. Received: {path}={value!r}")
+
+
+def merge(config, updates: dict[str, Any], prefix: str = ""):
+    """Returns a copy of the dataclass `config` with nested `updates` applied (unknown keys raise)."""
+    config = dataclasses.replace(config)
+    types = _field_types(type(config))
+    for key, value in updates.items():
+        path = f"{prefix}{key}"
+        if key not in types:
+            raise ValueError(f"Unknown config key {path!r}; expected one of {sorted(types)}.")
+        sub_cls = _dataclass_of(types[key])
+        current = getattr(config, key)
+        if sub_cls is not None and isinstance(value, dict):
+            base = current if current is not None else sub_cls()
+            setattr(config, key, merge(base, value, prefix=f"{path}."))
+        elif isinstance(current, dict) and isinstance(value, dict) and key == "kwargs":
+            setattr(config, key, {**current, **value})
+        else:
+            setattr(config, key, _check_value(path, types[key], value))
+    return config
+
+
+def parse_override(text: str) -> dict[str, Any]:
+    """`"optim.g_lr=1e-4"` -> `{"optim": {"g_lr": 1e-4}}` (value parsed as TOML, else a string)."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise ValueError(f"Overrides look like KEY=VALUE (e.g. optim.g_lr=1e-4). Received: {text!r}")
+    try:
+        value = tomllib.loads(f"v = {raw.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw.strip()
+    if value == "none":
+        value = None
+    nested: dict[str, Any] = {}
+    node = nested
+    parts = key.strip().split(".")
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+    node[parts[-1]] = value
+    return nested
+
+
+def apply_overrides(config: TrainConfig, overrides: list[str]) -> TrainConfig:
+    for text in overrides:
+        config = merge(config, parse_override(text))
+    return config
+
+
+def load_config(name_or_path: str, overrides: list[str] | None = None) -> TrainConfig:
+    """A recipe name or a TOML file (with optional `base = "<recipe>"`), then `overrides`."""
+    path = Path(name_or_path)
+    if name_or_path in RECIPES:
+        config = recipe(name_or_path)
+    elif path.suffix == ".toml" and path.is_file():
+        data = tomllib.loads(path.read_text())
+        base = data.pop("base", None)
+        config = recipe(base) if base is not None else TrainConfig()
+        config = merge(config, data)
+    else:
+        raise ValueError(
+            f"--config must be a recipe name ({', '.join(sorted(RECIPES))}) or an existing .toml file. "
+            f"Received: {name_or_path!r}"
+        )
+    return apply_overrides(config, overrides or [])
+
+
+def to_dict(config: TrainConfig) -> dict[str, Any]:
+    return dataclasses.asdict(config)
+
+
+def from_dict(data: dict[str, Any]) -> TrainConfig:
+    return merge(TrainConfig(discriminator=None), data)

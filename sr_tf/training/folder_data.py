@@ -1,0 +1,97 @@
+"""Small `(lr, hr)` datasets from a folder of images, for `sr-tf train --data DIR` and retraining.
+
+LR images are made by MATLAB-style bicubic downscaling (`sr_tf.data.degradations.
+bicubic_downscale`; without the data package, `tf.image.resize(..., antialias=True)`, which is
+within 0.35/255 of MATLAB's `imresize`), clipped to [0, 1]. Decoded images are cached in memory, so this
+suits folders of tens to hundreds of images; use `sr_tf.data` pipelines for DIV2K-sized sets.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+from PIL import Image
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
+
+
+def image_files(folder: str | Path) -> list[Path]:
+    """Image files directly in `folder`, sorted by name."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ValueError(f"--data must be a folder of images. Received: {str(folder)!r}")
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise ValueError(f"No images ({', '.join(IMAGE_SUFFIXES)}) in {str(folder)!r}.")
+    return files
+
+
+def load_image(path: str | Path) -> np.ndarray:
+    """`[H, W, 3] float32 in [0, 1]` RGB."""
+    with Image.open(path) as im:
+        return np.asarray(im.convert("RGB"), dtype=np.float32) / 255.0
+
+
+def bicubic_downscale(image: tf.Tensor, scale: int) -> tf.Tensor:
+    """`[..., H, W, C]` in [0, 1] -> `[..., H/scale, W/scale, C]` (H, W multiples of scale), clipped."""
+    try:
+        from sr_tf.data.degradations import bicubic_downscale as data_bicubic
+    except ImportError:
+        data_bicubic = None
+    if data_bicubic is not None:
+        return tf.clip_by_value(tf.cast(data_bicubic(image, scale), tf.float32), 0.0, 1.0)
+    shape = tf.shape(image)
+    size = tf.stack([shape[-3] // scale, shape[-2] // scale])
+    return tf.clip_by_value(tf.image.resize(image, size, method="bicubic", antialias=True), 0.0, 1.0)
+
+
+def crop_to_multiple(image: np.ndarray, scale: int) -> np.ndarray:
+    h, w = image.shape[0] // scale * scale, image.shape[1] // scale * scale
+    return image[:h, :w]
+
+
+def patch_dataset(images: list[np.ndarray], scale: int, hr_patch_size: int, seed: int = 0) -> tf.data.Dataset:
+    """Infinite, unbatched `(lr [p/s, p/s, 3], hr [p, p, 3])` random patches with random flips and
+    90-degree rotations, drawn uniformly from `images` (each `[H, W, 3] float32 in [0, 1]`)."""
+    if hr_patch_size % scale:
+        raise ValueError(f"hr_patch_size must be a multiple of scale={scale}. Received: hr_patch_size={hr_patch_size}")
+    small = [i.shape for i in images if min(i.shape[:2]) < hr_patch_size]
+    if small:
+        raise ValueError(f"Images must be at least {hr_patch_size} pixels on each side. Received shapes: {small}")
+    tensors = [tf.constant(i) for i in images]
+
+    def gen():
+        rng = np.random.default_rng(seed)
+        while True:
+            yield int(rng.integers(len(tensors))), rng.integers(0, 2**31 - 1, size=2)
+
+    def make(index, pair_seed):
+        hr = tf.switch_case(index, [lambda t=t: _random_crop(t, hr_patch_size, pair_seed) for t in tensors])
+        flip = tf.random.stateless_uniform([2], seed=pair_seed + 1, maxval=2, dtype=tf.int32)
+        hr = tf.cond(flip[0] > 0, lambda: tf.image.flip_left_right(hr), lambda: hr)
+        hr = tf.image.rot90(hr, k=flip[1])
+        hr.set_shape([hr_patch_size, hr_patch_size, 3])
+        return bicubic_downscale(hr, scale), hr
+
+    ds = tf.data.Dataset.from_generator(
+        gen, output_signature=(tf.TensorSpec([], tf.int32), tf.TensorSpec([2], tf.int64))
+    )
+    return ds.map(make, num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def _random_crop(image: tf.Tensor, size: int, seed: tf.Tensor) -> tf.Tensor:
+    return tf.image.stateless_random_crop(image, [size, size, 3], seed=seed)
+
+
+def validation_dataset(images: list[np.ndarray], scale: int) -> tf.data.Dataset:
+    """Whole images (cropped to multiples of `scale`), batch 1: `(lr [1, h, w, 3], hr [1, s*h, s*w, 3])`."""
+    pairs = []
+    for image in images:
+        hr = tf.constant(crop_to_multiple(image, scale))[tf.newaxis]
+        pairs.append((bicubic_downscale(hr, scale), hr))
+    return tf.data.Dataset.from_generator(
+        lambda: iter(pairs),
+        output_signature=(tf.TensorSpec([1, None, None, 3], tf.float32), tf.TensorSpec([1, None, None, 3], tf.float32)),
+    )

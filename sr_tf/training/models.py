@@ -1,0 +1,340 @@
+"""`SRModel` (a generator trained on pixel/perceptual losses) and `SRGAN` (adds a discriminator).
+
+Both are `keras.Model`s trained with `fit(dataset_of_(lr, hr))`:
+
+* data: `(lr [N, h, w, 3], hr [N, s*h, s*w, 3])` float32 in [0, 1];
+* losses are computed per sample and scaled by the *global* batch
+  (`tf.nn.compute_average_loss`), so gradients, which Keras optimizers sum over replicas,
+  are the same on one device or many;
+* loss weights are floats or callables of the step (e.g. `keras.optimizers.schedules.
+  PiecewiseConstantDecay` for the Per-Pix recipe's scheduled weights);
+* under a `mixed_float16` policy the optimizers are wrapped in `LossScaleOptimizer`;
+* with `ema_decay` (0.999 in Real-ESRGAN) an exponential moving average of all generator
+  weights is kept in `ema_generator`, used by `test_step` and for export;
+* `test_step` reports PSNR and SSIM on the Y channel with `crop_border` pixels removed
+  (`sr_tf.metrics`), the paper convention.
+
+Note: batch-norm statistics and the relativistic loss's batch means are per replica (as with
+PyTorch DDP without SyncBatchNorm).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+
+import keras
+import tensorflow as tf
+
+from sr_tf import losses as L
+from sr_tf import metrics as M
+
+Weight = float | Callable[[tf.Tensor], tf.Tensor]
+
+
+def _weight_at(weight: Weight, step: tf.Tensor) -> tf.Tensor:
+    """A loss weight (float or schedule of the step) as a float32 scalar."""
+    value = weight(step) if callable(weight) else weight
+    return tf.cast(value, tf.float32)
+
+
+def _is_zero(weight: Weight) -> bool:
+    return not callable(weight) and float(weight) == 0.0
+
+
+def _maybe_loss_scale(optimizer: keras.optimizers.Optimizer, policy) -> keras.optimizers.Optimizer:
+    if policy.name == "mixed_float16" and not isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+        return keras.optimizers.LossScaleOptimizer(optimizer)
+    return optimizer
+
+
+def clone_generator(generator: keras.Model) -> keras.Model:
+    """A fresh model of the same class and config (weights not copied)."""
+    return generator.__class__.from_config(generator.get_config())
+
+
+class SRModel(keras.Model):
+    """Trains a generator on pixel (+ optional perceptual and TV) losses.
+
+    Args:
+      generator: `[N, h, w, 3] -> [N, s*h, s*w, 3]` float32 model.
+      feature_extractor: a `sr_tf.losses.VGGFeatureExtractor` (needed when perceptual_weight != 0).
+      ema_decay: None (no EMA) or e.g. 0.999.
+      crop_border: pixels cropped for validation metrics (None: the generator's scale).
+      compute_ssim: also report SSIM-Y in `test_step` (needs >= 11 pixels after cropping).
+    """
+
+    def __init__(
+        self,
+        generator: keras.Model,
+        *,
+        feature_extractor: keras.Model | None = None,
+        ema_decay: float | None = None,
+        crop_border: int | None = None,
+        compute_ssim: bool = True,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if ema_decay is not None and not 0.0 < float(ema_decay) < 1.0:
+            raise ValueError(f"ema_decay must be in (0, 1) or None. Received: ema_decay={ema_decay!r}")
+        self.generator = generator
+        self.feature_extractor = feature_extractor
+        self.ema_decay = None if ema_decay is None else float(ema_decay)
+        self.ema_generator = clone_generator(generator) if ema_decay is not None else None
+        if crop_border is None:
+            crop_border = int(getattr(generator, "scale", getattr(generator, "upscale", 0)) or 0)
+        self.crop_border = int(crop_border)
+        self.compute_ssim = bool(compute_ssim)
+        self.step = self.add_weight(
+            name="step", shape=(), dtype="int64", initializer="zeros", trainable=False,
+            aggregation="only_first_replica",
+        )
+        self.val_psnr_tracker = keras.metrics.Mean(name="psnr_y")
+        self.val_ssim_tracker = keras.metrics.Mean(name="ssim_y")
+        self._train_trackers: dict[str, keras.metrics.Mean] = {}
+
+    # ------------------------------------------------------------------ setup
+    def compile(
+        self,
+        g_optimizer: keras.optimizers.Optimizer | None = None,
+        *,
+        pixel_loss: str = "l1",
+        pixel_weight: Weight = 1.0,
+        perceptual_weight: Weight = 0.0,
+        perceptual_layers: Mapping[str, float] | None = None,
+        perceptual_criterion: str = "l1",
+        tv_weight: Weight = 0.0,
+        **kwargs,
+    ):
+        """Sets the optimizer and loss weights (floats or callables of the step)."""
+        super().compile(**kwargs)
+        if pixel_loss not in L.PIXEL_LOSSES:
+            raise ValueError(f"Unknown pixel loss; expected one of {sorted(L.PIXEL_LOSSES)}. Received: pixel_loss={pixel_loss!r}")
+        if not _is_zero(perceptual_weight) and self.feature_extractor is None:
+            raise ValueError(
+                "perceptual_weight is non-zero but the model has no feature_extractor. "
+                f"Received: perceptual_weight={perceptual_weight!r}"
+            )
+        self.g_optimizer = _maybe_loss_scale(g_optimizer or keras.optimizers.Adam(1e-4), self.generator.dtype_policy)
+        self.pixel_loss_name = pixel_loss
+        self.pixel_weight = pixel_weight
+        self.perceptual_weight = perceptual_weight
+        taps = getattr(self.feature_extractor, "taps", ("conv5_4",))
+        self.perceptual_layers = dict(perceptual_layers or {t: 1.0 for t in taps})
+        self.perceptual_criterion = perceptual_criterion
+        self.tv_weight = tv_weight
+        names = ["g_loss", "pixel_loss"]
+        if not _is_zero(perceptual_weight):
+            names.append("perceptual_loss")
+        if not _is_zero(tv_weight):
+            names.append("tv_loss")
+        names += self._extra_tracker_names()
+        self._train_trackers = {n: keras.metrics.Mean(name=n) for n in names}
+
+    def _extra_tracker_names(self) -> list[str]:
+        return []
+
+    @property
+    def metrics(self):
+        return [*self._train_trackers.values(), self.val_psnr_tracker, self.val_ssim_tracker]
+
+    def _optimizers(self) -> list[keras.optimizers.Optimizer]:
+        return [self.g_optimizer]
+
+    def build_all(self, lr_shape: Sequence[int | None], hr_shape: Sequence[int | None]) -> None:
+        """Creates every variable (nets, EMA, optimizer slots), e.g. before restoring a checkpoint.
+
+        Shapes are `[N, h, w, C]` / `[N, s*h, s*w, C]`; only H, W, C matter.
+        """
+        lr = tf.zeros([1, *lr_shape[1:]], tf.float32)
+        hr = tf.zeros([1, *hr_shape[1:]], tf.float32)
+        self.generator(lr)
+        if self.ema_generator is not None:
+            self.ema_generator(lr)
+            self.ema_generator.set_weights(self.generator.get_weights())
+        if self.feature_extractor is not None:
+            self.feature_extractor(hr)
+        self._build_extra(hr)
+        for opt, variables in zip(self._optimizers(), self._optimized_variables(), strict=True):
+            opt.build(variables)
+        self.built = True
+
+    def _build_extra(self, hr: tf.Tensor) -> None:
+        pass
+
+    def _optimized_variables(self):
+        return [self.generator.trainable_variables]
+
+    def call(self, inputs, training=None):
+        return self.generator(inputs, training=training)
+
+    # ------------------------------------------------------------------ losses
+    def content_losses(self, sr: tf.Tensor, hr: tf.Tensor, step: tf.Tensor) -> dict[str, tf.Tensor]:
+        """Per-sample `[N]` weighted content losses: pixel, perceptual, total variation."""
+        out = {
+            "pixel_loss": L.pixel_loss(
+                self.pixel_loss_name, sr, hr, weight=_weight_at(self.pixel_weight, step), reduction="per_sample"
+            )
+        }
+        if not _is_zero(self.perceptual_weight):
+            out["perceptual_loss"] = L.perceptual_loss(
+                self.feature_extractor(sr),
+                self.feature_extractor(hr),
+                self.perceptual_layers,
+                criterion=self.perceptual_criterion,
+                weight=_weight_at(self.perceptual_weight, step),
+                reduction="per_sample",
+            )
+        if not _is_zero(self.tv_weight):
+            out["tv_loss"] = L.total_variation_loss(sr, weight=_weight_at(self.tv_weight, step), reduction="per_sample")
+        return out
+
+    def _apply(self, optimizer, tape, loss, variables):
+        grads = tape.gradient(loss, variables)
+        optimizer.apply(grads, variables)
+
+    def _track(self, values: Mapping[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        for name, value in values.items():
+            # The tracked value is the per-replica mean; Mean metrics aggregate over replicas.
+            self._train_trackers[name].update_state(tf.reduce_mean(value))
+        return {name: t.result() for name, t in self._train_trackers.items()}
+
+    def update_ema(self) -> None:
+        """`ema = decay * ema + (1 - decay) * weights` over all generator weights (incl. BN stats)."""
+        if self.ema_generator is None:
+            return
+        decay = self.ema_decay
+        pairs = list(zip(self.ema_generator.weights, self.generator.weights, strict=True))
+
+        def merge_fn(strategy, pairs):
+            for ema_var, var in pairs:
+                strategy.extended.update(
+                    ema_var.value,
+                    lambda e, x: e.assign(decay * e + (1.0 - decay) * tf.cast(x, e.dtype)),
+                    args=(var.value,),
+                )
+
+        ctx = tf.distribute.get_replica_context()
+        if ctx is None:  # cross-replica context
+            merge_fn(tf.distribute.get_strategy(), pairs)
+        else:
+            ctx.merge_call(merge_fn, args=(pairs,))
+
+    # ------------------------------------------------------------------ steps
+    def train_step(self, data):
+        lr, hr = data
+        step = self.step.value
+        with tf.GradientTape() as tape:
+            sr = self.generator(lr, training=True)
+            terms = self.content_losses(sr, hr, step)
+            per_sample = tf.add_n(list(terms.values()))
+            loss = tf.nn.compute_average_loss(per_sample)
+            scaled = self.g_optimizer.scale_loss(loss)
+        self._apply(self.g_optimizer, tape, scaled, self.generator.trainable_variables)
+        self.update_ema()
+        self.step.assign_add(1)
+        return self._track({"g_loss": per_sample, **terms})
+
+    @property
+    def eval_generator(self) -> keras.Model:
+        """The EMA generator when there is one, else the generator."""
+        return self.ema_generator if self.ema_generator is not None else self.generator
+
+    def test_step(self, data):
+        lr, hr = data
+        sr = tf.clip_by_value(self.eval_generator(lr, training=False), 0.0, 1.0)
+        hr = tf.cast(hr, tf.float32)
+        self.val_psnr_tracker.update_state(M.psnr(sr, hr, crop_border=self.crop_border, y_channel=True))
+        logs = {"psnr_y": self.val_psnr_tracker.result()}
+        if self.compute_ssim:
+            self.val_ssim_tracker.update_state(M.ssim(sr, hr, crop_border=self.crop_border, y_channel=True))
+            logs["ssim_y"] = self.val_ssim_tracker.result()
+        return logs
+
+    # Not serialisable on purpose: a trainer is rebuilt from its recipe and resumed from a
+    # checkpoint; save `eval_generator` (a registered Keras model) for inference.
+
+
+class SRGAN(SRModel):
+    """Adversarial training: a generator step (content + adversarial losses), then a D step.
+
+    The order follows BasicSR's ESRGAN/Real-ESRGAN models: G is updated with D's current
+    weights, then D is updated on the same fakes (without gradient to G).
+
+    Args (beyond `SRModel`):
+      discriminator: `[N, H, W, 3] -> logits` (`VGGStyleDiscriminator` `[N, 1]` or
+        `UNetDiscriminatorSN` `[N, H, W, 1]`).
+    """
+
+    def __init__(self, generator: keras.Model, discriminator: keras.Model, **kwargs):
+        super().__init__(generator, **kwargs)
+        self.discriminator = discriminator
+
+    def compile(
+        self,
+        g_optimizer: keras.optimizers.Optimizer | None = None,
+        d_optimizer: keras.optimizers.Optimizer | None = None,
+        *,
+        gan_type: str = "vanilla",
+        gan_weight: Weight = 1e-3,
+        **kwargs,
+    ):
+        """As `SRModel.compile`, plus the D optimizer, `gan_type` ("vanilla" | "relativistic") and
+        `gan_weight` (the adversarial weight in the G loss)."""
+        if gan_type not in L.GAN_TYPES:
+            raise ValueError(f"Unknown gan_type; expected one of {L.GAN_TYPES}. Received: gan_type={gan_type!r}")
+        super().compile(g_optimizer, **kwargs)
+        self.d_optimizer = _maybe_loss_scale(
+            d_optimizer or keras.optimizers.Adam(1e-4), self.discriminator.dtype_policy
+        )
+        self.gan_type = gan_type
+        self.gan_weight = gan_weight
+
+    def _extra_tracker_names(self) -> list[str]:
+        return ["gan_loss", "d_loss", "d_real", "d_fake"]
+
+    def _optimizers(self):
+        return [self.g_optimizer, self.d_optimizer]
+
+    def _optimized_variables(self):
+        return [self.generator.trainable_variables, self.discriminator.trainable_variables]
+
+    def _build_extra(self, hr):
+        self.discriminator(hr)
+
+    def train_step(self, data):
+        lr, hr = data
+        step = self.step.value
+        # Generator step.
+        with tf.GradientTape() as tape:
+            sr = self.generator(lr, training=True)
+            terms = self.content_losses(sr, hr, step)
+            fake_logits = self.discriminator(sr, training=True)
+            real_logits = tf.stop_gradient(self.discriminator(hr, training=True))
+            terms["gan_loss"] = L.generator_adversarial_loss(
+                self.gan_type, real_logits, fake_logits, weight=_weight_at(self.gan_weight, step),
+                reduction="per_sample",
+            )
+            g_per_sample = tf.add_n(list(terms.values()))
+            g_loss = tf.nn.compute_average_loss(g_per_sample)
+            scaled = self.g_optimizer.scale_loss(g_loss)
+        self._apply(self.g_optimizer, tape, scaled, self.generator.trainable_variables)
+        self.update_ema()
+        # Discriminator step on the same fakes, without a path to G.
+        fake = tf.stop_gradient(sr)
+        with tf.GradientTape() as tape:
+            real_logits = self.discriminator(hr, training=True)
+            fake_logits = self.discriminator(fake, training=True)
+            d_per_sample = L.discriminator_loss(self.gan_type, real_logits, fake_logits, reduction="per_sample")
+            d_loss = tf.nn.compute_average_loss(d_per_sample)
+            scaled = self.d_optimizer.scale_loss(d_loss)
+        self._apply(self.d_optimizer, tape, scaled, self.discriminator.trainable_variables)
+        self.step.assign_add(1)
+        return self._track(
+            {
+                "g_loss": g_per_sample,
+                **terms,
+                "d_loss": d_per_sample,
+                "d_real": L.reduce_loss(real_logits, "per_sample"),
+                "d_fake": L.reduce_loss(fake_logits, "per_sample"),
+            }
+        )
