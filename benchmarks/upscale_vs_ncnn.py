@@ -69,18 +69,24 @@ def main() -> None:
 
     ref, ours = run_ncnn(), run_ours()  # warm-up (and tracing)
     mse = float(np.mean((ref - ours) ** 2))
-    times = {"ours": [], "ncnn": []}
+    wall = {"ours": [], "ncnn": []}
+    cpu = {"ours": [], "ncnn": []}
     for _ in range(args.repeats):
         for name, fn in (("ours", run_ours), ("ncnn", run_ncnn)):
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             fn()
-            times[name].append(time.perf_counter() - start)
-    med = {k: statistics.median(v) for k, v in times.items()}
-    print(f"model={args.model} input={args.size}x{args.size} threads={args.threads} repeats={args.repeats}")
+            wall[name].append(time.perf_counter() - start)
+            cpu[name].append(time.process_time() - start_cpu)
+    w = {k: statistics.median(v) for k, v in wall.items()}
+    c = {k: statistics.median(v) for k, v in cpu.items()}
+    print(f"model={args.model} input={args.size}x{args.size} threads={args.threads} repeats={args.repeats} "
+          f"load={os.getloadavg()[0]:.1f} OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}")
     print(f"outputs agree: PSNR {10 * np.log10(1 / mse) if mse else float('inf'):.1f} dB")
-    print(f"ours (TF {tf.__version__}, Keras): {med['ours']:.3f} s/image")
-    print(f"ncnn {getattr(ncnn, '__version__', '?')} (CPU): {med['ncnn']:.3f} s/image")
-    print(f"ratio ncnn/ours: {med['ncnn'] / med['ours']:.2f}x (> 1 means ours is faster)")
+    print(f"ours (TF {tf.__version__}, Keras): {w['ours']:.3f} s/image wall, {c['ours']:.3f} s CPU")
+    print(f"ncnn {getattr(ncnn, '__version__', '?')} (CPU): {w['ncnn']:.3f} s/image wall, {c['ncnn']:.3f} s CPU")
+    print(f"ratio ncnn/ours, wall: {w['ncnn'] / w['ours']:.2f}x; CPU time: {c['ncnn'] / c['ours']:.2f}x "
+          "(> 1 means ours is faster; CPU time is the steadier figure on a loaded machine "
+          "when ncnn's OpenMP threads do not spin: set OMP_WAIT_POLICY=PASSIVE)")
 
 
 if __name__ == "__main__":
