@@ -105,16 +105,20 @@ def run_evaluation(config: EvaluateConfig) -> tuple[Evaluation, ReportFiles, lis
     """
     preparation = HRPreparation(config.hr_downscale, config.center_crop)
     skipped: list[str] = []
-    pairs, total = open_pairs(
-        config.data,
-        config.scale,
-        lr_data=config.lr_data,
-        degradation=config.degradation,
-        preparation=preparation,
-        limit=config.limit,
-        seed=config.seed,
-        skipped=skipped,
-    )
+
+    def pairs_of_data(skipped_into: list[str]):
+        return open_pairs(
+            config.data,
+            config.scale,
+            lr_data=config.lr_data,
+            degradation=config.degradation,
+            preparation=preparation,
+            limit=config.limit,
+            seed=config.seed,
+            skipped=skipped_into,
+        )
+
+    pairs, total = pairs_of_data(skipped)
     methods = load_methods(config.models, config.scale, tile=config.tile, tile_pad=config.tile_pad)
     curve_models = None
     if config.interpolate is not None:
@@ -142,16 +146,7 @@ def run_evaluation(config: EvaluateConfig) -> tuple[Evaluation, ReportFiles, lis
         evaluation.settings["skipped"] = skipped
     curve = None
     if curve_models is not None:
-        again, _ = open_pairs(
-            config.data,
-            config.scale,
-            lr_data=config.lr_data,
-            degradation=config.degradation,
-            preparation=preparation,
-            limit=config.limit,
-            seed=config.seed,
-            skipped=[],
-        )
+        again, _ = pairs_of_data([])
         curve = alpha_curve(
             list(again),
             *curve_models,
