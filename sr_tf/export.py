@@ -291,16 +291,6 @@ def read_warmup_requests(version_dir: str | os.PathLike) -> list:
 
 def load_generator(name_or_file: str):
     """A Keras generator from a `.keras` file or a `sr_tf.pretrained` catalogue name."""
-    import keras
+    from sr_tf.pretrained import load_model
 
-    import sr_tf.models  # noqa: F401  (registers the serializable classes)
-
-    if name_or_file.endswith(".keras") or os.path.exists(name_or_file):
-        if not os.path.exists(name_or_file):
-            raise FileNotFoundError(f"Model file not found: {name_or_file}")
-        return keras.saving.load_model(name_or_file, compile=False)
-    try:
-        from sr_tf.pretrained import load_pretrained
-    except ImportError as err:  # the catalogue is optional
-        raise ValueError(f"Not a .keras file and no pretrained catalogue available: {name_or_file!r}") from err
-    return load_pretrained(name_or_file)
+    return load_model(name_or_file)

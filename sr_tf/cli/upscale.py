@@ -75,21 +75,12 @@ def output_path(source: Path, out_dir: Path, suffix: str, fmt: str) -> Path:
 
 
 def load_model(spec: str):
-    from sr_tf.pretrained import CATALOGUE, load_pretrained
+    from sr_tf.pretrained import load_model as load
 
-    if spec in CATALOGUE:
-        return load_pretrained(spec)
-    path = Path(spec)
-    if path.suffix == ".keras" and path.is_file():
-        import keras
-
-        import sr_tf.models  # noqa: F401  (registers our classes)
-
-        return keras.saving.load_model(path)
-    raise SystemExit(
-        f"sr-tf upscale: --model {spec!r} is neither a catalogue model ({', '.join(CATALOGUE)}) "
-        "nor an existing .keras file"
-    )
+    try:
+        return load(spec)
+    except (FileNotFoundError, ValueError) as e:
+        raise SystemExit(f"sr-tf upscale: --model: {e}") from e
 
 
 def run(args: argparse.Namespace) -> int:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 import numpy as np
 
@@ -75,22 +74,9 @@ def model_method(model, name: str, *, spec: str = "", kind: str = "model", tile:
 
 def load_generator(spec: str):
     """A keras generator from a `.keras` file or a pretrained catalogue name; returns `(model, kind)`."""
-    import keras
+    from sr_tf.pretrained import CATALOGUE, load_model
 
-    import sr_tf.models  # noqa: F401  (registers the classes .keras files name)
-
-    path = Path(spec)
-    if spec.endswith(".keras") or path.exists():
-        if not path.is_file():
-            raise FileNotFoundError(f"Model file not found: {spec!r}")
-        return keras.saving.load_model(path, compile=False), "file"
-    from sr_tf.pretrained import CATALOGUE, load_pretrained
-
-    if spec not in CATALOGUE:
-        raise ValueError(
-            f"{spec!r} is neither a .keras file nor a pretrained model; catalogue names: {', '.join(CATALOGUE)}."
-        )
-    return load_pretrained(spec), "pretrained"
+    return load_model(spec), ("pretrained" if spec in CATALOGUE else "file")
 
 
 def method_name(spec: str) -> str:

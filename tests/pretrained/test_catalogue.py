@@ -75,3 +75,18 @@ def test_damaged_cache_entry_is_rebuilt():
 def test_unknown_name_lists_the_catalogue():
     with pytest.raises(KeyError, match="realesrgan-x4plus"):
         load_pretrained("esrgan-nonexistent")
+
+
+def test_load_model_takes_names_and_keras_files(tmp_path):
+    from sr_tf.models import SRVGGNetCompact
+    from sr_tf.pretrained import load_model
+
+    model = SRVGGNetCompact(num_feat=4, num_conv=1, upscale=2)
+    x = np.zeros((1, 4, 4, 3), np.float32)
+    model(x)
+    model.save(tmp_path / "m.keras")
+    np.testing.assert_array_equal(load_model(str(tmp_path / "m.keras"))(x).numpy(), model(x).numpy())
+    with pytest.raises(FileNotFoundError, match="missing.keras"):
+        load_model(str(tmp_path / "missing.keras"))
+    with pytest.raises(ValueError, match="neither a catalogue model"):
+        load_model("not-a-model")
