@@ -220,17 +220,25 @@ class SRModel(keras.Model):
             ctx.merge_call(merge_fn, args=(pairs,))
 
     # ------------------------------------------------------------------ steps
-    def train_step(self, data):
-        lr, hr = data
-        step = self.step.value
+    def generator_terms(self, sr: tf.Tensor, hr: tf.Tensor, step: tf.Tensor) -> dict[str, tf.Tensor]:
+        """Per-sample `[N]` weighted terms of the generator loss (subclasses add theirs)."""
+        return self.content_losses(sr, hr, step)
+
+    def generator_step(self, lr: tf.Tensor, hr: tf.Tensor, step: tf.Tensor):
+        """One G update (then EMA). Returns `(sr, per-sample G loss [N], terms)`."""
         with tf.GradientTape() as tape:
             sr = self.generator(lr, training=True)
-            terms = self.content_losses(sr, hr, step)
+            terms = self.generator_terms(sr, hr, step)
             per_sample = tf.add_n(list(terms.values()))
             loss = tf.nn.compute_average_loss(per_sample)
             scaled = self.g_optimizer.scale_loss(loss)
         self._apply(self.g_optimizer, tape, scaled, self.generator.trainable_variables)
         self.update_ema()
+        return sr, per_sample, terms
+
+    def train_step(self, data):
+        lr, hr = data
+        _, per_sample, terms = self.generator_step(lr, hr, self.step.value)
         self.step.assign_add(1)
         return self._track({"g_loss": per_sample, **terms})
 
@@ -301,24 +309,19 @@ class SRGAN(SRModel):
     def _build_extra(self, hr):
         self.discriminator(hr)
 
+    def generator_terms(self, sr, hr, step):
+        terms = super().generator_terms(sr, hr, step)
+        fake_logits = self.discriminator(sr, training=True)
+        real_logits = tf.stop_gradient(self.discriminator(hr, training=True))
+        terms["gan_loss"] = L.generator_adversarial_loss(
+            self.gan_type, real_logits, fake_logits, weight=_weight_at(self.gan_weight, step),
+            reduction="per_sample",
+        )
+        return terms
+
     def train_step(self, data):
         lr, hr = data
-        step = self.step.value
-        # Generator step.
-        with tf.GradientTape() as tape:
-            sr = self.generator(lr, training=True)
-            terms = self.content_losses(sr, hr, step)
-            fake_logits = self.discriminator(sr, training=True)
-            real_logits = tf.stop_gradient(self.discriminator(hr, training=True))
-            terms["gan_loss"] = L.generator_adversarial_loss(
-                self.gan_type, real_logits, fake_logits, weight=_weight_at(self.gan_weight, step),
-                reduction="per_sample",
-            )
-            g_per_sample = tf.add_n(list(terms.values()))
-            g_loss = tf.nn.compute_average_loss(g_per_sample)
-            scaled = self.g_optimizer.scale_loss(g_loss)
-        self._apply(self.g_optimizer, tape, scaled, self.generator.trainable_variables)
-        self.update_ema()
+        sr, g_per_sample, terms = self.generator_step(lr, hr, self.step.value)
         # Discriminator step on the same fakes, without a path to G.
         fake = tf.stop_gradient(sr)
         with tf.GradientTape() as tape:
