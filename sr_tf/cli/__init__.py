@@ -22,6 +22,8 @@ SUBCOMMANDS: dict[str, str] = {
     "degrade": "sr_tf.cli.degrade",
     "train": "sr_tf.cli.train",
     "interpolate": "sr_tf.cli.interpolate",
+    "batch-predict": "sr_tf.cli.batch_predict",
+    "vertex-job": "sr_tf.cli.vertex_job",
 }
 
 

@@ -1,0 +1,440 @@
+"""The Apache Beam pipeline of a batch prediction job, and the driver that runs it.
+
+    Create(sources) -> FlatMap(expand: one element per image / JSONL line / TFRecord record)
+      -> Reshuffle (spreads instances over workers) -> ParDo(PredictDoFn) -> outcomes
+      -> results: key by shard -> CoGroupByKey -> one `prediction.results-K-of-N` file per shard
+      -> errors: the same into `prediction.errors_stats-K-of-N`
+
+`PredictDoFn` loads the model once per worker (`setup`), groups instances of the same shape into
+`[N, H, W, 3]` batches within a bundle, writes each prediction to its own output (an image, or a
+`.json` tensor) atomically and emits one results line per instance. An instance whose output
+already exists is not recomputed: its results line is rebuilt from the output. The results files
+are written only at the end, from one line per instance, so a job killed at any point and run again
+writes each missing output once and ends with exactly one line per input.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import signal
+import tempfile
+import zlib
+from collections.abc import Iterator
+from typing import Any
+
+import apache_beam as beam
+import numpy as np
+from apache_beam.metrics import Metrics
+from apache_beam.transforms.window import GlobalWindows
+
+from sr_tf.batch import storage
+from sr_tf.batch.config import ERRORS_PREFIX, RESULTS_PREFIX, BatchConfig, shard_name
+from sr_tf.batch.sources import Instance, Source, expand, find_sources
+
+METRICS_NAMESPACE = "sr_tf.batch"
+KILL_AFTER_ENV = "SR_TF_BATCH_KILL_AFTER"  # fault injection for tests: SIGKILL self after N writes
+_CONTENT_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".webp": "image/webp", ".json": "application/json"}
+
+
+@dataclasses.dataclass(frozen=True)
+class Outcome:
+    """One instance's result: `line` is its JSONL line for the results (ok) or errors file."""
+
+    ok: bool
+    key: str
+    line: str
+
+
+@dataclasses.dataclass(frozen=True)
+class BatchSummary:
+    """What a finished job did. `succeeded` counts results lines (written now or earlier)."""
+
+    succeeded: int
+    failed: int
+    skipped: int
+    results_files: list[str]
+    errors_files: list[str]
+
+    def line(self) -> str:
+        return f"{self.succeeded} succeeded, {self.failed} failed"
+
+
+def result_line(instance: Any, prediction_json: str) -> str:
+    """`{"instance": ..., "prediction": ...}` with the prediction's JSON text spliced in as is."""
+    return '{"instance": ' + json.dumps(instance) + ', "prediction": ' + prediction_json + "}"
+
+
+def error_line(instance: Any, code: str, message: str) -> str:
+    return json.dumps({"instance": instance, "error": {"code": code, "message": message}})
+
+
+@dataclasses.dataclass
+class _Job:
+    instance: Instance
+    rows: np.ndarray  # [k, H, W, 3] float32 in [0, 255]
+    channels: int | None  # None: a tensor instance
+    dtype: Any = np.uint8
+
+
+class PredictDoFn(beam.DoFn):
+    """Instances -> `Outcome`s; writes each instance's output. See the module docstring."""
+
+    def __init__(self, config: BatchConfig, max_pixels: int):
+        self.config = config
+        self.max_pixels = max_pixels
+        self.written = Metrics.counter(METRICS_NAMESPACE, "written")
+        self.skipped = Metrics.counter(METRICS_NAMESPACE, "skipped")
+        self.batches = Metrics.counter(METRICS_NAMESPACE, "batches")
+
+    def setup(self):
+        from sr_tf.batch.predictor import load_predictor
+
+        self._predictor = load_predictor(self.config.model, self.config.tile, self.config.tile_pad)
+        self._tmpdir = tempfile.mkdtemp(prefix="sr-tf-batch-")
+        self._writes = 0
+        self._kill_after = int(os.environ.get(KILL_AFTER_ENV, "0") or 0)
+
+    def teardown(self):
+        import shutil
+
+        shutil.rmtree(getattr(self, "_tmpdir", ""), ignore_errors=True)
+
+    def start_bundle(self):
+        self._pending: dict[tuple[int, int], list[_Job]] = {}
+
+    def process(self, instance: Instance) -> Iterator[Outcome]:
+        yield from self._handle(instance)
+
+    def finish_bundle(self):
+        for shape in list(self._pending):
+            for outcome in self._flush(shape):
+                yield GlobalWindows.windowed_value(outcome)
+
+    # --- per instance ---------------------------------------------------------------
+    def _handle(self, inst: Instance) -> Iterator[Outcome]:
+        if inst.kind == "invalid":
+            yield Outcome(False, inst.key, error_line(inst.instance, "INVALID_ARGUMENT", inst.error))
+            return
+        if not self.config.overwrite:
+            done = self._existing(inst)
+            if done is not None:
+                self.skipped.inc()
+                yield done
+                return
+        try:
+            job = self._prepare(inst)
+        except FileNotFoundError as err:
+            yield Outcome(False, inst.key, error_line(inst.instance, "NOT_FOUND", str(err)))
+            return
+        except (ValueError, OSError) as err:
+            yield Outcome(False, inst.key, error_line(inst.instance, "INVALID_ARGUMENT", str(err)))
+            return
+        except _storage_errors() as err:
+            yield Outcome(False, inst.key, error_line(inst.instance, "UNAVAILABLE", f"storage: {_first_line(err)}"))
+            return
+        shape = job.rows.shape[1:3]
+        queue = self._pending.setdefault(shape, [])
+        queue.append(job)
+        if sum(len(j.rows) for j in queue) >= self._rows_per_call(shape):
+            yield from self._flush(shape)
+
+    def _rows_per_call(self, shape) -> int:
+        """`batch_size`, fewer for large images (`max_batch_pixels`), at least 1."""
+        return max(1, min(self.config.batch_size, self.config.max_batch_pixels // max(1, shape[0] * shape[1])))
+
+    def _existing(self, inst: Instance) -> Outcome | None:
+        try:
+            if not storage.exists(inst.output):
+                return None
+            if inst.kind == "tensor":
+                text = storage.read_text(inst.output).strip()
+                json.loads(text)  # a complete prediction (writes are atomic; check anyway)
+                return Outcome(True, inst.key, result_line(inst.instance, text))
+        except (OSError, ValueError, *_storage_errors()):
+            return None
+        return Outcome(True, inst.key, result_line(inst.instance, json.dumps({"output": inst.output})))
+
+    def _prepare(self, inst: Instance) -> _Job:
+        from sr_tf.batch.predictor import image_rows, tensor_rows
+
+        if inst.kind == "tensor":
+            rows = tensor_rows(inst.value)
+            self._check_pixels(rows.shape[1], rows.shape[2])
+            return _Job(inst, rows, None)
+        image = self._decode(inst)
+        self._check_pixels(image.shape[0], image.shape[1])  # headers PIL could not size up front
+        return _Job(inst, image_rows(image), image.shape[-1], image.dtype)
+
+    def _check_pixels(self, height: int, width: int) -> None:
+        if height * width > self.max_pixels:
+            raise ValueError(
+                f"image has {width}x{height} = {width * height} pixels, over the limit of "
+                f"{self.max_pixels} (--max-pixels)"
+            )
+
+    def _decode(self, inst: Instance) -> np.ndarray:
+        import io
+
+        from PIL import Image
+
+        from sr_tf.imageio import ImageError, read_image
+
+        name = inst.uri or inst.key
+        if inst.kind == "image-file" and not storage.is_gcs(inst.uri):
+            if not os.path.isfile(inst.uri):
+                raise FileNotFoundError(f"{name}: no such file")
+            data = None
+            with open(inst.uri, "rb") as f:
+                head = f.read(1 << 16)
+        else:
+            data = storage.read_bytes(inst.uri) if inst.kind == "image-file" else inst.data
+            head = data
+        try:  # the header's size, before any decoder allocates for the pixels
+            with Image.open(io.BytesIO(head)) as im:
+                width, height = im.size
+        except Exception:  # unreadable headers: read_image names the reason
+            width = height = 0
+        if width * height > self.max_pixels:
+            raise ValueError(f"{name}: image has {width}x{height} = {width * height} pixels, over "
+                             f"the limit of {self.max_pixels} (--max-pixels)")
+        if data is None:
+            return read_image(inst.uri)
+        tmp = os.path.join(self._tmpdir, "input" + os.path.splitext(name)[1][:8])
+        with open(tmp, "wb") as f:
+            f.write(data)
+        try:
+            return read_image(tmp)
+        except ImageError as err:
+            raise ImageError(str(err).replace(tmp, name)) from None
+        finally:
+            os.unlink(tmp)
+
+    # --- batches --------------------------------------------------------------------
+    def _flush(self, shape) -> Iterator[Outcome]:
+        jobs = self._pending.pop(shape, [])
+        if not jobs:
+            return
+        try:
+            outputs = self._run([j.rows for j in jobs])
+        except Exception as err:  # one bad batch: retry its jobs alone so only the culprit fails
+            if len(jobs) == 1:
+                yield Outcome(False, jobs[0].instance.key,
+                              error_line(jobs[0].instance.instance, "INTERNAL", f"model failed: {_first_line(err)}"))
+                return
+            outputs = None
+        if outputs is None:
+            for job in jobs:
+                self._pending[shape] = [job]
+                yield from self._flush(shape)
+            return
+        for job, out in zip(jobs, outputs, strict=True):
+            yield self._finish(job, out)
+
+    def _run(self, rows: list[np.ndarray]) -> list[np.ndarray]:
+        batch = np.concatenate(rows)
+        step = self._rows_per_call(batch.shape[1:3])
+        out = []
+        for start in range(0, len(batch), step):
+            out.append(self._predictor(batch[start : start + step]))
+            self.batches.inc()
+        result = np.concatenate(out)
+        split = np.cumsum([len(r) for r in rows])[:-1]
+        return np.split(result, split)
+
+    def _finish(self, job: _Job, out: np.ndarray) -> Outcome:
+        from sr_tf.batch.predictor import assemble_image
+        from sr_tf.imageio import encode_image, format_for
+
+        inst = job.instance
+        try:
+            if job.channels is None:
+                text = json.dumps(out[0].tolist(), separators=(",", ":"))
+                self._write(inst.output, text.encode())
+                return Outcome(True, inst.key, result_line(inst.instance, text))
+            image = assemble_image(out, job.channels, job.dtype)
+            data = encode_image(image, format_for(inst.output), quality=self.config.quality)
+            self._write(inst.output, data)
+        except (ValueError, OSError) as err:
+            return Outcome(False, inst.key, error_line(inst.instance, "INVALID_ARGUMENT", str(err)))
+        except _storage_errors() as err:
+            return Outcome(False, inst.key, error_line(inst.instance, "UNAVAILABLE", f"storage: {_first_line(err)}"))
+        return Outcome(True, inst.key, result_line(inst.instance, json.dumps({"output": inst.output})))
+
+    def _write(self, uri: str, data: bytes) -> None:
+        ext = os.path.splitext(uri)[1].lower()
+        storage.write_bytes(uri, data, _CONTENT_TYPES.get(ext))
+        self.written.inc()
+        self._writes += 1
+        if self._kill_after and self._writes >= self._kill_after:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+def _storage_errors() -> tuple[type[BaseException], ...]:
+    """Errors of the storage client that fail one instance (retried on a re-run), not the job."""
+    try:
+        from google.api_core.exceptions import GoogleAPIError
+    except ImportError:
+        return ()
+    return (GoogleAPIError,)
+
+
+def _first_line(err: Exception) -> str:
+    text = getattr(err, "message", None) or str(err)
+    return text.strip().splitlines()[0] if text.strip() else type(err).__name__
+
+
+class WriteShard(beam.DoFn):
+    """(shard, {"lines": [(key, line)], ...}) -> writes `PREFIX-0000K-of-0000N`, lines sorted by key."""
+
+    def __init__(self, output: str, prefix: str, count: int, counter: str):
+        self.output, self.prefix, self.count = output, prefix, count
+        self.lines = Metrics.counter(METRICS_NAMESPACE, counter)
+
+    def process(self, element):
+        shard, grouped = element
+        pairs = sorted(grouped["lines"])
+        text = "".join(line + "\n" for _, line in pairs)
+        uri = storage.join(self.output, shard_name(self.prefix, shard, self.count))
+        storage.write_bytes(uri, text.encode("utf-8"), "application/jsonl")
+        self.lines.inc(len(pairs))
+        yield uri
+
+def shard_of(key: str, count: int) -> int:
+    """A stable shard for an instance key (the same on every run and worker)."""
+    return zlib.crc32(key.encode("utf-8")) % count
+
+
+def build_pipeline(pipeline, config: BatchConfig, sources: list[Source], max_pixels: int) -> None:
+    """Adds the job's transforms to a `beam.Pipeline` (see the module docstring)."""
+    n = config.num_shards
+    outcomes = (
+        pipeline
+        | "Sources" >> beam.Create(sources)
+        | "Instances" >> beam.FlatMap(expand, config)
+        | "Spread" >> beam.Reshuffle()
+        | "Predict" >> beam.ParDo(PredictDoFn(config, max_pixels))
+    )
+    ok, failed = outcomes | "Split" >> beam.Partition(lambda o, _: 0 if o.ok else 1, 2)
+    for name, pcoll, prefix, counter in (("Results", ok, RESULTS_PREFIX, "result_lines"),
+                                         ("Errors", failed, ERRORS_PREFIX, "error_lines")):
+        keyed = pcoll | f"Key{name}" >> beam.Map(lambda o: (shard_of(o.key, n), (o.key, o.line)))
+        shards = pipeline | f"{name}Shards" >> beam.Create([(k, None) for k in range(n)])
+        (
+            {"lines": keyed, "shard": shards}
+            | f"Group{name}" >> beam.CoGroupByKey()
+            | f"Write{name}" >> beam.ParDo(WriteShard(config.output, prefix, n, counter))
+        )
+
+
+def check_model_spec(spec: str) -> str:
+    """Refuses a `--model` that cannot be loaded, before any worker starts; returns the spec to use.
+
+    A TF Serving base directory (`BASE/NAME` holding numbered versions) resolves to its newest version.
+    """
+    from sr_tf.batch.predictor import is_savedmodel
+    from sr_tf.pretrained.catalogue import CATALOGUE
+
+    if spec in CATALOGUE or is_savedmodel(spec):
+        return spec
+    if storage.is_gcs(spec):
+        if spec.endswith(".keras") and storage.exists(spec):
+            return spec
+        raise FileNotFoundError(f"--model: no saved_model.pb under {spec!r} and not a .keras object")
+    if os.path.isdir(spec):
+        versions = sorted((int(d) for d in os.listdir(spec) if d.isdigit()
+                           and os.path.isfile(os.path.join(spec, d, "saved_model.pb"))), reverse=True)
+        if versions:
+            return os.path.join(spec, str(versions[0]))
+        raise FileNotFoundError(f"--model: {spec!r} is a directory without saved_model.pb (not a SavedModel)")
+    if spec.endswith(".keras"):
+        if not os.path.isfile(spec):
+            raise FileNotFoundError(f"--model: no such .keras file: {spec!r}")
+        return spec
+    raise ValueError(
+        f"--model must be a SavedModel directory, a .keras file or one of {', '.join(CATALOGUE)}. "
+        f"Received: model={spec!r}"
+    )
+
+
+MANIFEST = ".sr-tf-batch-job.json"
+_MANIFEST_FIELDS = ("model", "instances_format", "output_format", "tile", "tile_pad", "quality", "tfrecord_feature")
+
+
+def check_manifest(config: BatchConfig) -> None:
+    """Refuses to resume into an output folder written by a different job (other model or format).
+
+    The first run writes `OUTPUT/.sr-tf-batch-job.json`; a later run with other settings would
+    otherwise skip outputs that the new settings would compute differently. `overwrite` replaces it.
+    """
+    uri = storage.join(config.output, MANIFEST)
+    want = {k: getattr(config, k) for k in _MANIFEST_FIELDS}
+    try:
+        have = json.loads(storage.read_text(uri))
+    except FileNotFoundError:
+        have = None
+    if have == want:
+        return
+    if not config.overwrite:
+        if have is not None:
+            diff = {k: (have.get(k), v) for k, v in want.items() if have.get(k) != v}
+            raise ValueError(
+                f"--output {config.output!r} holds the outputs of a different job (was -> now: {diff}); "
+                "use another --output, or --overwrite to recompute everything"
+            )
+    storage.write_bytes(uri, json.dumps(want, sort_keys=True).encode(), "application/json")
+
+
+def _counter(result, name: str) -> int:
+    from apache_beam.metrics.metric import MetricsFilter
+
+    counters = result.metrics().query(MetricsFilter().with_namespace(METRICS_NAMESPACE).with_name(name))["counters"]
+    total = 0
+    for c in counters:
+        try:
+            total += c.committed or 0
+        except Exception:  # runners without committed metrics
+            total += c.attempted or 0
+    return total
+
+
+def run_batch(config: BatchConfig, pipeline_args: list[str] | None = None) -> BatchSummary:
+    """Runs the job (DirectRunner unless `pipeline_args` names another `--runner`) and waits for it.
+
+    Args:
+      config: the job.
+      pipeline_args: Apache Beam pipeline options, e.g. `["--runner=DataflowRunner", "--project=p"]`.
+
+    Raises:
+      FileNotFoundError / ValueError: bad `--model` or `--input`, or `--output` holds another
+        job's outputs (before anything runs).
+    """
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from sr_tf.imageio import max_pixels as default_max_pixels
+
+    config = dataclasses.replace(config, model=check_model_spec(config.model))
+    sources = find_sources(config)
+    check_manifest(config)
+    limit = config.max_pixels or default_max_pixels()
+    options = PipelineOptions(list(pipeline_args or []))
+    pipeline = beam.Pipeline(options=options)
+    build_pipeline(pipeline, config, sources, limit)
+    result = pipeline.run()
+    result.wait_until_finish()
+    succeeded, failed = _counter(result, "result_lines"), _counter(result, "error_lines")
+    keep = {p: [storage.join(config.output, shard_name(p, k, config.num_shards)) for k in range(config.num_shards)]
+            for p in (RESULTS_PREFIX, ERRORS_PREFIX)}
+    _remove_stale_shards(config.output, keep)
+    return BatchSummary(succeeded, failed, _counter(result, "skipped"), keep[RESULTS_PREFIX], keep[ERRORS_PREFIX])
+
+
+def _remove_stale_shards(output: str, keep: dict[str, list[str]]) -> None:
+    """Deletes results/errors files of an earlier run with another shard count."""
+    import re
+
+    for prefix, current in keep.items():
+        pattern = re.compile(re.escape(prefix) + r"-\d{5}-of-\d{5}$")
+        for uri in storage.list_with_prefix(storage.join(output, prefix + "-")):
+            if pattern.search(uri) and uri not in current:
+                storage.delete(uri)

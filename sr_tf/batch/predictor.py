@@ -1,0 +1,134 @@
+"""The model side of a batch job: load once, run `[N, H, W, 3]` pixel batches, map images to rows.
+
+Every model kind runs through the same graph as TF Serving: a SavedModel's `serving_default`
+signature as exported by `sr_tf.export`, or, for a `.keras` file or catalogue name, the
+`sr_tf.export.SRServingModule` that the export would have written. So batch outputs are the
+numbers the embedded server's `:predict` returns for the same pixels.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+import numpy as np
+
+from sr_tf.batch import storage
+
+
+class Predictor:
+    """Runs `[N, H, W, 3] float32` pixels in [0, 255] -> `[N, sH, sW, 3] float32` whole numbers in [0, 255].
+
+    Args:
+      fn: a callable taking `images=` (a tf.Tensor) and returning `{"upscaled": tf.Tensor}`.
+      description: what was loaded (for messages).
+    """
+
+    def __init__(self, fn, description: str):
+        self._fn = fn
+        self.description = description
+
+    def __call__(self, pixels: np.ndarray) -> np.ndarray:
+        import tensorflow as tf
+
+        from sr_tf.export import PIXELS_OUTPUT
+
+        if pixels.ndim != 4 or pixels.shape[-1] != 3:
+            raise ValueError(f"Predictor expects [N, H, W, 3] pixels. Received: shape={pixels.shape}")
+        out = self._fn(images=tf.constant(pixels, tf.float32))
+        return out[PIXELS_OUTPUT].numpy()
+
+
+def is_savedmodel(spec: str) -> bool:
+    return storage.exists(storage.join(spec, "saved_model.pb"))
+
+
+def load_predictor(spec: str, tile: int = 256, tile_pad: int = 16) -> Predictor:
+    """A predictor for `--model`: SavedModel directory (local or gs://), `.keras` file or catalogue name.
+
+    `tile` / `tile_pad` apply to `.keras` and catalogue models; a SavedModel tiles as exported.
+
+    Raises:
+      ValueError: the SavedModel has no `serving_default` signature taking `images`.
+      FileNotFoundError: a path that does not exist.
+    """
+    import tensorflow as tf
+
+    from sr_tf.export import DEFAULT_SIGNATURE, PIXELS_INPUT, ExportConfig, SRServingModule
+
+    if is_savedmodel(spec):
+        local = spec
+        if storage.is_gcs(spec):
+            local = storage.download_tree(spec, tempfile.mkdtemp(prefix="sr-tf-model-"))
+        loaded = tf.saved_model.load(local)
+        fn = loaded.signatures.get(DEFAULT_SIGNATURE)
+        inputs = fn.structured_input_signature[1] if fn is not None else {}
+        if fn is None or PIXELS_INPUT not in inputs:
+            raise ValueError(
+                f"The SavedModel's {DEFAULT_SIGNATURE!r} signature must take {PIXELS_INPUT!r} "
+                f"(as `sr-tf export` writes it). Received: model={spec!r}"
+            )
+        predictor = Predictor(fn, f"SavedModel {spec}")
+        predictor.keep_alive = loaded  # the signature's variables live as long as `loaded`
+        return predictor
+    if storage.is_gcs(spec) and spec.endswith(".keras"):
+        fd, local = tempfile.mkstemp(suffix=".keras")
+        with os.fdopen(fd, "wb") as f:
+            f.write(storage.read_bytes(spec))
+        spec_local = local
+    else:
+        spec_local = spec
+    from sr_tf.export import load_generator
+    from sr_tf.models import model_scale
+
+    model = load_generator(spec_local)
+    module = SRServingModule(model, model_scale(model), ExportConfig(tile_size=tile, tile_pad=tile_pad, warmup=False))
+    fn = module.pixels.get_concrete_function()
+    predictor = Predictor(fn, f"model {spec}")
+    predictor.keep_alive = module
+    return predictor
+
+
+# --- images <-> model rows --------------------------------------------------------------------
+def image_rows(image: np.ndarray) -> np.ndarray:
+    """`[H, W, C]` uint8/uint16 (C = 1, 2, 3 or 4) -> `[k, H, W, 3] float32` in [0, 255].
+
+    Row 0 is the colour (gray repeated to RGB); images with alpha add row 1, the alpha channel as a
+    gray image (it goes through the model too, as the `encoded_image` signature does). 16-bit
+    values are divided by 257.
+    """
+    if image.ndim != 3 or image.shape[-1] not in (1, 2, 3, 4):
+        raise ValueError(f"expected an [H, W, 1|2|3|4] image. Received: shape={image.shape}")
+    x = image.astype(np.float32)
+    if image.dtype == np.uint16:
+        x /= 257.0
+    c = image.shape[-1]
+    color = x[..., :3] if c >= 3 else np.repeat(x[..., :1], 3, axis=-1)
+    if c in (2, 4):
+        return np.stack([color, np.repeat(x[..., -1:], 3, axis=-1)])
+    return color[np.newaxis]
+
+
+def assemble_image(rows: np.ndarray, channels: int, dtype: np.dtype) -> np.ndarray:
+    """Inverse of `image_rows` on the model's output: `[k, sH, sW, 3]` -> `[sH, sW, channels]` of `dtype`."""
+
+    def gray(t):
+        return np.round(t.mean(axis=-1, keepdims=True))
+
+    main = rows[0] if channels >= 3 else gray(rows[0])
+    if channels in (2, 4):
+        main = np.concatenate([main, gray(rows[-1])], axis=-1)
+    if np.dtype(dtype) == np.uint16:
+        return np.round(main * 257.0).astype(np.uint16)
+    return np.clip(main, 0, 255).astype(np.uint8)
+
+
+def tensor_rows(value) -> np.ndarray:
+    """A JSON `[H, W, 3]` instance -> `[1, H, W, 3] float32` (numbers only)."""
+    try:
+        arr = np.asarray(value, dtype=np.float32)
+    except (ValueError, TypeError):
+        raise ValueError("instance is not a regular array of numbers (ragged rows or non-numbers)") from None
+    if arr.ndim != 3 or arr.shape[-1] != 3 or arr.shape[0] < 1 or arr.shape[1] < 1:
+        raise ValueError(f"instance must be an [H, W, 3] array of pixel values. Received: shape={list(arr.shape)}")
+    return arr[np.newaxis]
