@@ -9,8 +9,8 @@ HELP = "Train a super-resolution model from a recipe or TOML config (resumes an 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", required=True,
-                   help="recipe name (srcnn, srresnet, srgan, esrgan_stage1, esrgan_stage2, perpix, "
-                        "realesrgan) or a .toml file (`base = \"<recipe>\"` plus tables to override)")
+                   help="recipe name (srcnn, srresnet, srresnet_small, srgan, esrgan_stage1, esrgan_stage2, perpix, "
+                        "realesrgan) or a .toml / .yaml file (`base = \"<recipe>\"` plus tables to override)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config value, e.g. --set optim.g_lr=2e-4 --set generator.kwargs.num_block=4")
     p.add_argument("--data", required=True,
@@ -22,6 +22,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--val-split", type=int, default=0,
                    help="use the last N images (by name) of a --data folder for validation instead of "
                         "training; the rest are held in memory and cropped there (small folders only)")
+    p.add_argument("--hr-downscale", type=int, default=1,
+                   help="with --val-split: downscale every image by this integer factor (antialiased MATLAB bicubic, "
+                        "as sr-tf evaluate --hr-downscale) before use; 2 hides JPEG artefacts")
     p.add_argument("--out", required=True, help="run directory (checkpoints, logs, config, final generator)")
     p.add_argument("--steps", type=int, default=None, help="shortcut for --set total_steps=N")
     p.add_argument("--resume", action="store_true",
@@ -45,6 +48,12 @@ def run(args: argparse.Namespace) -> int:
     if args.resume and latest_checkpoint(args.out) is None:
         raise SystemExit(f"sr-tf train: --resume given but {args.out} has no checkpoint.")
     scale = config.data.scale
+    if args.hr_downscale < 1:
+        raise SystemExit(f"sr-tf train: --hr-downscale must be >= 1. Received: --hr-downscale={args.hr_downscale}")
+    if args.hr_downscale > 1 and not args.val_split:
+        raise SystemExit("sr-tf train: --hr-downscale works with --val-split (images held in memory); downscale "
+                         "pipeline data when building it, so training and validation images stay alike.")
+    down = args.hr_downscale
     if args.val_split:
         if args.data_source != "folder" or config.data.degradation != "bicubic":
             raise SystemExit("sr-tf train: --val-split works with a --data folder and bicubic degradation only.")
@@ -53,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
             raise SystemExit(f"--val-split must leave training images. Received: --val-split={args.val_split} "
                              f"with {len(files)} images")
         files, val_files = files[: -args.val_split], files[-args.val_split:]
-        patches = fd.patch_dataset([fd.load_image(f) for f in files], scale, config.data.hr_patch_size, seed=config.seed)
+        patches = fd.patch_dataset([fd.load_image(f, down) for f in files], scale, config.data.hr_patch_size, seed=config.seed)
         dataset_fn = batched_dataset_fn(patches, config.data.batch_size, repeat=False)
         described = f"{len(files)} images"
     else:
@@ -69,8 +78,13 @@ def run(args: argparse.Namespace) -> int:
 
         val_files = fd.image_files(args.val_data) if args.val_data else []
         described = f"{args.data} ({args.data_source}, {config.data.degradation})"
-    val = fd.validation_dataset([fd.load_image(f) for f in val_files], scale) if val_files else None
+    val = None
     print(f"Training {config.name} on {described}, validating on {len(val_files)} images.")
+    if val_files:
+        val_images = [fd.load_image(f, down) for f in val_files]
+        val = fd.validation_dataset(val_images, scale)
+        baseline = fd.bicubic_baseline(fd.validation_pairs(val_images, scale), scale)
+        print(f"Bicubic baseline on the validation images: PSNR-Y {baseline:.3f} dB (border {scale}).")
     result = train(
         config,
         dataset_fn,

@@ -79,10 +79,17 @@ def load_generator(spec: str):
     return load_model(spec), ("pretrained" if spec in CATALOGUE else "file")
 
 
+RUN_OUTPUTS = ("generator", "best_generator")  # what `sr-tf train` writes into every run directory
+
+
 def method_name(spec: str) -> str:
-    """Display name for a model spec: the catalogue name, or the file name without `.keras`."""
-    base = os.path.basename(spec.rstrip("/\\"))
-    return base[: -len(".keras")] if base.endswith(".keras") else base
+    """Display name for a model spec: the catalogue name, or the file name without `.keras`
+    (`RUN/generator` for the files `sr-tf train` writes, which are named alike in every run)."""
+    path = spec.rstrip("/\\")
+    base = os.path.basename(path)
+    stem = base[: -len(".keras")] if base.endswith(".keras") else base
+    run = os.path.basename(os.path.dirname(path))
+    return f"{run}/{stem}" if stem in RUN_OUTPUTS and run else stem
 
 
 def load_methods(specs: Sequence[str], scale: int, *, tile: int = 0, tile_pad: int = 10) -> list[Method]:

@@ -84,3 +84,9 @@ def validate_positive(name: str, **values: int) -> None:
 def to_output_dtype(x: tf.Tensor) -> tf.Tensor:
     """Generators return float32 (the usual choice under mixed precision)."""
     return tf.cast(x, "float32")
+
+
+def small_kaiming() -> keras.initializers.Initializer:
+    """BasicSR's `default_init_weights(scale=0.1)`: PyTorch `kaiming_normal_` (fan_in, gain sqrt(2))
+    times 0.1, i.e. variance `2 * 0.01 / fan_in`. Keeps residual branches near zero at the start."""
+    return keras.initializers.VarianceScaling(scale=0.02, mode="fan_in", distribution="untruncated_normal")

@@ -11,20 +11,21 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from sr_tf.models.layers import pad_to_multiple, to_output_dtype, validate_positive, validate_scale
+from sr_tf.models.layers import (
+    pad_to_multiple,
+    small_kaiming,
+    to_output_dtype,
+    validate_positive,
+    validate_scale,
+)
 
 RESIDUAL_SCALE = 0.2
 LRELU_SLOPE = 0.2
 
 
-def _small_kaiming() -> keras.initializers.Initializer:
-    # PyTorch kaiming_normal_ (fan_in, gain sqrt(2)) times 0.1: variance = 2 * 0.01 / fan_in.
-    return keras.initializers.VarianceScaling(scale=0.02, mode="fan_in", distribution="untruncated_normal")
-
-
 def _conv(filters: int, name: str, small_init: bool = False) -> keras.layers.Conv2D:
     if small_init:
-        return keras.layers.Conv2D(filters, 3, padding="same", kernel_initializer=_small_kaiming(), name=name)
+        return keras.layers.Conv2D(filters, 3, padding="same", kernel_initializer=small_kaiming(), name=name)
     return keras.layers.Conv2D(filters, 3, padding="same", name=name)
 
 

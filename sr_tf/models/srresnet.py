@@ -1,10 +1,25 @@
-"""SRResNet (Ledig et al., 2017): the SRGAN generator."""
+"""SRResNet (Ledig et al., 2017): the SRGAN generator.
+
+Two switches give the variant BasicSR calls MSRResNet (used as the SRResNet baseline in the
+ESRGAN paper and for short trainings): `batch_norm=False` (BN hurts PSNR-oriented SR, as EDSR
+found) and `input_skip="bilinear"` (the network learns a residual over the upsampled input, so it
+starts near the interpolated image instead of from zero). The defaults are the paper's network.
+"""
 
 from __future__ import annotations
 
 import keras
+import tensorflow as tf
 
-from sr_tf.models.layers import PixelShuffle, to_output_dtype, validate_positive, validate_scale
+from sr_tf.models.layers import (
+    PixelShuffle,
+    small_kaiming,
+    to_output_dtype,
+    validate_positive,
+    validate_scale,
+)
+
+INPUT_SKIPS = ("bilinear", "bicubic")
 
 
 def _prelu(name: str) -> keras.layers.PReLU:
@@ -18,23 +33,29 @@ def _bn(name: str) -> keras.layers.BatchNormalization:
 
 @keras.saving.register_keras_serializable(package="sr_tf")
 class ResidualBlock(keras.layers.Layer):
-    """conv3x3-BN-PReLU-conv3x3-BN plus identity. `[N, H, W, F] -> [N, H, W, F]`."""
+    """conv3x3-BN-PReLU-conv3x3-BN plus identity (without the BNs when `batch_norm=False`).
+    `[N, H, W, F] -> [N, H, W, F]`."""
 
-    def __init__(self, num_feat: int = 64, **kwargs):
+    def __init__(self, num_feat: int = 64, batch_norm: bool = True, **kwargs):
         super().__init__(**kwargs)
         self.num_feat = int(num_feat)
-        self.conv1 = keras.layers.Conv2D(self.num_feat, 3, padding="same", name="conv1")
-        self.bn1 = _bn("bn1")
+        self.batch_norm = bool(batch_norm)
+        init = "glorot_uniform" if self.batch_norm else small_kaiming()
+        self.conv1 = keras.layers.Conv2D(self.num_feat, 3, padding="same", kernel_initializer=init, name="conv1")
+        self.bn1 = _bn("bn1") if self.batch_norm else None
         self.act = _prelu("prelu")
-        self.conv2 = keras.layers.Conv2D(self.num_feat, 3, padding="same", name="conv2")
-        self.bn2 = _bn("bn2")
+        self.conv2 = keras.layers.Conv2D(self.num_feat, 3, padding="same", kernel_initializer=init, name="conv2")
+        self.bn2 = _bn("bn2") if self.batch_norm else None
+
+    def _norm(self, bn, x, training):
+        return x if bn is None else bn(x, training=training)
 
     def call(self, x, training=None):
-        y = self.act(self.bn1(self.conv1(x), training=training))
-        return x + self.bn2(self.conv2(y), training=training)
+        y = self.act(self._norm(self.bn1, self.conv1(x), training))
+        return x + self._norm(self.bn2, self.conv2(y), training)
 
     def get_config(self):
-        return {**super().get_config(), "num_feat": self.num_feat}
+        return {**super().get_config(), "num_feat": self.num_feat, "batch_norm": self.batch_norm}
 
 
 @keras.saving.register_keras_serializable(package="sr_tf")
@@ -47,6 +68,11 @@ class SRResNet(keras.Model):
 
     Args:
       num_in_ch / num_out_ch: image channels. num_feat: 64. num_block: B (16). scale: 2, 3 or 4.
+      batch_norm: the paper's BN layers (True); False drops them (BasicSR's MSRResNet) and starts
+        the residual blocks at 0.1x Kaiming initialisation.
+      input_skip: None (the paper), "bilinear" (BasicSR's MSRResNet) or "bicubic": add the input
+        resized by `scale` to the output (needs num_in_ch == num_out_ch); the last conv then starts
+        at 0.1x Kaiming, so the untrained network is close to that interpolation.
     """
 
     def __init__(
@@ -56,18 +82,29 @@ class SRResNet(keras.Model):
         num_feat: int = 64,
         num_block: int = 16,
         scale: int = 4,
+        batch_norm: bool = True,
+        input_skip: str | None = None,
         **kwargs,
     ):
         super().__init__(**kwargs)
         validate_positive("SRResNet", num_in_ch=num_in_ch, num_out_ch=num_out_ch, num_feat=num_feat, num_block=num_block)
+        if input_skip is not None and input_skip not in INPUT_SKIPS:
+            raise ValueError(f"SRResNet: `input_skip` must be None or one of {INPUT_SKIPS}. Received: input_skip={input_skip!r}")
+        if input_skip is not None and num_in_ch != num_out_ch:
+            raise ValueError(
+                "SRResNet: `input_skip` adds the resized input to the output, so num_in_ch must equal num_out_ch. "
+                f"Received: num_in_ch={num_in_ch}, num_out_ch={num_out_ch}"
+            )
         self.num_in_ch, self.num_out_ch = int(num_in_ch), int(num_out_ch)
         self.num_feat, self.num_block = int(num_feat), int(num_block)
         self.scale = validate_scale("SRResNet", scale)
+        self.batch_norm = bool(batch_norm)
+        self.input_skip = input_skip
         self.conv_first = keras.layers.Conv2D(self.num_feat, 9, padding="same", name="conv_first")
         self.act_first = _prelu("prelu_first")
-        self.body = [ResidualBlock(self.num_feat, name=f"block_{i}") for i in range(self.num_block)]
+        self.body = [ResidualBlock(self.num_feat, self.batch_norm, name=f"block_{i}") for i in range(self.num_block)]
         self.conv_body = keras.layers.Conv2D(self.num_feat, 3, padding="same", name="conv_body")
-        self.bn_body = _bn("bn_body")
+        self.bn_body = _bn("bn_body") if self.batch_norm else None
         factors = (3,) if self.scale == 3 else (2,) * (self.scale // 2)
         self.upsample = []
         for i, r in enumerate(factors):
@@ -76,17 +113,26 @@ class SRResNet(keras.Model):
                 PixelShuffle(r, name=f"pixel_shuffle{i + 1}"),
                 _prelu(f"prelu_up{i + 1}"),
             ]
-        self.conv_last = keras.layers.Conv2D(self.num_out_ch, 9, padding="same", name="conv_last")
+        last_init = small_kaiming() if self.input_skip else "glorot_uniform"
+        self.conv_last = keras.layers.Conv2D(
+            self.num_out_ch, 9, padding="same", kernel_initializer=last_init, name="conv_last"
+        )
 
     def call(self, x, training=None):
         head = self.act_first(self.conv_first(x))
         feat = head
         for block in self.body:
             feat = block(feat, training=training)
-        feat = head + self.bn_body(self.conv_body(feat), training=training)
+        body = self.conv_body(feat)
+        feat = head + (body if self.bn_body is None else self.bn_body(body, training=training))
         for layer in self.upsample:
             feat = layer(feat)
-        return to_output_dtype(self.conv_last(feat))
+        out = to_output_dtype(self.conv_last(feat))
+        if self.input_skip is not None:
+            shape = tf.shape(x)
+            size = tf.stack([shape[1] * self.scale, shape[2] * self.scale])
+            out = out + tf.image.resize(tf.cast(x, tf.float32), size, method=self.input_skip)
+        return out
 
     def get_config(self):
         return {
@@ -96,4 +142,6 @@ class SRResNet(keras.Model):
             "num_feat": self.num_feat,
             "num_block": self.num_block,
             "scale": self.scale,
+            "batch_norm": self.batch_norm,
+            "input_skip": self.input_skip,
         }

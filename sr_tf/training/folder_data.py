@@ -2,7 +2,7 @@
 
 LR images are made by MATLAB-style bicubic downscaling (`sr_tf.data.degradations.
 bicubic_downscale`; without the data package, `tf.image.resize(..., antialias=True)`, which is
-within 0.35/255 of MATLAB's `imresize`), clipped to [0, 1]. Decoded images are cached in memory, so this
+within 0.35/255 of MATLAB's `imresize`), clipped to [0, 1] and rounded to 8 bits (as stored LR images are). Decoded images are cached in memory, so this
 suits folders of tens to hundreds of images; use `sr_tf.data` pipelines for DIV2K-sized sets.
 """
 
@@ -28,10 +28,22 @@ def image_files(folder: str | Path) -> list[Path]:
     return files
 
 
-def load_image(path: str | Path) -> np.ndarray:
-    """`[H, W, 3] float32 in [0, 1]` RGB."""
+def load_image(path: str | Path, downscale: int = 1) -> np.ndarray:
+    """`[H, W, 3] float32 in [0, 1]` RGB, optionally downscaled by an integer factor first.
+
+    `downscale > 1` is an antialiased MATLAB-bicubic resize (as `sr-tf evaluate --hr-downscale`),
+    rounded to 8 bits: the usual way to get cleaner HR targets from JPEG photos.
+    """
     with Image.open(path) as im:
-        return np.asarray(im.convert("RGB"), dtype=np.float32) / 255.0
+        image = np.asarray(im.convert("RGB"), dtype=np.float32) / 255.0
+    if int(downscale) != downscale or downscale < 1:
+        raise ValueError(f"downscale must be an integer >= 1. Received: downscale={downscale!r}")
+    if downscale > 1:
+        from sr_tf.data.resize import imresize
+
+        image = np.asarray(imresize(image, int(downscale)))
+        image = np.floor(np.clip(image, 0.0, 1.0) * 255.0 + 0.5).astype(np.float32) / 255.0
+    return image
 
 
 def bicubic_downscale(image: tf.Tensor, scale: int) -> tf.Tensor:
@@ -45,6 +57,11 @@ def bicubic_downscale(image: tf.Tensor, scale: int) -> tf.Tensor:
     shape = tf.shape(image)
     size = tf.stack([shape[-3] // scale, shape[-2] // scale])
     return tf.clip_by_value(tf.image.resize(image, size, method="bicubic", antialias=True), 0.0, 1.0)
+
+
+def to_8bit(image: tf.Tensor) -> tf.Tensor:
+    """Rounds `[0, 1]` values to the nearest of 256 levels (as LR images stored as 8-bit files are)."""
+    return tf.floor(tf.clip_by_value(image, 0.0, 1.0) * 255.0 + 0.5) / 255.0
 
 
 def crop_to_multiple(image: np.ndarray, scale: int) -> np.ndarray:
@@ -73,7 +90,7 @@ def patch_dataset(images: list[np.ndarray], scale: int, hr_patch_size: int, seed
         hr = tf.cond(flip[0] > 0, lambda: tf.image.flip_left_right(hr), lambda: hr)
         hr = tf.image.rot90(hr, k=flip[1])
         hr.set_shape([hr_patch_size, hr_patch_size, 3])
-        return bicubic_downscale(hr, scale), hr
+        return to_8bit(bicubic_downscale(hr, scale)), hr
 
     ds = tf.data.Dataset.from_generator(
         gen, output_signature=(tf.TensorSpec([], tf.int32), tf.TensorSpec([2], tf.int64))
@@ -85,12 +102,35 @@ def _random_crop(image: tf.Tensor, size: int, seed: tf.Tensor) -> tf.Tensor:
     return tf.image.stateless_random_crop(image, [size, size, 3], seed=seed)
 
 
-def validation_dataset(images: list[np.ndarray], scale: int) -> tf.data.Dataset:
-    """Whole images (cropped to multiples of `scale`), batch 1: `(lr [1, h, w, 3], hr [1, s*h, s*w, 3])`."""
+def validation_pairs(images: list[np.ndarray], scale: int) -> list[tuple[tf.Tensor, tf.Tensor]]:
+    """`(lr [1, h, w, 3], hr [1, s*h, s*w, 3])` float32 pairs of whole images (cropped to multiples
+    of `scale`); LR is the MATLAB-bicubic downscale rounded to 8 bits, as stored LR benchmark
+    images are (and as `sr-tf evaluate` makes them)."""
     pairs = []
     for image in images:
         hr = tf.constant(crop_to_multiple(image, scale))[tf.newaxis]
-        pairs.append((bicubic_downscale(hr, scale), hr))
+        lr = to_8bit(bicubic_downscale(hr, scale))
+        pairs.append((lr, hr))
+    return pairs
+
+
+def bicubic_baseline(pairs: list[tuple[tf.Tensor, tf.Tensor]], scale: int) -> float:
+    """Mean PSNR-Y (border `scale`) of MATLAB-bicubic upscaling over `validation_pairs`: the number
+    a trained model has to beat."""
+    from sr_tf import metrics
+    from sr_tf.data.resize import imresize
+
+    values = []
+    for lr, hr in pairs:
+        up = to_8bit(imresize(lr[0], 1.0 / scale))[tf.newaxis]  # rounded, as a saved output
+        values.append(float(metrics.psnr(up, hr, crop_border=scale, y_channel=True)[0]))
+    return float(np.mean(values))
+
+
+def validation_dataset(images: list[np.ndarray], scale: int) -> tf.data.Dataset:
+    """Whole images (cropped to multiples of `scale`), batch 1: `(lr [1, h, w, 3], hr [1, s*h, s*w, 3])`
+    (see `validation_pairs`)."""
+    pairs = validation_pairs(images, scale)
     return tf.data.Dataset.from_generator(
         lambda: iter(pairs),
         output_signature=(tf.TensorSpec([1, None, None, 3], tf.float32), tf.TensorSpec([1, None, None, 3], tf.float32)),

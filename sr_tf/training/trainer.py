@@ -271,8 +271,11 @@ def train(
                 else:
                     state["bad"] += 1
                 (out_dir / "best.json").write_text(json.dumps(state))
+                message = f"step {step}: val PSNR-Y {result['psnr_y']:.3f} dB (best {state['best_psnr']:.3f})"
                 if bar is not None:
-                    bar.write(f"step {step}: val PSNR-Y {result['psnr_y']:.3f} dB (best {state['best_psnr']:.3f})")
+                    bar.write(message)
+                else:
+                    print(message, flush=True)
                 patience = config.early_stopping_patience
                 if patience is not None and state["bad"] >= patience:
                     stopped_early = True

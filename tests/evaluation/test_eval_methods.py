@@ -57,3 +57,11 @@ def test_load_methods_names_kinds_and_errors(tiny_models, tmp_path):
         methods.load_methods(["no-such-model"], 2)
     with pytest.raises(FileNotFoundError, match="missing.keras"):
         methods.load_methods([str(tmp_path / "missing.keras")], 2)
+
+
+def test_method_names_tell_training_runs_apart():
+    assert methods.method_name("realesrgan-x4plus") == "realesrgan-x4plus"
+    assert methods.method_name("models/my_finetune.keras") == "my_finetune"
+    assert methods.method_name("runs/psnr/generator.keras") == "psnr/generator"
+    assert methods.method_name("runs/gan/best_generator.keras") == "gan/best_generator"
+    assert methods.method_name("generator.keras") == "generator"

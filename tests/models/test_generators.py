@@ -40,6 +40,8 @@ def test_any_input_size_including_odd_and_tiny(name):
         (lambda: SRResNet(num_block=0), "num_block=0"),
         (lambda: SRVGGNetCompact(act_type="gelu"), "act_type='gelu'"),
         (lambda: SRCNN(filters=(8,)), "filters=(8,)"),
+        (lambda: SRResNet(input_skip="nearest"), "input_skip='nearest'"),
+        (lambda: SRResNet(num_out_ch=1, input_skip="bilinear"), "num_out_ch=1"),
     ],
 )
 def test_bad_arguments_name_the_problem(factory, message):
@@ -83,3 +85,25 @@ def test_srcnn_starts_from_bicubic_upsampling():
 
     expected = tf.nn.relu(tf.image.resize(x, [12, 12], "bicubic")).numpy()
     np.testing.assert_allclose(model(x).numpy(), expected, atol=1e-6)
+
+
+@pytest.mark.parametrize("scale", [2, 3])
+def test_srresnet_without_bn_and_with_input_skip_keeps_the_contract(scale, tmp_path):
+    model = SRResNet(num_feat=8, num_block=1, scale=scale, batch_norm=False, input_skip="bicubic")
+    check_generator(model, scale, tmp_path)
+    assert not [w for w in model.weights if "bn" in w.path]
+
+
+@pytest.mark.parametrize("method", ["bilinear", "bicubic"])
+def test_srresnet_input_skip_adds_the_interpolated_input(method):
+    import tensorflow as tf
+
+    model = SRResNet(num_feat=4, num_block=1, scale=2, batch_norm=False, input_skip=method)
+    x = np.random.default_rng(3).random((1, 6, 5, 3), dtype=np.float32)
+    model(x)
+    model.set_weights([np.zeros_like(w) for w in model.get_weights()])  # the residual branch is 0
+    want = tf.image.resize(x, (12, 10), method=method).numpy()
+    np.testing.assert_allclose(model(x).numpy(), want, atol=1e-6)
+    # untrained, the residual starts small (0.1x Kaiming last conv), so the output is near `want`
+    fresh = SRResNet(num_feat=4, num_block=1, scale=2, batch_norm=False, input_skip=method)
+    assert np.abs(fresh(x).numpy() - want).mean() < 0.1

@@ -63,6 +63,33 @@ def test_train_cli_runs_resumes_and_logs(tmp_path, image_dir, capsys):
         np.testing.assert_array_equal(a, b)
 
 
+def test_hr_downscale_validates_like_evaluate_and_reports_the_bicubic_baseline(tmp_path, capsys):
+    import json
+    import re
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    rng = np.random.default_rng(1)
+    for i in range(3):
+        pixels = np.clip(np.cumsum(rng.normal(0, 6, (48, 64, 3)), axis=0) + 128, 0, 255).astype(np.uint8)
+        Image.fromarray(pixels).save(folder / f"img{i}.png")
+    args = ["train", "--config", "srresnet_small", "--data", str(folder), "--val-split", "1", "--hr-downscale", "2",
+            "--out", str(tmp_path / "run"), "--no-progress", "--steps", "1",
+            *[a for s in TINY for a in ("--set", s)]]
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    baseline = float(re.search(r"Bicubic baseline on the validation images: PSNR-Y ([0-9.]+) dB", text).group(1))
+    assert "step 1: val PSNR-Y" in text
+    # the same image through sr-tf evaluate (its own loading, degradation and bicubic code)
+    assert main(["evaluate", "--data", str(folder / "img2.png"), "--scale", "2", "--hr-downscale", "2",
+                 "--out", str(tmp_path / "report")]) == 0
+    evaluated = json.loads((tmp_path / "report" / "results.json").read_text())
+    assert baseline == pytest.approx(evaluated["mean"]["bicubic"]["psnr_y"], abs=2e-3)
+    with pytest.raises(SystemExit, match="--hr-downscale works with --val-split"):
+        main(["train", "--config", "srresnet_small", "--data", str(folder), "--hr-downscale", "2",
+              "--out", str(tmp_path / "run2")])
+
+
 def test_retrain_an_existing_generator_with_fit(image_dir):
     keras.utils.set_random_seed(0)
     generator = SRVGGNetCompact(num_feat=8, num_conv=1, upscale=2)

@@ -38,6 +38,27 @@ def test_toml_file_and_cli_overrides(tmp_path):
         load_config(str(tmp_path / "missing.toml"))
 
 
+def test_yaml_file_matches_the_same_toml_file(tmp_path):
+    toml = tmp_path / "run.toml"
+    toml.write_text('base = "esrgan_stage2"\ntotal_steps = 10\n[optim]\ng_lr = 3e-4\nmilestones = [2, 4]\n'
+                    '[generator.kwargs]\nnum_block = 2\n')
+    yaml = tmp_path / "run.yaml"
+    yaml.write_text("base: esrgan_stage2\ntotal_steps: 10\noptim:\n  g_lr: 3e-4\n  milestones: [2, 4]\n"
+                    "generator:\n  kwargs:\n    num_block: 2\n")
+    from_yaml = load_config(str(yaml))
+    assert from_yaml == load_config(str(toml))
+    assert from_yaml.optim.g_lr == 3e-4  # a float, though YAML 1.1 reads `3e-4` as a string
+    (tmp_path / "list.yml").write_text("- 1\n- 2\n")
+    with pytest.raises(ValueError, match="mapping"):
+        load_config(str(tmp_path / "list.yml"))
+    (tmp_path / "bad.yaml").write_text("optim: [unclosed\n")
+    with pytest.raises(ValueError, match="not valid YAML"):
+        load_config(str(tmp_path / "bad.yaml"))
+    (tmp_path / "typo.yaml").write_text("optim:\n  g_lrr: 1.0\n")
+    with pytest.raises(ValueError, match="optim.g_lrr"):
+        load_config(str(tmp_path / "typo.yaml"))
+
+
 def test_schedules():
     s2 = recipe("esrgan_stage2").optim
     lr = learning_rate(s2, s2.g_lr)
