@@ -7,8 +7,8 @@ atomically. The Beam job adds its engine: pipeline construction, Reshuffle, the 
 existence check and the results/errors files. Wall and CPU time (this process, all threads) are
 printed for each, with the machine's load average (other jobs on the machine skew the figures).
 
-    python benchmarks/batch.py                       # 64 images of 96x96, SRVGGNetCompact 64x16 x4
-    python benchmarks/batch.py --images 128 --size 64 --repeats 3
+    python benchmarks/batch.py                       # jobs of 64 and 256 images of 96x96, SRVGGNetCompact 64x16 x4
+    python benchmarks/batch.py --images 1000 --size 64 --repeats 1
 
 How it scales out: on a distributed runner (e.g. `--runner DataflowRunner --num_workers 8
 --extra_package dist/sr_tf-0.1.0-py3-none-any.whl`) the Reshuffle after reading the inputs spreads instances over all workers;
@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -94,16 +93,10 @@ def _timed(fn, *args) -> tuple[float, float, int]:
     return time.perf_counter() - wall0, time.process_time() - cpu0, n
 
 
-def _load() -> str:
-    try:
-        return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
-    except OSError:
-        return " ".join(f"{x:.2f}" for x in os.getloadavg())
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--images", type=int, default=64)
+    parser.add_argument("--images", default="64,256",
+                        help="comma list of job sizes; two or more also give the marginal rate and fixed costs")
     parser.add_argument("--size", type=int, default=96, help="input edge in pixels")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--feat", type=int, default=64, help="SRVGGNetCompact channels")
@@ -114,37 +107,53 @@ def main(argv: list[str] | None = None) -> int:
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import tensorflow  # noqa: F401  (both sides run in this process: import costs are paid before timing)
+    from machine import describe
 
     import sr_tf.batch.pipeline  # noqa: F401  (imports Apache Beam)
 
+    sizes = sorted({int(n) for n in args.images.split(",")})
     work = Path(tempfile.mkdtemp(prefix="sr-tf-bench-batch-"))
     try:
-        inputs = _make_inputs(work / "in", args.images, args.size)
+        all_inputs = _make_inputs(work / "all", sizes[-1], args.size)
         model_dir = _export(work, args.feat, args.conv, args.scale)
-        print(f"{args.images} images {args.size}x{args.size}, SRVGGNetCompact({args.feat} ch, {args.conv} conv, "
-              f"x{args.scale}) SavedModel, batch {args.batch_size}, {os.cpu_count()} CPUs")
-        print(f"load before: {_load()}")
-        best = {"loop": None, "beam": None}
-        for r in range(args.repeats):
-            for name in ("loop", "beam"):
-                out = work / f"out-{name}-{r}"
-                out.mkdir()
-                if name == "loop":
-                    wall, cpu, n = _timed(plain_loop, model_dir, inputs, out, args.batch_size)
-                else:
-                    wall, cpu, n = _timed(beam_job, model_dir, work / "in", out, args.batch_size)
-                assert n == args.images, (name, n)
-                print(f"  run {r + 1} {name:4s}: {wall:6.2f} s wall, {cpu:6.2f} s CPU, {n / wall:6.2f} images/s")
-                if best[name] is None or wall < best[name][0]:
-                    best[name] = (wall, cpu)
-        print(f"load after:  {_load()}")
-        print(f"{'method':28s} {'images/s':>9s} {'wall s':>8s} {'CPU s':>8s} {'CPU ms/image':>13s}")
-        rates = {}
-        for name, label in (("loop", "plain loop (peer)"), ("beam", "Beam DirectRunner job")):
-            wall, cpu = best[name]
-            rates[name] = args.images / wall
-            print(f"{label:28s} {rates[name]:9.2f} {wall:8.2f} {cpu:8.2f} {1000 * cpu / args.images:13.1f}")
-        print(f"Beam / loop throughput: {rates['beam'] / rates['loop']:.3f}x (target >= 0.9x)")
+        print(f"{args.size}x{args.size} images, SRVGGNetCompact({args.feat} ch, {args.conv} conv, x{args.scale}) "
+              f"SavedModel, batch {args.batch_size}; job sizes {sizes}")
+        print(f"before: {describe()}")
+        best: dict[tuple[str, int], tuple[float, float]] = {}
+        for n in sizes:
+            folder = work / f"in-{n}"
+            folder.mkdir()
+            inputs = [shutil.copy(p, folder / p.name) for p in all_inputs[:n]]
+            inputs = [Path(p) for p in inputs]
+            for r in range(args.repeats):
+                for name in ("loop", "beam"):
+                    out = work / f"out-{name}-{n}-{r}"
+                    out.mkdir()
+                    if name == "loop":
+                        wall, cpu, done = _timed(plain_loop, model_dir, inputs, out, args.batch_size)
+                    else:
+                        wall, cpu, done = _timed(beam_job, model_dir, folder, out, args.batch_size)
+                    assert done == n, (name, done, n)
+                    print(f"  {n:4d} images, run {r + 1} {name:4s}: {wall:6.2f} s wall, {cpu:6.2f} s CPU, "
+                          f"{n / wall:6.2f} images/s")
+                    if (name, n) not in best or wall < best[name, n][0]:
+                        best[name, n] = (wall, cpu)
+        print(f"after:  {describe()}")
+        print(f"{'method':28s} {'images':>6s} {'images/s':>9s} {'wall s':>8s} {'CPU s':>8s} {'CPU ms/image':>13s}")
+        for n in sizes:
+            rates = {}
+            for name, label in (("loop", "plain loop (peer)"), ("beam", "Beam DirectRunner job")):
+                wall, cpu = best[name, n]
+                rates[name] = n / wall
+                print(f"{label:28s} {n:6d} {rates[name]:9.2f} {wall:8.2f} {cpu:8.2f} {1000 * cpu / n:13.1f}")
+            print(f"Beam / loop throughput, {n} images: {rates['beam'] / rates['loop']:.3f}x (target >= 0.9x)")
+        if len(sizes) > 1:  # what each further image costs, without the fixed start-up of either side
+            a, b = sizes[0], sizes[-1]
+            marginal = {name: (b - a) / (best[name, b][0] - best[name, a][0]) for name in ("loop", "beam")}
+            fixed = {name: best[name, a][0] - a / marginal[name] for name in ("loop", "beam")}
+            print(f"marginal images/s ({a} -> {b} images): loop {marginal['loop']:.2f}, beam {marginal['beam']:.2f}: "
+                  f"{marginal['beam'] / marginal['loop']:.3f}x; fixed start-up: loop {fixed['loop']:.2f} s, "
+                  f"beam {fixed['beam']:.2f} s")
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0

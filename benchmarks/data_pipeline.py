@@ -117,7 +117,9 @@ def main() -> None:
         manifest, build_s = build(args.photos, out)
         print(f"records: {manifest['num_records']} sub-images (480x480 after x2 downscale) from {manifest['num_images']} "
               f"photos in {len(manifest['shards'])} shards, built in {build_s:.1f} s (2 workers)")
-        print(f"cores: {os.cpu_count()}, load average before: {os.getloadavg()[0]:.2f}")
+        from machine import describe
+
+        print(f"before: {describe()}")
         base = DatasetConfig(path=str(out), scale=4, patch_size=128, batch_size=args.batch_size, crops_per_image=args.crops)
         lines = []
 

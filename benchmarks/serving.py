@@ -117,7 +117,10 @@ def main(argv: list[str] | None = None) -> int:
         server.terminate()
         server.wait(60)
 
+    from machine import describe
+
     s = args.size
+    print(describe())
     print(f"model: {label}; request {s}x{s} -> {4 * s}x{4 * s}; {args.iterations} timed calls each "
           f"(round-robin), {os.cpu_count()} CPU cores, load average {os.getloadavg()[0]:.1f}; "
           "server: sr-tf serve (separate process, loopback)")

@@ -10,7 +10,8 @@ here, random weights; the VGG19 has random weights on both sides) and runs the s
 
 Reports seconds per step (median of --steps after --warmup) and the ratio torch / ours
 (> 1: ours is faster). `--mixed-precision` and `--jit` apply to ours (for GPUs).
-torch is a benchmark-only dependency: `pip install torch`.
+torch is a benchmark-only dependency: `pip install ".[bench]"` (a CPU build: on machines with a local
+wheel `pip install torch==2.13.0`; an unpinned `torch` may pull a multi-GB CUDA build).
 """
 
 from __future__ import annotations
@@ -39,15 +40,19 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
-def timed(step, steps: int, warmup: int) -> float:
-    for _ in range(warmup):
-        step()
-    times = []
+def timed(steps_by_name: dict, steps: int, warmup: int) -> dict[str, float]:
+    """Median seconds per step of each step function; after warm-up the functions take turns,
+    so noise from other jobs on the machine falls on all of them alike."""
+    for step in steps_by_name.values():
+        for _ in range(warmup):
+            step()
+    times = {name: [] for name in steps_by_name}
     for _ in range(steps):
-        start = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for name, step in steps_by_name.items():
+            start = time.perf_counter()
+            step()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
 
 
 # --------------------------------------------------------------------------- ours
@@ -247,14 +252,21 @@ def main(argv=None) -> None:
             import torch
 
             torch.set_num_threads(args.threads)
+    from machine import describe
+
+    print(describe())
     print(f"settings: batch={args.batch} esrgan_hr={args.hr} rrdb_blocks={args.rrdb_blocks} "
           f"srresnet_hr={args.srresnet_hr} srresnet_blocks={args.srresnet_blocks} steps={args.steps} "
           f"warmup={args.warmup} mixed_precision={args.mixed_precision} jit={args.jit}")
     for name in args.models.split(","):
-        ours = timed(ours_step(name, args), args.steps, args.warmup)
-        line = f"{name:9s} sr-tf {ours:8.3f} s/step ({1 / ours:6.2f} steps/s)"
+        steps = {"ours": ours_step(name, args)}
         if not args.no_torch:
-            theirs = timed(torch_step(name, args), args.steps, args.warmup)
+            steps["torch"] = torch_step(name, args)
+        median = timed(steps, args.steps, args.warmup)
+        ours = median["ours"]
+        line = f"{name:9s} sr-tf {ours:8.3f} s/step ({1 / ours:6.2f} steps/s)"
+        if "torch" in median:
+            theirs = median["torch"]
             line += f" | torch {theirs:8.3f} s/step | torch/ours {theirs / ours:5.2f}x"
         print(line, flush=True)
 

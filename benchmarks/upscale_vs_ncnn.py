@@ -79,6 +79,9 @@ def main() -> None:
             cpu[name].append(time.process_time() - start_cpu)
     w = {k: statistics.median(v) for k, v in wall.items()}
     c = {k: statistics.median(v) for k, v in cpu.items()}
+    from machine import describe
+
+    print(describe())
     print(f"model={args.model} input={args.size}x{args.size} threads={args.threads} repeats={args.repeats} "
           f"load={os.getloadavg()[0]:.1f} OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}")
     print(f"outputs agree: PSNR {10 * np.log10(1 / mse) if mse else float('inf'):.1f} dB")

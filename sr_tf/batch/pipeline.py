@@ -2,8 +2,11 @@
 
     Create(sources) -> FlatMap(expand: one element per image / JSONL line / TFRecord record)
       -> Reshuffle (spreads instances over workers) -> ParDo(PredictDoFn) -> outcomes
-      -> results: key by shard -> CoGroupByKey -> one `prediction.results-K-of-N` file per shard
-      -> errors: the same into `prediction.errors_stats-K-of-N`
+      -> key by (results or errors, shard) -> GroupByKey -> one `prediction.results-K-of-N` or
+         `prediction.errors_stats-K-of-N` file per group
+
+The driver deletes earlier results/errors files before the job and writes the shards that got no
+lines as empty files after it, so every shard file exists and none is left from an earlier run.
 
 `PredictDoFn` loads the model once per worker (`setup`), groups instances of the same shape into
 `[N, H, W, 3]` batches within a bundle, writes each prediction to its own output (an image, or a
@@ -239,7 +242,7 @@ class PredictDoFn(beam.DoFn):
         for start in range(0, len(batch), step):
             out.append(self._predictor(batch[start : start + step]))
             self.batches.inc()
-        result = np.concatenate(out)
+        result = out[0] if len(out) == 1 else np.concatenate(out)  # one call per batch is the usual case
         split = np.cumsum([len(r) for r in rows])[:-1]
         return np.split(result, split)
 
@@ -285,20 +288,23 @@ def _first_line(err: Exception) -> str:
 
 
 class WriteShard(beam.DoFn):
-    """(shard, {"lines": [(key, line)], ...}) -> writes `PREFIX-0000K-of-0000N`, lines sorted by key."""
+    """((ok, shard), [(key, line), ...]) -> writes that shard of the results (ok) or errors file,
+    lines sorted by key; yields its URI."""
 
-    def __init__(self, output: str, prefix: str, count: int, counter: str):
-        self.output, self.prefix, self.count = output, prefix, count
-        self.lines = Metrics.counter(METRICS_NAMESPACE, counter)
+    def __init__(self, output: str, count: int):
+        self.output, self.count = output, count
+        self.lines = {True: Metrics.counter(METRICS_NAMESPACE, "result_lines"),
+                      False: Metrics.counter(METRICS_NAMESPACE, "error_lines")}
 
     def process(self, element):
-        shard, grouped = element
-        pairs = sorted(grouped["lines"])
+        (ok, shard), pairs = element
+        pairs = sorted(pairs)
         text = "".join(line + "\n" for _, line in pairs)
-        uri = storage.join(self.output, shard_name(self.prefix, shard, self.count))
+        uri = storage.join(self.output, shard_name(RESULTS_PREFIX if ok else ERRORS_PREFIX, shard, self.count))
         storage.write_bytes(uri, text.encode("utf-8"), "application/jsonl")
-        self.lines.inc(len(pairs))
+        self.lines[ok].inc(len(pairs))
         yield uri
+
 
 def shard_of(key: str, count: int) -> int:
     """A stable shard for an instance key (the same on every run and worker)."""
@@ -308,23 +314,16 @@ def shard_of(key: str, count: int) -> int:
 def build_pipeline(pipeline, config: BatchConfig, sources: list[Source], max_pixels: int) -> None:
     """Adds the job's transforms to a `beam.Pipeline` (see the module docstring)."""
     n = config.num_shards
-    outcomes = (
+    (
         pipeline
         | "Sources" >> beam.Create(sources)
         | "Instances" >> beam.FlatMap(expand, config)
         | "Spread" >> beam.Reshuffle()
         | "Predict" >> beam.ParDo(PredictDoFn(config, max_pixels))
+        | "KeyByShard" >> beam.Map(lambda o: ((o.ok, shard_of(o.key, n)), (o.key, o.line)))
+        | "GroupByShard" >> beam.GroupByKey()
+        | "WriteShards" >> beam.ParDo(WriteShard(config.output, n))
     )
-    ok, failed = outcomes | "Split" >> beam.Partition(lambda o, _: 0 if o.ok else 1, 2)
-    for name, pcoll, prefix, counter in (("Results", ok, RESULTS_PREFIX, "result_lines"),
-                                         ("Errors", failed, ERRORS_PREFIX, "error_lines")):
-        keyed = pcoll | f"Key{name}" >> beam.Map(lambda o: (shard_of(o.key, n), (o.key, o.line)))
-        shards = pipeline | f"{name}Shards" >> beam.Create([(k, None) for k in range(n)])
-        (
-            {"lines": keyed, "shard": shards}
-            | f"Group{name}" >> beam.CoGroupByKey()
-            | f"Write{name}" >> beam.ParDo(WriteShard(config.output, prefix, n, counter))
-        )
 
 
 def check_model_spec(spec: str) -> str:
@@ -420,21 +419,24 @@ def run_batch(config: BatchConfig, pipeline_args: list[str] | None = None) -> Ba
     options = PipelineOptions(list(pipeline_args or []))
     pipeline = beam.Pipeline(options=options)
     build_pipeline(pipeline, config, sources, limit)
+    _remove_shards(config.output)  # every line is rebuilt by this run; none may survive from an earlier one
     result = pipeline.run()
     result.wait_until_finish()
     succeeded, failed = _counter(result, "result_lines"), _counter(result, "error_lines")
-    keep = {p: [storage.join(config.output, shard_name(p, k, config.num_shards)) for k in range(config.num_shards)]
-            for p in (RESULTS_PREFIX, ERRORS_PREFIX)}
-    _remove_stale_shards(config.output, keep)
-    return BatchSummary(succeeded, failed, _counter(result, "skipped"), keep[RESULTS_PREFIX], keep[ERRORS_PREFIX])
+    files = {p: [storage.join(config.output, shard_name(p, k, config.num_shards)) for k in range(config.num_shards)]
+             for p in (RESULTS_PREFIX, ERRORS_PREFIX)}
+    for uri in files[RESULTS_PREFIX] + files[ERRORS_PREFIX]:
+        if not storage.exists(uri):  # a shard that got no lines
+            storage.write_bytes(uri, b"", "application/jsonl")
+    return BatchSummary(succeeded, failed, _counter(result, "skipped"), files[RESULTS_PREFIX], files[ERRORS_PREFIX])
 
 
-def _remove_stale_shards(output: str, keep: dict[str, list[str]]) -> None:
-    """Deletes results/errors files of an earlier run with another shard count."""
+def _remove_shards(output: str) -> None:
+    """Deletes the results/errors files (any shard count) of an earlier run into `output`."""
     import re
 
-    for prefix, current in keep.items():
+    for prefix in (RESULTS_PREFIX, ERRORS_PREFIX):
         pattern = re.compile(re.escape(prefix) + r"-\d{5}-of-\d{5}$")
         for uri in storage.list_with_prefix(storage.join(output, prefix + "-")):
-            if pattern.search(uri) and uri not in current:
+            if pattern.search(uri):
                 storage.delete(uri)

@@ -97,3 +97,24 @@ def test_perceptual_weight_needs_an_extractor():
         model.compile(keras.optimizers.Adam(), perceptual_weight=1.0)
     with pytest.raises(ValueError, match="ema_decay"):
         SRModel(tiny_rrdb(), ema_decay=1.5)
+
+
+def test_early_stopping_after_patience_validations_without_gain(tmp_path, pairs):
+    from sr_tf.training.configs import DataConfig, NetConfig, OptimConfig, TrainConfig
+    from sr_tf.training.distribute import batched_dataset_fn
+    from sr_tf.training.trainer import train
+
+    lr, hr = pairs
+    config = TrainConfig(
+        name="frozen", generator=NetConfig("srresnet", {"num_feat": 8, "num_block": 1, "scale": 2, "batch_norm": False}),
+        optim=OptimConfig(g_lr=0.0),  # nothing learns, so validation PSNR never improves
+        data=DataConfig(scale=2, hr_patch_size=32, batch_size=2),
+        total_steps=50, val_every=1, checkpoint_every=100, log_every=100, early_stopping_patience=2,
+    )
+    data = batched_dataset_fn(tf.data.Dataset.from_tensor_slices((lr, hr)), 2)
+    val = tf.data.Dataset.from_tensor_slices((lr, hr)).batch(2)
+    result = train(config, data, tmp_path / "run", val_dataset=val, progress=False)
+    assert result.stopped_early and result.step == 3  # best at step 1, then 2 validations without gain
+    assert [h["step"] for h in result.history] == [1, 2, 3]
+    assert (tmp_path / "run" / "best_generator.keras").is_file()
+    assert tf.train.latest_checkpoint(str(tmp_path / "run" / "checkpoints")).endswith("ckpt-3")
