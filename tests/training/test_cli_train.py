@@ -17,15 +17,19 @@ TINY = [
 ]
 
 
-@pytest.fixture
-def image_dir(tmp_path):
-    folder = tmp_path / "images"
+def write_images(folder, shape, seed=0, step=10.0, count=3):
+    """`count` smooth random PNGs (random walks along one axis) in a new `folder`."""
     folder.mkdir()
-    rng = np.random.default_rng(0)
-    for i in range(3):
-        pixels = np.clip(np.cumsum(rng.normal(0, 10, (24, 28, 3)), axis=1) + 128, 0, 255).astype(np.uint8)
+    rng = np.random.default_rng(seed)
+    for i in range(count):
+        pixels = np.clip(np.cumsum(rng.normal(0, step, (*shape, 3)), axis=1) + 128, 0, 255).astype(np.uint8)
         Image.fromarray(pixels).save(folder / f"img{i}.png")
     return folder
+
+
+@pytest.fixture
+def image_dir(tmp_path):
+    return write_images(tmp_path / "images", (24, 28))
 
 
 def tags_in(log_dir):
@@ -67,12 +71,7 @@ def test_hr_downscale_validates_like_evaluate_and_reports_the_bicubic_baseline(t
     import json
     import re
 
-    folder = tmp_path / "photos"
-    folder.mkdir()
-    rng = np.random.default_rng(1)
-    for i in range(3):
-        pixels = np.clip(np.cumsum(rng.normal(0, 6, (48, 64, 3)), axis=0) + 128, 0, 255).astype(np.uint8)
-        Image.fromarray(pixels).save(folder / f"img{i}.png")
+    folder = write_images(tmp_path / "photos", (48, 64), seed=1, step=6.0)
     args = ["train", "--config", "srresnet_small", "--data", str(folder), "--val-split", "1", "--hr-downscale", "2",
             "--out", str(tmp_path / "run"), "--no-progress", "--steps", "1",
             *[a for s in TINY for a in ("--set", s)]]
