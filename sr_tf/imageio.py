@@ -8,6 +8,7 @@ Writes are atomic: a temporary file in the target folder, then a rename.
 
 from __future__ import annotations
 
+import io
 import os
 import struct
 import tempfile
@@ -77,29 +78,39 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
         data = path.read_bytes()
     except OSError as e:
         raise ImageError(f"{path}: cannot read file: {e.strerror or e}") from e
+    return decode_image(data, str(path))
+
+
+def decode_image(data: bytes, name: str = "image") -> np.ndarray:
+    """Decodes an encoded image (PNG, JPEG, WebP, ...) as `read_image` does; `name` (a path, URI or
+    record key) starts every error message.
+
+    Raises:
+      ImageError: as `read_image`.
+    """
     if not data:
-        raise ImageError(f"{path}: file is empty")
+        raise ImageError(f"{name}: file is empty")
     try:
         depth = _png_bit_depth(data)
         if depth is not None:  # check the header's size before any decoder allocates for it
             _check_pixels(*struct.unpack(">II", data[16:24]))
         if depth == 16:
             return _decode_png16(data)
-        with Image.open(path) as image:
+        with Image.open(io.BytesIO(data)) as image:
             _check_pixels(*image.size)
             image = ImageOps.exif_transpose(image)
             image.load()
             return _pil_to_array(image)
     except ImageError as e:
-        raise ImageError(f"{path}: {e}") from e
+        raise ImageError(f"{name}: {e}") from e
     except Image.DecompressionBombError as e:
-        raise ImageError(f"{path}: image is too large to decode safely ({e})") from e
+        raise ImageError(f"{name}: image is too large to decode safely ({e})") from e
     except UnidentifiedImageError as e:
-        raise ImageError(f"{path}: not an image in a format we can read") from e
+        raise ImageError(f"{name}: not an image in a format we can read") from e
     except (OSError, SyntaxError, ValueError) as e:
-        raise ImageError(f"{path}: image is corrupt or truncated ({e})") from e
+        raise ImageError(f"{name}: image is corrupt or truncated ({e})") from e
     except Exception as e:  # TensorFlow's decoders raise their own error types
-        raise ImageError(f"{path}: image is corrupt or truncated ({type(e).__name__}: {e})") from e
+        raise ImageError(f"{name}: image is corrupt or truncated ({type(e).__name__}: {e})") from e
 
 
 def encode_image(array: np.ndarray, fmt: str, quality: int = 95) -> bytes:

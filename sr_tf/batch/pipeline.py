@@ -22,7 +22,6 @@ import dataclasses
 import json
 import os
 import signal
-import tempfile
 import zlib
 from collections.abc import Iterator
 from typing import Any
@@ -95,14 +94,8 @@ class PredictDoFn(beam.DoFn):
         from sr_tf.batch.predictor import load_predictor
 
         self._predictor = load_predictor(self.config.model, self.config.tile, self.config.tile_pad)
-        self._tmpdir = tempfile.mkdtemp(prefix="sr-tf-batch-")
         self._writes = 0
         self._kill_after = int(os.environ.get(KILL_AFTER_ENV, "0") or 0)
-
-    def teardown(self):
-        import shutil
-
-        shutil.rmtree(getattr(self, "_tmpdir", ""), ignore_errors=True)
 
     def start_bundle(self):
         self._pending: dict[tuple[int, int], list[_Job]] = {}
@@ -182,37 +175,24 @@ class PredictDoFn(beam.DoFn):
 
         from PIL import Image
 
-        from sr_tf.imageio import ImageError, read_image
+        from sr_tf.imageio import decode_image
 
         name = inst.uri or inst.key
-        if inst.kind == "image-file" and not storage.is_gcs(inst.uri):
-            if not os.path.isfile(inst.uri):
+        if inst.kind == "image-file":
+            if not storage.is_gcs(inst.uri) and not os.path.isfile(inst.uri):
                 raise FileNotFoundError(f"{name}: no such file")
-            data = None
-            with open(inst.uri, "rb") as f:
-                head = f.read(1 << 16)
+            data = storage.read_bytes(inst.uri)
         else:
-            data = storage.read_bytes(inst.uri) if inst.kind == "image-file" else inst.data
-            head = data
+            data = inst.data
         try:  # the header's size, before any decoder allocates for the pixels
-            with Image.open(io.BytesIO(head)) as im:
+            with Image.open(io.BytesIO(data)) as im:
                 width, height = im.size
-        except Exception:  # unreadable headers: read_image names the reason
+        except Exception:  # unreadable headers: decode_image names the reason
             width = height = 0
         if width * height > self.max_pixels:
             raise ValueError(f"{name}: image has {width}x{height} = {width * height} pixels, over "
                              f"the limit of {self.max_pixels} (--max-pixels)")
-        if data is None:
-            return read_image(inst.uri)
-        tmp = os.path.join(self._tmpdir, "input" + os.path.splitext(name)[1][:8])
-        with open(tmp, "wb") as f:
-            f.write(data)
-        try:
-            return read_image(tmp)
-        except ImageError as err:
-            raise ImageError(str(err).replace(tmp, name)) from None
-        finally:
-            os.unlink(tmp)
+        return decode_image(data, name)
 
     # --- batches --------------------------------------------------------------------
     def _flush(self, shape) -> Iterator[Outcome]:

@@ -81,9 +81,9 @@ def run(args: argparse.Namespace) -> int:
     val = None
     print(f"Training {config.name} on {described}, validating on {len(val_files)} images.")
     if val_files:
-        val_images = [fd.load_image(f, down) for f in val_files]
-        val = fd.validation_dataset(val_images, scale)
-        baseline = fd.bicubic_baseline(fd.validation_pairs(val_images, scale), scale)
+        pairs = fd.validation_pairs([fd.load_image(f, down) for f in val_files], scale)
+        val = fd.pairs_dataset(pairs)
+        baseline = fd.bicubic_baseline(pairs, scale)
         print(f"Bicubic baseline on the validation images: PSNR-Y {baseline:.3f} dB (border {scale}).")
     result = train(
         config,

@@ -31,6 +31,10 @@ def _bn(name: str) -> keras.layers.BatchNormalization:
     return keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5, name=name)
 
 
+def _maybe_bn(bn: keras.layers.BatchNormalization | None, x, training):
+    return x if bn is None else bn(x, training=training)
+
+
 @keras.saving.register_keras_serializable(package="sr_tf")
 class ResidualBlock(keras.layers.Layer):
     """conv3x3-BN-PReLU-conv3x3-BN plus identity (without the BNs when `batch_norm=False`).
@@ -47,12 +51,9 @@ class ResidualBlock(keras.layers.Layer):
         self.conv2 = keras.layers.Conv2D(self.num_feat, 3, padding="same", kernel_initializer=init, name="conv2")
         self.bn2 = _bn("bn2") if self.batch_norm else None
 
-    def _norm(self, bn, x, training):
-        return x if bn is None else bn(x, training=training)
-
     def call(self, x, training=None):
-        y = self.act(self._norm(self.bn1, self.conv1(x), training))
-        return x + self._norm(self.bn2, self.conv2(y), training)
+        y = self.act(_maybe_bn(self.bn1, self.conv1(x), training))
+        return x + _maybe_bn(self.bn2, self.conv2(y), training)
 
     def get_config(self):
         return {**super().get_config(), "num_feat": self.num_feat, "batch_norm": self.batch_norm}
@@ -123,8 +124,7 @@ class SRResNet(keras.Model):
         feat = head
         for block in self.body:
             feat = block(feat, training=training)
-        body = self.conv_body(feat)
-        feat = head + (body if self.bn_body is None else self.bn_body(body, training=training))
+        feat = head + _maybe_bn(self.bn_body, self.conv_body(feat), training)
         for layer in self.upsample:
             feat = layer(feat)
         out = to_output_dtype(self.conv_last(feat))

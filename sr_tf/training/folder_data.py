@@ -34,15 +34,14 @@ def load_image(path: str | Path, downscale: int = 1) -> np.ndarray:
     `downscale > 1` is an antialiased MATLAB-bicubic resize (as `sr-tf evaluate --hr-downscale`),
     rounded to 8 bits: the usual way to get cleaner HR targets from JPEG photos.
     """
-    with Image.open(path) as im:
-        image = np.asarray(im.convert("RGB"), dtype=np.float32) / 255.0
     if int(downscale) != downscale or downscale < 1:
         raise ValueError(f"downscale must be an integer >= 1. Received: downscale={downscale!r}")
+    with Image.open(path) as im:
+        image = np.asarray(im.convert("RGB"), dtype=np.float32) / 255.0
     if downscale > 1:
         from sr_tf.data.resize import imresize
 
-        image = np.asarray(imresize(image, int(downscale)))
-        image = np.floor(np.clip(image, 0.0, 1.0) * 255.0 + 0.5).astype(np.float32) / 255.0
+        image = to_8bit(imresize(image, int(downscale))).numpy()
     return image
 
 
@@ -118,19 +117,24 @@ def bicubic_baseline(pairs: list[tuple[tf.Tensor, tf.Tensor]], scale: int) -> fl
     """Mean PSNR-Y (border `scale`) of MATLAB-bicubic upscaling over `validation_pairs`: the number
     a trained model has to beat."""
     from sr_tf import metrics
-    from sr_tf.data.resize import imresize
+    from sr_tf.evaluation.methods import bicubic_upscale
 
-    values = []
-    for lr, hr in pairs:
-        up = to_8bit(imresize(lr[0], 1.0 / scale))[tf.newaxis]  # rounded, as a saved output
-        values.append(float(metrics.psnr(up, hr, crop_border=scale, y_channel=True)[0]))
+    def uint8(t: tf.Tensor) -> np.ndarray:  # exact: the pairs hold 8-bit values
+        return np.rint(t[0].numpy() * 255.0).astype(np.uint8)
+
+    values = [float(metrics.psnr(bicubic_upscale(uint8(lr), scale), uint8(hr), crop_border=scale, y_channel=True))
+              for lr, hr in pairs]
     return float(np.mean(values))
 
 
 def validation_dataset(images: list[np.ndarray], scale: int) -> tf.data.Dataset:
     """Whole images (cropped to multiples of `scale`), batch 1: `(lr [1, h, w, 3], hr [1, s*h, s*w, 3])`
     (see `validation_pairs`)."""
-    pairs = validation_pairs(images, scale)
+    return pairs_dataset(validation_pairs(images, scale))
+
+
+def pairs_dataset(pairs: list[tuple[tf.Tensor, tf.Tensor]]) -> tf.data.Dataset:
+    """A dataset of `validation_pairs`, one pair per element."""
     return tf.data.Dataset.from_generator(
         lambda: iter(pairs),
         output_signature=(tf.TensorSpec([1, None, None, 3], tf.float32), tf.TensorSpec([1, None, None, 3], tf.float32)),
