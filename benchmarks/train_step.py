@@ -84,7 +84,7 @@ def ours_step(name: str, args):
         model.compile(keras.optimizers.Adam(1e-4), pixel_loss="mse")
     lr = tf.constant(rng.random((args.batch, hr_size // 4, hr_size // 4, 3), dtype=np.float32))
     hr = tf.constant(rng.random((args.batch, hr_size, hr_size, 3), dtype=np.float32))
-    model.build_all(lr.shape, hr.shape)
+    model.build(lr.shape)
     fn = tf.function(model.train_step, jit_compile=args.jit)
 
     def step():

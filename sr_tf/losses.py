@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import keras
 import tensorflow as tf
@@ -205,6 +206,12 @@ def _parse_tap(name: str) -> tuple[str, int, int]:
     return kind, block, index
 
 
+@dataclass
+class _FrozenLayers:
+    convs: list  # (suffix "B_I", keras.layers.Conv2D)
+    pools: dict  # block -> keras.layers.MaxPooling2D
+
+
 @keras.saving.register_keras_serializable(package="sr_tf")
 class VGGFeatureExtractor(keras.Model):
     """VGG19 features before (`convB_I`) or after (`reluB_I`) the activation.
@@ -213,7 +220,9 @@ class VGGFeatureExtractor(keras.Model):
     with `vgg_preprocess`. The layers come from `keras.applications.VGG19(weights=weights)`; each
     conv's ReLU is applied separately so pre-activation taps exist (ESRGAN uses `conv5_4`;
     SRGAN's VGG54 is `relu5_4`, VGG22 `relu2_2`). Only the layers up to the deepest tap are
-    kept. Frozen: no trainable weights.
+    kept. Frozen: no trainable weights, and its weights are not part of saved models or
+    checkpoints (they are fixed by `weights` and rebuilt from the config; keeping 80 MB of
+    ImageNet VGG19 in every training checkpoint would only cost disk).
 
     Args:
       taps: layer names. weights: "imagenet" (users) or None (tests, random init) or a file path.
@@ -228,8 +237,10 @@ class VGGFeatureExtractor(keras.Model):
         self.weights_source = weights
         last = max((b, i) for _, b, i in parsed)
         vgg = keras.applications.VGG19(include_top=False, weights=weights, input_shape=(None, None, 3))
-        self.convs: list[tuple[str, keras.layers.Conv2D]] = []  # (suffix "B_I", conv)
-        self.pools: dict[int, keras.layers.Layer] = {}
+        # A plain holder (not a list or dict attribute) keeps the frozen layers out of Keras'
+        # tracking, so saving the trainer does not save them.
+        self._frozen = _FrozenLayers(convs=[], pools={})
+        convs, pools = self._frozen.convs, self._frozen.pools
         for block in range(1, last[0] + 1):
             for index in range(1, VGG19_BLOCKS[block - 1] + 1):
                 if (block, index) > last:
@@ -239,16 +250,16 @@ class VGGFeatureExtractor(keras.Model):
                 conv.build((None, None, None, src.kernel.shape[2]))
                 conv.set_weights(src.get_weights())
                 conv.trainable = False
-                self.convs.append((f"{block}_{index}", conv))
+                convs.append((f"{block}_{index}", conv))
             if block < last[0]:
-                self.pools[block] = keras.layers.MaxPooling2D(2, name=f"pool{block}")
+                pools[block] = keras.layers.MaxPooling2D(2, name=f"pool{block}")
         self.trainable = False
 
     def call(self, images):
         x = vgg_preprocess(images)
         wanted = set(self.taps)
         out = {}
-        for suffix, conv in self.convs:
+        for suffix, conv in self._frozen.convs:
             block = int(suffix.split("_")[0])
             x = conv(x)
             if f"conv{suffix}" in wanted:
@@ -257,8 +268,8 @@ class VGGFeatureExtractor(keras.Model):
             if f"relu{suffix}" in wanted:
                 out[f"relu{suffix}"] = tf.cast(x, tf.float32)
             is_last_in_block = int(suffix.split("_")[1]) == VGG19_BLOCKS[block - 1]
-            if is_last_in_block and block in self.pools:
-                x = self.pools[block](x)
+            if is_last_in_block and block in self._frozen.pools:
+                x = self._frozen.pools[block](x)
         return out
 
     def get_config(self):

@@ -17,7 +17,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if not args.out.endswith(".keras"):
         raise SystemExit(f"sr-tf interpolate: --out must end in .keras. Received: --out={args.out!r}")
-    from sr_tf.training.interpolate import interpolate_files
+    from sr_tf.models.interpolate import interpolate_files
 
     try:
         interpolate_files(args.psnr, args.gan, args.alpha, args.out)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
+from sr_tf.data.decoding import DEFAULT_MAX_PIXELS
 from sr_tf.data.degradations import DEGRADATIONS, RealESRGANConfig
 
 SOURCES = ("tfrecord", "folder", "tfds")
@@ -28,24 +29,33 @@ class DatasetConfig:
       degradation: how LR patches are made: "bicubic" (MATLAB imresize), "blur-bicubic",
         "realesrgan", or "paired" (the LR images stored with the data: records built with
         LR folders, `lr_path` for folders, the `lr` feature of TFDS div2k).
-      training: random crops, augmentation, shuffling and (with `repeat`) an endless stream;
-        False gives validation batches: no randomness except seeded degradations.
+      training: random crops, augmentation, a new seeded order of the images on every pass and
+        (with `repeat`) an endless stream; False gives validation batches: images in order, no
+        randomness except seeded degradations.
       validation_crop: "center" (a `patch_size` centre crop) or "full" (whole images cropped
         to a multiple of `scale`; needs `batch_size=1`).
       seed: seed of every random choice (files, shuffles, crops, augmentation, degradation).
       augment: random horizontal/vertical flips and transposes (rot90), the same for LR and HR.
-      crops_per_image: random patches taken from each decoded image; decoding is the cost,
-        so 4-8 from 480x480 sub-images multiplies throughput with little loss of variety.
-      shuffle_buffer: encoded records shuffled before decoding (0: off).
-      patch_shuffle_buffer: patches shuffled after cropping; `None` picks
-        `4 * batch_size * crops_per_image` when `crops_per_image > 1`, else 0.
-      repeat: loop over the data forever (training only).
-      cycle_length: shard files read at once.
-      cache_decoded: keep decoded images in memory after the first epoch (small sets only).
+      crops_per_image: random patches taken from each decoded image (must divide the
+        per-replica batch); decoding is the cost, so 4-8 from 480x480 sub-images multiplies
+        throughput with little loss of variety.
+      shuffle_buffer: TFDS only: elements shuffled before decoding (0: off). Records and
+        folders are read by position in a full seeded permutation, which needs no buffer.
+      repeat: loop over the data forever (training only); False: one pass (whole steps).
+      cycle_length: TFDS only: files read at once.
+      cache_decoded: decode every image once, before the first batch, and hold them in memory
+        (small sets, e.g. a folder of photos; decoding is then free).
       quantize_lr: round synthesized LR patches to 8-bit levels, like LR image files.
       verify: before reading records, check shard sizes ("size", cheap), SHA-256
         ("checksum", reads everything once) or nothing ("none") against the manifest.
       lr_path: folder of LR images for `source="folder"` with `degradation="paired"`.
+      files: `source="folder"` only: these image files instead of every image in `path`
+        (e.g. a train/validation split of one folder).
+      hr_downscale: downscale every HR image by this integer factor first (antialiased MATLAB
+        bicubic, rounded to 8 bits; `sr-tf evaluate --hr-downscale` does the same); 2 hides
+        the JPEG artefacts of photos. Not with `degradation="paired"`.
+      max_pixels: image files declaring more pixels than this are refused from their header,
+        before decoding (folders; records were checked when they were built).
       split: TFDS split ("train", "validation").
       tfds_data_dir: TFDS data dir with the prepared dataset.
       tfds_manual_dir: TFDS manual dir (passed to `download_and_prepare`).
@@ -67,13 +77,15 @@ class DatasetConfig:
     augment: bool = True
     crops_per_image: int = 1
     shuffle_buffer: int = 512
-    patch_shuffle_buffer: int | None = None
     repeat: bool = True
     cycle_length: int = 4
     cache_decoded: bool = False
     quantize_lr: bool = True
     verify: str = "size"
     lr_path: str | None = None
+    files: tuple[str, ...] = ()
+    hr_downscale: int = 1
+    max_pixels: int = DEFAULT_MAX_PIXELS
     split: str = "train"
     tfds_data_dir: str | None = None
     tfds_manual_dir: str | None = None
@@ -92,14 +104,20 @@ class DatasetConfig:
         self._one_of("degradation", PIPELINE_DEGRADATIONS)
         self._one_of("validation_crop", VALIDATION_CROPS)
         self._one_of("verify", VERIFY_MODES)
-        for name in ("scale", "patch_size", "batch_size", "crops_per_image", "cycle_length"):
+        object.__setattr__(self, "files", tuple(str(f) for f in self.files))
+        for name in ("scale", "patch_size", "batch_size", "crops_per_image", "cycle_length", "hr_downscale", "max_pixels"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"DatasetConfig.{name} must be a positive integer. Received: {name}={value!r}")
         if self.patch_size % self.scale:
             raise ValueError(f"DatasetConfig.patch_size must be a multiple of scale. Received: patch_size={self.patch_size}, scale={self.scale}")
-        if self.shuffle_buffer < 0 or (self.patch_shuffle_buffer or 0) < 0:
-            raise ValueError(f"Shuffle buffers must be >= 0. Received: shuffle_buffer={self.shuffle_buffer}, patch_shuffle_buffer={self.patch_shuffle_buffer}")
+        if self.shuffle_buffer < 0:
+            raise ValueError(f"shuffle_buffer must be >= 0. Received: shuffle_buffer={self.shuffle_buffer}")
+        if self.files and self.source != "folder":
+            raise ValueError(f"files selects images of a folder: use source='folder'. Received: source={self.source!r}")
+        if self.hr_downscale > 1 and self.degradation == "paired":
+            raise ValueError("hr_downscale would break the pairing of stored LR and HR images: use it with a "
+                             f"synthesized degradation. Received: hr_downscale={self.hr_downscale}")
         if not self.training and self.validation_crop == "full" and self.batch_size != 1:
             raise ValueError(f"validation_crop='full' gives images of different sizes: use batch_size=1. Received: batch_size={self.batch_size}")
         if self.degradation == "realesrgan" and self.scale * 2 > self.patch_size:
@@ -117,12 +135,6 @@ class DatasetConfig:
     @property
     def lr_patch_size(self) -> int:
         return self.patch_size // self.scale
-
-    @property
-    def patch_shuffle(self) -> int:
-        if self.patch_shuffle_buffer is not None:
-            return self.patch_shuffle_buffer
-        return 4 * self.batch_size * self.crops_per_image if self.crops_per_image > 1 else 0
 
     def replace(self, **changes) -> DatasetConfig:
         """A copy with `changes` applied (validated again)."""

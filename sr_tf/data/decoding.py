@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import tensorflow as tf
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
 DEFAULT_MAX_PIXELS = 100_000_000
 PASSTHROUGH_FORMATS = {"PNG": "png", "JPEG": "jpeg"}
@@ -80,28 +80,36 @@ def inspect_image(data: bytes, name: str, max_pixels: int = DEFAULT_MAX_PIXELS) 
     return info
 
 
+def rgb8(array: np.ndarray) -> np.ndarray:
+    """`[H, W, C]` uint8/uint16 (C = 1-4, as `sr_tf.imageio.decode_image` gives) -> `[H, W, 3]` uint8.
+
+    16 bits are rounded to the nearest 8-bit level (x / 257), gray is replicated, alpha dropped:
+    training and records work on 8-bit RGB.
+    """
+    if array.dtype == np.uint16:
+        array = np.floor(array.astype(np.float64) / 257.0 + 0.5).astype(np.uint8)
+    if array.shape[-1] in (2, 4):
+        array = array[..., :-1]
+    if array.shape[-1] == 1:
+        array = np.repeat(array, 3, axis=-1)
+    return np.ascontiguousarray(array)
+
+
 def load_rgb(data: bytes, name: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
-    """Fully decodes an image to `[H, W, 3]` uint8 RGB (EXIF orientation applied, alpha dropped).
+    """Fully decodes an image to `[H, W, 3]` uint8 RGB with the project's one decoder
+    (`sr_tf.imageio.decode_image`: EXIF orientation applied), then `rgb8`.
 
     Raises:
-      UnreadableImageError: as `inspect_image`, or truncated/corrupt pixel data.
+      UnreadableImageError: as `inspect_image` (checked from the header before decoding), or
+        truncated/corrupt pixel data.
     """
+    from sr_tf.imageio import ImageError, decode_image
+
     inspect_image(data, name, max_pixels)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as image:
-                image.load()
-                image = ImageOps.exif_transpose(image)
-                if image.mode in ("I;16", "I;16B", "I;16L", "I"):
-                    # 16-bit gray: scale to 8 bits (PIL's convert("RGB") would clip instead)
-                    array = np.clip(np.asarray(image, dtype=np.float64), 0, 65535) * (255.0 / 65535.0)
-                    array = np.repeat(np.round(array).astype(np.uint8)[..., None], 3, axis=-1)
-                else:
-                    array = np.asarray(image.convert("RGB"))
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
-        raise UnreadableImageError(f"{name}: cannot decode image data ({e})") from None
-    return np.ascontiguousarray(array)
+        return rgb8(decode_image(data, name))
+    except ImageError as e:
+        raise UnreadableImageError(str(e)) from None
 
 
 def encode_png(array: np.ndarray, compress_level: int = 1) -> bytes:

@@ -377,7 +377,7 @@ def _shard_entry_ok(config: BuildConfig, entry: dict[str, Any] | None, fingerpri
 def _write_shard(config: BuildConfig, index: int, file: str, sources: list[_Source], fingerprint: str, tick: Callable[[], None]) -> dict[str, Any]:
     path = _join(config.output_dir, file)
     tmp = path + ".partial"
-    skipped, converted = [], []
+    skipped, converted, record_sizes = [], [], []
     count, min_h, min_w = 0, None, None
     writer = _open_writer(tmp)
     try:
@@ -389,6 +389,7 @@ def _write_shard(config: BuildConfig, index: int, file: str, sources: list[_Sour
                 records = []
             for record in records:
                 writer.write(record)
+                record_sizes.append(len(record))
             count += len(records)
             if records:
                 min_h = min(c[2] for c in source.crops) if min_h is None else min(min_h, *(c[2] for c in source.crops))
@@ -399,7 +400,8 @@ def _write_shard(config: BuildConfig, index: int, file: str, sources: list[_Sour
     size, sha = _hash_file(tmp)
     tf.io.gfile.rename(tmp, path, overwrite=True)
     entry = {"file": file, "index": index, "records": count, "bytes": size, "sha256": sha, "fingerprint": fingerprint,
-             "skipped": skipped, "converted": converted, "min_height": min_h, "min_width": min_w}
+             "skipped": skipped, "converted": converted, "min_height": min_h, "min_width": min_w,
+             "record_sizes": record_sizes}
     _write_text_atomic(_join(_join(config.output_dir, PROGRESS_DIR), file + ".json"), json.dumps(entry))
     return entry
 
@@ -502,7 +504,8 @@ def make_tfrecords(config: BuildConfig, log: Callable[[str], None] | None = None
         "converted": [item for e in done for item in e["converted"]],
         "min_height": min(mins_h) if mins_h else None,
         "min_width": min(mins_w) if mins_w else None,
-        "shards": [{k: e[k] for k in ("file", "index", "records", "bytes", "sha256", "fingerprint", "skipped", "converted", "min_height", "min_width")} for e in done],
+        "shards": [{k: e[k] for k in ("file", "index", "records", "bytes", "sha256", "fingerprint", "skipped", "converted",
+                                     "min_height", "min_width", "record_sizes") if k in e} for e in done],
     }
     _write_text_atomic(_join(config.output_dir, schema.MANIFEST_NAME), json.dumps(manifest, indent=1))
     progress = _join(config.output_dir, PROGRESS_DIR)

@@ -15,8 +15,9 @@ One `tf.train.Example` per HR image (or HR sub-image):
 | `lr_x{s}/format`, `lr_x{s}/height`, `lr_x{s}/width` | | as for the HR image   |
 
 Shards are `{prefix}-{i:05d}-of-{n:05d}.tfrecord`; `manifest.json` beside them lists
-each shard's record count, size and SHA-256, the build options, the skipped and
-converted inputs, and the smallest HR height/width. Readers use only the shards the
+each shard's record count, size, SHA-256 and the byte size of each record (so readers can
+read any record by position), the build options, the skipped and converted inputs, and the
+smallest HR height/width. Readers use only the shards the
 manifest lists, so a shard being written (`*.partial`) is never read.
 """
 

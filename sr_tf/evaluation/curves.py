@@ -1,6 +1,6 @@
 """The perception-distortion trade-off: PSNR/SSIM against network-interpolation alpha, as a PNG.
 
-ESRGAN's network interpolation (`sr_tf.training.interpolate.interpolate_models`) mixes every
+ESRGAN's network interpolation (`sr_tf.models.interpolate.interpolate_models`) mixes every
 parameter of a PSNR-oriented generator and its GAN fine-tune: `(1 - alpha) * psnr + alpha * gan`. Alpha 0 is the PSNR model (highest PSNR),
 alpha 1 the GAN model (sharpest, lowest PSNR). The chart is drawn with Pillow (no plotting
 dependency): two panels, PSNR and SSIM against alpha, Y channel solid and RGB dashed.
@@ -38,7 +38,7 @@ def alpha_curve(
     """Mean scores over `pairs` of the interpolated generator at each alpha (see `runner.CONVENTION`)."""
     from tqdm.auto import tqdm
 
-    from sr_tf.training.interpolate import interpolate_models
+    from sr_tf.models.interpolate import interpolate_models
 
     pairs = list(pairs)
     if not pairs or not alphas:

@@ -122,7 +122,7 @@ def run_evaluation(config: EvaluateConfig) -> tuple[Evaluation, ReportFiles, lis
     methods = load_methods(config.models, config.scale, tile=config.tile, tile_pad=config.tile_pad)
     curve_models = None
     if config.interpolate is not None:
-        from sr_tf.training.interpolate import interpolate_models
+        from sr_tf.models.interpolate import interpolate_models
 
         curve_models = [load_generator(spec)[0] for spec in config.interpolate]
         interpolate_models(*curve_models, 0.0)  # different architectures fail here, before any run

@@ -3,6 +3,7 @@
 All generators map `[N, H, W, C] float32 in [0, 1]` to `[N, s*H, s*W, C] float32`.
 """
 
+from sr_tf.models.interpolate import interpolate_models
 from sr_tf.models.layers import PixelShuffle, torch_to_tf_shuffle_permutation
 from sr_tf.models.resized import ResizedGenerator
 from sr_tf.models.rrdbnet import RRDB, ResidualDenseBlock, RRDBNet
@@ -47,6 +48,7 @@ __all__ = [
     "SRVGGNetCompact",
     "UNetDiscriminatorSN",
     "VGGStyleDiscriminator",
+    "interpolate_models",
     "model_scale",
     "torch_to_tf_shuffle_permutation",
 ]

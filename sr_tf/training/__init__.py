@@ -1,29 +1,27 @@
-"""Training: the `SRModel` / `SRGAN` keras.Models, recipes, distribution and the resumable loop.
+"""Training: the `SRModel` / `SRGAN` keras.Models, recipes, callbacks and the one `fit` path.
 
-    from sr_tf.training import SRGAN, load_config, train
-    config = load_config("esrgan_stage2", ["total_steps=1000"])
+    from sr_tf.training import TrainData, load_config, train
+    result = train(load_config("srresnet_small"), TrainData("photos", val_split=3), "runs/small")
 
-Modules: `models` (train_step/test_step), `configs` (typed recipes, TOML/CLI overrides),
-`builders` (config -> compiled model, LR and loss-weight schedules), `distribute` (strategy
-choice, per-replica datasets), `trainer` (checkpointed loop behind `sr-tf train`),
-`interpolate` (ESRGAN network interpolation), `retrain` (fine-tuning with `fit`),
-`folder_data` (small in-memory folder datasets), `summaries` (TensorBoard records).
+Modules: `models` (train_step/test_step, serialisable), `configs` (typed recipes, TOML/YAML/CLI
+overrides), `builders` (config -> compiled model, LR and loss-weight schedules), `callbacks`
+(checkpoints, best model, time limit, signals, TensorBoard), `distribute` (strategy choice,
+per-replica datasets, the chief worker), `run` (`train` behind `sr-tf train`, and `retrain`).
 """
 
 from sr_tf.training.builders import build_model
 from sr_tf.training.configs import RECIPES, TrainConfig, load_config, recipe
-from sr_tf.training.interpolate import interpolate_models
 from sr_tf.training.models import SRGAN, SRModel
-from sr_tf.training.retrain import retrain
-from sr_tf.training.trainer import train
+from sr_tf.training.run import TrainData, TrainResult, retrain, train
 
 __all__ = [
     "RECIPES",
     "SRGAN",
     "SRModel",
     "TrainConfig",
+    "TrainData",
+    "TrainResult",
     "build_model",
-    "interpolate_models",
     "load_config",
     "recipe",
     "retrain",

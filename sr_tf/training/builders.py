@@ -79,6 +79,8 @@ def build_model(config: TrainConfig, *, generator: keras.Model | None = None) ->
         "perceptual_criterion": loss.perceptual_criterion,
         "tv_weight": loss_weight(loss.tv_weight, "loss.tv_weight"),
     }
+    content["steps_per_execution"] = config.steps_per_execution
+    content["jit_compile"] = config.jit_compile
     if config.discriminator is None:
         model = SRModel(generator, **common)
         model.compile(g_opt, **content)

@@ -70,6 +70,14 @@ class DataConfig:
 
 @dataclass
 class TrainConfig:
+    """A training run. Steps are optimizer steps (one batch each).
+
+    `model.fit` runs in Keras epochs of `steps_per_epoch` steps: metrics, TensorBoard scalars and
+    the progress line are per epoch, and validation, checkpoints and the `--max-minutes` stop
+    happen at epoch ends, so `val_every` and `checkpoint_every` are multiples of it.
+    `steps_per_execution` steps run in one `tf.function` call (divides `steps_per_epoch`).
+    """
+
     name: str = "srresnet"
     generator: NetConfig = field(default_factory=NetConfig)
     discriminator: NetConfig | None = None
@@ -77,14 +85,34 @@ class TrainConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     data: DataConfig = field(default_factory=DataConfig)
     total_steps: int = 1_000_000
+    steps_per_epoch: int = 100
+    steps_per_execution: int = 1
     val_every: int = 5000
     checkpoint_every: int = 5000
     keep_checkpoints: int = 3
-    log_every: int = 100
     ema_decay: float | None = None
     mixed_precision: str | None = None  # None | mixed_float16 | mixed_bfloat16
+    jit_compile: bool = False  # XLA; slower for these convolutions on the CPUs measured so far
     early_stopping_patience: int | None = None  # validations without PSNR improvement
     seed: int = 0
+
+    def check(self) -> None:
+        """Raises ValueError naming the first inconsistent setting."""
+        for name in ("total_steps", "steps_per_epoch", "steps_per_execution", "val_every", "checkpoint_every",
+                     "keep_checkpoints"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer. Received: {name}={value!r}")
+        if self.steps_per_epoch % self.steps_per_execution:
+            raise ValueError(f"steps_per_execution must divide steps_per_epoch. Received: steps_per_execution="
+                             f"{self.steps_per_execution}, steps_per_epoch={self.steps_per_epoch}")
+        for name in ("val_every", "checkpoint_every"):
+            if getattr(self, name) % self.steps_per_epoch:
+                raise ValueError(f"{name} must be a multiple of steps_per_epoch ({self.steps_per_epoch}): validation "
+                                 f"and checkpoints happen at epoch ends. Received: {name}={getattr(self, name)}")
+        if self.total_steps % self.steps_per_execution:
+            raise ValueError(f"total_steps must be a multiple of steps_per_execution. Received: total_steps="
+                             f"{self.total_steps}, steps_per_execution={self.steps_per_execution}")
 
 
 # --------------------------------------------------------------------------- recipes

@@ -1,4 +1,4 @@
-"""Choosing a `tf.distribute` strategy and distributing per-replica datasets."""
+"""Choosing a `tf.distribute` strategy, distributing per-replica datasets, and the chief worker."""
 
 from __future__ import annotations
 
@@ -25,32 +25,24 @@ def select_strategy() -> tf.distribute.Strategy:
     return tf.distribute.get_strategy()
 
 
-def distribute_dataset(
+def is_chief(strategy: tf.distribute.Strategy) -> bool:
+    """Whether this worker writes checkpoints and summaries: the `chief` task, or worker 0 of a
+    cluster without one (Keras' convention); always true outside multi-worker training."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.task_type:
+        return True
+    if resolver.task_type == "chief":
+        return True
+    has_chief = "chief" in resolver.cluster_spec().as_dict()
+    return resolver.task_type == "worker" and resolver.task_id == 0 and not has_chief
+
+
+def distribute(
     strategy: tf.distribute.Strategy,
     dataset_fn: Callable[[tf.distribute.InputContext | None], tf.data.Dataset],
 ) -> tf.data.Dataset | tf.distribute.DistributedDataset:
-    """`dataset_fn(input_context)` must return batches of the *per-replica* batch size
-    (`input_context.get_per_replica_batch_size(global_batch)`) and shard by
-    `input_context.input_pipeline_id` when it has several pipelines."""
+    """`dataset_fn(input_context)` returns batches of the *per-replica* size for its input pipeline
+    (as `sr_tf.data.build_dataset` does); one replica gets the plain dataset."""
     if strategy.num_replicas_in_sync == 1 and not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
-        return dataset_fn(tf.distribute.InputContext())
+        return dataset_fn(None)
     return strategy.distribute_datasets_from_function(dataset_fn)
-
-
-def batched_dataset_fn(
-    dataset: tf.data.Dataset, global_batch_size: int, *, repeat: bool = True
-) -> Callable[[tf.distribute.InputContext | None], tf.data.Dataset]:
-    """Wraps an *unbatched* dataset of `(lr, hr)` pairs into a `dataset_fn` for `distribute_dataset`:
-    sharded per input pipeline and batched per replica (`drop_remainder=True`)."""
-
-    def fn(ctx: tf.distribute.InputContext | None) -> tf.data.Dataset:
-        ctx = ctx or tf.distribute.InputContext()
-        ds = dataset
-        if ctx.num_input_pipelines > 1:
-            ds = ds.shard(ctx.num_input_pipelines, ctx.input_pipeline_id)
-        if repeat:
-            ds = ds.repeat()
-        per_replica = ctx.get_per_replica_batch_size(global_batch_size)
-        return ds.batch(per_replica, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
-
-    return fn

@@ -1,18 +1,27 @@
 """`SRModel` (a generator trained on pixel/perceptual losses) and `SRGAN` (adds a discriminator).
 
-Both are `keras.Model`s trained with `fit(dataset_of_(lr, hr))`:
+Both are `keras.Model`s trained with `fit(dataset_of_(lr, hr))` and serialisable like any
+Keras model (`model.save("run.keras")`, `keras.callbacks.ModelCheckpoint`, `BackupAndRestore`):
 
 * data: `(lr [N, h, w, 3], hr [N, s*h, s*w, 3])` float32 in [0, 1];
 * losses are computed per sample and scaled by the *global* batch
   (`tf.nn.compute_average_loss`), so gradients, which Keras optimizers sum over replicas,
   are the same on one device or many;
-* loss weights are floats or callables of the step (e.g. `keras.optimizers.schedules.
-  PiecewiseConstantDecay` for the Per-Pix recipe's scheduled weights);
+* loss weights are floats or `keras.optimizers.schedules.LearningRateSchedule`s of the step
+  (e.g. `PiecewiseConstantDecay` for the Per-Pix recipe's scheduled weights);
 * under a `mixed_float16` policy the optimizers are wrapped in `LossScaleOptimizer`;
 * with `ema_decay` (0.999 in Real-ESRGAN) an exponential moving average of all generator
   weights is kept in `ema_generator`, used by `test_step` and for export;
-* `test_step` reports PSNR and SSIM on the Y channel with `crop_border` pixels removed
-  (`sr_tf.metrics`), the paper convention.
+* `test_step` reports `psnr_y` and `ssim_y` (Keras prefixes them `val_` during `fit`) on the
+  Y channel with `crop_border` pixels removed (`sr_tf.metrics`), the paper convention;
+* `model.optimizer` is the generator's optimizer (what `ReduceLROnPlateau` adjusts);
+  `SRGAN.d_optimizer` is the discriminator's.
+
+Build before `fit` (as `BackupAndRestore` requires) with the LR batch shape:
+`model.build((None, h, w, 3))` creates every variable: nets, EMA copy, optimizer slots.
+
+Saved state: generator, EMA generator, discriminator, optimizers and the step counter. The
+VGG19 feature extractor is fixed (ImageNet) and rebuilt from its config, not saved.
 
 Note: batch-norm statistics and the relativistic loss's batch means are per replica (as with
 PyTorch DDP without SyncBatchNorm).
@@ -20,13 +29,14 @@ PyTorch DDP without SyncBatchNorm).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 
 import keras
 import tensorflow as tf
 
 from sr_tf import losses as L
 from sr_tf import metrics as M
+from sr_tf.models import model_scale
 
 Weight = float | Callable[[tf.Tensor], tf.Tensor]
 
@@ -41,10 +51,31 @@ def _is_zero(weight: Weight) -> bool:
     return not callable(weight) and float(weight) == 0.0
 
 
+def _serialize_weight(weight: Weight):
+    return weight if not callable(weight) else keras.saving.serialize_keras_object(weight)
+
+
+def _deserialize_weight(weight):
+    return keras.saving.deserialize_keras_object(weight) if isinstance(weight, dict) else weight
+
+
 def _maybe_loss_scale(optimizer: keras.optimizers.Optimizer, policy) -> keras.optimizers.Optimizer:
     if policy.name == "mixed_float16" and not isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
         return keras.optimizers.LossScaleOptimizer(optimizer)
     return optimizer
+
+
+def _inner(optimizer: keras.optimizers.Optimizer) -> keras.optimizers.Optimizer:
+    """The optimizer a `LossScaleOptimizer` wraps (what the user chose), else itself."""
+    return getattr(optimizer, "inner_optimizer", optimizer)
+
+
+def _logs(logs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+    """Step logs as Keras can average them: under MultiWorkerMirroredStrategy Keras 3.15 reduces
+    them with `strategy.reduce("MEAN", value, axis=0)`, which needs an axis, so scalars get one."""
+    if isinstance(tf.distribute.get_strategy(), tf.distribute.MultiWorkerMirroredStrategy):
+        return {name: tf.reshape(value, [1]) for name, value in logs.items()}
+    return logs
 
 
 def clone_generator(generator: keras.Model) -> keras.Model:
@@ -52,11 +83,18 @@ def clone_generator(generator: keras.Model) -> keras.Model:
     return generator.__class__.from_config(generator.get_config())
 
 
+def _nested(config: dict, key: str):
+    value = config.get(key)
+    return keras.saving.deserialize_keras_object(value) if isinstance(value, dict) else value
+
+
+@keras.saving.register_keras_serializable(package="sr_tf")
 class SRModel(keras.Model):
     """Trains a generator on pixel (+ optional perceptual and TV) losses.
 
     Args:
-      generator: `[N, h, w, 3] -> [N, s*h, s*w, 3]` float32 model.
+      generator: `[N, h, w, 3] -> [N, s*h, s*w, 3]` float32 model with a `scale` (or `upscale`)
+        attribute.
       feature_extractor: a `sr_tf.losses.VGGFeatureExtractor` (needed when perceptual_weight != 0).
       ema_decay: None (no EMA) or e.g. 0.999.
       crop_border: pixels cropped for validation metrics (None: the generator's scale).
@@ -77,12 +115,11 @@ class SRModel(keras.Model):
         if ema_decay is not None and not 0.0 < float(ema_decay) < 1.0:
             raise ValueError(f"ema_decay must be in (0, 1) or None. Received: ema_decay={ema_decay!r}")
         self.generator = generator
+        self.scale = model_scale(generator)
         self.feature_extractor = feature_extractor
         self.ema_decay = None if ema_decay is None else float(ema_decay)
         self.ema_generator = clone_generator(generator) if ema_decay is not None else None
-        if crop_border is None:
-            crop_border = int(getattr(generator, "scale", getattr(generator, "upscale", 0)) or 0)
-        self.crop_border = int(crop_border)
+        self.crop_border = self.scale if crop_border is None else int(crop_border)
         self.compute_ssim = bool(compute_ssim)
         self.step = self.add_weight(
             name="step", shape=(), dtype="int64", initializer="zeros", trainable=False,
@@ -90,7 +127,34 @@ class SRModel(keras.Model):
         )
         self.val_psnr_tracker = keras.metrics.Mean(name="psnr_y")
         self.val_ssim_tracker = keras.metrics.Mean(name="ssim_y")
-        self._train_trackers: dict[str, keras.metrics.Mean] = {}
+        # Every tracker exists from the start (Keras locks a model's state once built, and
+        # `compile_from_config` runs after building); `compile` picks the active ones.
+        names = ["g_loss", "pixel_loss", "perceptual_loss", "tv_loss", *self._extra_tracker_names()]
+        self._loss_trackers = {n: keras.metrics.Mean(name=n) for n in names}
+        self._active_trackers: tuple[str, ...] = ()
+
+    # ------------------------------------------------------------------ config
+    def get_config(self) -> dict:
+        def ser(obj):
+            return None if obj is None else keras.saving.serialize_keras_object(obj)
+
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "generator": ser(self.generator),
+            "feature_extractor": ser(self.feature_extractor),
+            "ema_decay": self.ema_decay,
+            "crop_border": self.crop_border,
+            "compute_ssim": self.compute_ssim,
+        }
+
+    @classmethod
+    def from_config(cls, config: dict):
+        config = dict(config)
+        for key in ("generator", "feature_extractor"):
+            config[key] = _nested(config, key)
+        generator = config.pop("generator")
+        return cls(generator, **config)
 
     # ------------------------------------------------------------------ setup
     def compile(
@@ -103,10 +167,16 @@ class SRModel(keras.Model):
         perceptual_layers: Mapping[str, float] | None = None,
         perceptual_criterion: str = "l1",
         tv_weight: Weight = 0.0,
-        **kwargs,
+        steps_per_execution: int = 1,
+        jit_compile: bool = False,
+        run_eagerly: bool = False,
     ):
-        """Sets the optimizer and loss weights (floats or callables of the step)."""
-        super().compile(**kwargs)
+        """Sets the optimizer and loss weights (floats or schedules of the step).
+
+        `steps_per_execution` steps run inside one `tf.function` call (fewer Python round
+        trips; callbacks see every N-th step). XLA (`jit_compile`) is off by default: it made
+        these convolutions slower on CPUs (see the field notes); measure before enabling it.
+        """
         if pixel_loss not in L.PIXEL_LOSSES:
             raise ValueError(f"Unknown pixel loss; expected one of {sorted(L.PIXEL_LOSSES)}. Received: pixel_loss={pixel_loss!r}")
         if not _is_zero(perceptual_weight) and self.feature_extractor is None:
@@ -115,6 +185,10 @@ class SRModel(keras.Model):
                 f"Received: perceptual_weight={perceptual_weight!r}"
             )
         self.g_optimizer = _maybe_loss_scale(g_optimizer or keras.optimizers.Adam(1e-4), self.generator.dtype_policy)
+        super().compile(
+            optimizer=self.g_optimizer, steps_per_execution=steps_per_execution, jit_compile=jit_compile,
+            run_eagerly=run_eagerly, auto_scale_loss=False,
+        )
         self.pixel_loss_name = pixel_loss
         self.pixel_weight = pixel_weight
         self.perceptual_weight = perceptual_weight
@@ -127,26 +201,60 @@ class SRModel(keras.Model):
             names.append("perceptual_loss")
         if not _is_zero(tv_weight):
             names.append("tv_loss")
-        names += self._extra_tracker_names()
-        self._train_trackers = {n: keras.metrics.Mean(name=n) for n in names}
+        self._active_trackers = (*names, *self._extra_tracker_names())
+        self._compile_args = {
+            "pixel_loss": pixel_loss, "perceptual_layers": self.perceptual_layers,
+            "perceptual_criterion": perceptual_criterion, "steps_per_execution": steps_per_execution,
+            "jit_compile": bool(jit_compile),
+        }
+        if self.built:
+            self._build_optimizers()
+
+    def get_compile_config(self) -> dict | None:
+        if not getattr(self, "_compile_args", None):
+            return None
+        weights = {name: _serialize_weight(getattr(self, name)) for name in self._weight_names()}
+        optimizers = {name: keras.saving.serialize_keras_object(_inner(opt)) for name, opt in self._named_optimizers()}
+        return {**self._compile_args, **weights, **optimizers}
+
+    def compile_from_config(self, config: dict) -> None:
+        config = dict(config)
+        for name, _ in self._named_optimizers_spec():
+            config[name] = keras.saving.deserialize_keras_object(config[name])
+        for name in self._weight_names():
+            config[name] = _deserialize_weight(config[name])
+        self.compile(**config)
+
+    def _weight_names(self) -> tuple[str, ...]:
+        return ("pixel_weight", "perceptual_weight", "tv_weight")
+
+    def _named_optimizers_spec(self) -> tuple[tuple[str, str], ...]:
+        return (("g_optimizer", "generator"),)
+
+    def _named_optimizers(self):
+        return [(name, getattr(self, name)) for name, _ in self._named_optimizers_spec()]
 
     def _extra_tracker_names(self) -> list[str]:
         return []
 
     @property
+    def _train_trackers(self) -> dict[str, keras.metrics.Mean]:
+        return {n: self._loss_trackers[n] for n in self._active_trackers}
+
+    @property
     def metrics(self):
         return [*self._train_trackers.values(), self.val_psnr_tracker, self.val_ssim_tracker]
 
-    def _optimizers(self) -> list[keras.optimizers.Optimizer]:
-        return [self.g_optimizer]
-
-    def build_all(self, lr_shape: Sequence[int | None], hr_shape: Sequence[int | None]) -> None:
-        """Creates every variable (nets, EMA, optimizer slots), e.g. before restoring a checkpoint.
-
-        Shapes are `[N, h, w, C]` / `[N, s*h, s*w, C]`; only H, W, C matter.
-        """
-        lr = tf.zeros([1, *lr_shape[1:]], tf.float32)
-        hr = tf.zeros([1, *hr_shape[1:]], tf.float32)
+    def build(self, input_shape):
+        """Creates every variable (nets, EMA copy, optimizer slots) from the LR batch shape
+        `[N, h, w, C]` (h, w may be None where the nets allow any size)."""
+        _, h, w, c = input_shape
+        hr_size = self._hr_input_size()
+        if h is None or w is None:
+            side = hr_size // self.scale if hr_size else 8
+            h, w = h or side, w or side
+        lr = tf.zeros([1, h, w, c], tf.float32)
+        hr = tf.zeros([1, h * self.scale, w * self.scale, c], tf.float32)
         self.generator(lr)
         if self.ema_generator is not None:
             self.ema_generator(lr)
@@ -154,18 +262,31 @@ class SRModel(keras.Model):
         if self.feature_extractor is not None:
             self.feature_extractor(hr)
         self._build_extra(hr)
-        for opt, variables in zip(self._optimizers(), self._optimized_variables(), strict=True):
-            opt.build(variables)
-        self.built = True
+        if getattr(self, "_compile_args", None):
+            self._build_optimizers()
+
+    def _hr_input_size(self) -> int | None:
+        return None
 
     def _build_extra(self, hr: tf.Tensor) -> None:
         pass
 
-    def _optimized_variables(self):
-        return [self.generator.trainable_variables]
+    def _build_optimizers(self) -> None:
+        nets = dict(self._named_optimizers_spec())
+        for name, optimizer in self._named_optimizers():
+            if not optimizer.built:
+                optimizer.build(getattr(self, nets[name]).trainable_variables)
 
     def call(self, inputs, training=None):
         return self.generator(inputs, training=training)
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # Keras pulls a batch and averages it over replicas to build unbuilt models symbolically;
+        # `build()` already made every variable, and under MultiWorkerMirroredStrategy that
+        # average fails on the per-replica batch (TF 2.21 / Keras 3.15), so skip it when built.
+        if self.built and all(opt.built for _, opt in self._named_optimizers()):
+            return
+        super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
 
     # ------------------------------------------------------------------ losses
     def content_losses(self, sr: tf.Tensor, hr: tf.Tensor, step: tf.Tensor) -> dict[str, tf.Tensor]:
@@ -196,7 +317,7 @@ class SRModel(keras.Model):
         for name, value in values.items():
             # The tracked value is the per-replica mean; Mean metrics aggregate over replicas.
             self._train_trackers[name].update_state(tf.reduce_mean(value))
-        return {name: t.result() for name, t in self._train_trackers.items()}
+        return _logs({name: t.result() for name, t in self._train_trackers.items()})
 
     def update_ema(self) -> None:
         """`ema = decay * ema + (1 - decay) * weights` over all generator weights (incl. BN stats)."""
@@ -256,12 +377,10 @@ class SRModel(keras.Model):
         if self.compute_ssim:
             self.val_ssim_tracker.update_state(M.ssim(sr, hr, crop_border=self.crop_border, y_channel=True))
             logs["ssim_y"] = self.val_ssim_tracker.result()
-        return logs
-
-    # Not serialisable on purpose: a trainer is rebuilt from its recipe and resumed from a
-    # checkpoint; save `eval_generator` (a registered Keras model) for inference.
+        return _logs(logs)
 
 
+@keras.saving.register_keras_serializable(package="sr_tf")
 class SRGAN(SRModel):
     """Adversarial training: a generator step (content + adversarial losses), then a D step.
 
@@ -277,6 +396,16 @@ class SRGAN(SRModel):
         super().__init__(generator, **kwargs)
         self.discriminator = discriminator
 
+    def get_config(self) -> dict:
+        return {**super().get_config(), "discriminator": keras.saving.serialize_keras_object(self.discriminator)}
+
+    @classmethod
+    def from_config(cls, config: dict):
+        config = dict(config)
+        for key in ("generator", "discriminator", "feature_extractor"):
+            config[key] = _nested(config, key)
+        return cls(config.pop("generator"), config.pop("discriminator"), **config)
+
     def compile(
         self,
         g_optimizer: keras.optimizers.Optimizer | None = None,
@@ -290,21 +419,25 @@ class SRGAN(SRModel):
         `gan_weight` (the adversarial weight in the G loss)."""
         if gan_type not in L.GAN_TYPES:
             raise ValueError(f"Unknown gan_type; expected one of {L.GAN_TYPES}. Received: gan_type={gan_type!r}")
-        super().compile(g_optimizer, **kwargs)
         self.d_optimizer = _maybe_loss_scale(
             d_optimizer or keras.optimizers.Adam(1e-4), self.discriminator.dtype_policy
         )
         self.gan_type = gan_type
         self.gan_weight = gan_weight
+        super().compile(g_optimizer, **kwargs)
+        self._compile_args["gan_type"] = gan_type
+
+    def _weight_names(self):
+        return (*super()._weight_names(), "gan_weight")
+
+    def _named_optimizers_spec(self):
+        return (("g_optimizer", "generator"), ("d_optimizer", "discriminator"))
 
     def _extra_tracker_names(self) -> list[str]:
         return ["gan_loss", "d_loss", "d_real", "d_fake"]
 
-    def _optimizers(self):
-        return [self.g_optimizer, self.d_optimizer]
-
-    def _optimized_variables(self):
-        return [self.generator.trainable_variables, self.discriminator.trainable_variables]
+    def _hr_input_size(self) -> int | None:
+        return getattr(self.discriminator, "input_size", None)
 
     def _build_extra(self, hr):
         self.discriminator(hr)

@@ -19,7 +19,7 @@ SCRIPT = textwrap.dedent(
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     import keras, numpy as np
     from sr_tf.models import RRDBNet, UNetDiscriminatorSN
-    from sr_tf.training.distribute import batched_dataset_fn, distribute_dataset
+    from sr_tf.training.distribute import distribute
     from sr_tf.training.models import SRGAN
 
     rng = np.random.default_rng(0)
@@ -34,8 +34,8 @@ SCRIPT = textwrap.dedent(
             d = UNetDiscriminatorSN(num_feat=8)
             model = SRGAN(g, d, crop_border=2)
             model.compile(keras.optimizers.Adam(1e-3), keras.optimizers.Adam(1e-3), gan_weight=0.1)
-            model.build_all(lr.shape, hr.shape)
-        it = iter(distribute_dataset(strategy, batched_dataset_fn(pairs, 4)))
+            model.build(lr.shape)
+        it = iter(distribute(strategy, lambda ctx: pairs.batch(ctx.get_per_replica_batch_size(4) if ctx else 4)))
 
         @tf.function
         def step(iterator):

@@ -30,7 +30,7 @@ def test_srgan_fit_one_epoch_updates_both_nets(dataset, pairs):
         keras.optimizers.Adam(1e-3), keras.optimizers.Adam(1e-3), gan_type="relativistic", gan_weight=5e-3,
         pixel_weight=1e-2, perceptual_weight=1.0,
     )
-    model.build_all(pairs[0].shape, pairs[1].shape)
+    model.build(pairs[0].shape)
     g0, d0 = snapshot(g), snapshot(d)
     history = model.fit(dataset, epochs=1, verbose=0, validation_data=dataset).history
     for key in ("g_loss", "pixel_loss", "perceptual_loss", "gan_loss", "d_loss", "val_psnr_y", "val_ssim_y"):
@@ -44,7 +44,7 @@ def test_srmodel_ema_is_the_moving_average(pairs):
     g = SRVGGNetCompact(num_feat=8, num_conv=2, upscale=2)
     model = SRModel(g, ema_decay=0.9)
     model.compile(keras.optimizers.Adam(1e-2), pixel_loss="mse")
-    model.build_all(pairs[0].shape, pairs[1].shape)
+    model.build(pairs[0].shape)
     w0 = snapshot(g)
     model.fit(tf.data.Dataset.from_tensor_slices(pairs).batch(4), epochs=1, verbose=0)
     w1 = g.get_weights()
@@ -56,7 +56,7 @@ def test_srmodel_ema_is_the_moving_average(pairs):
 def test_test_step_reports_psnr_on_cropped_y(dataset, pairs):
     model = SRModel(tiny_rrdb(), crop_border=3)
     model.compile(keras.optimizers.Adam(1e-3))
-    model.build_all(pairs[0].shape, pairs[1].shape)
+    model.build(pairs[0].shape)
     logs = model.evaluate(dataset, verbose=0, return_dict=True)
     lr, hr = pairs
     sr = np.clip(model.generator(lr).numpy(), 0, 1).astype(np.float64)
@@ -85,7 +85,7 @@ def test_mixed_float16_wraps_optimizers_and_trains(dataset, pairs):
     model.compile(keras.optimizers.Adam(1e-3), keras.optimizers.Adam(1e-3))
     assert isinstance(model.g_optimizer, keras.optimizers.LossScaleOptimizer)
     assert isinstance(model.d_optimizer, keras.optimizers.LossScaleOptimizer)
-    model.build_all(pairs[0].shape, pairs[1].shape)
+    model.build(pairs[0].shape)
     history = model.fit(dataset, epochs=1, verbose=0).history
     assert np.isfinite(history["g_loss"][0]) and np.isfinite(history["d_loss"][0])
     assert g.get_layer("conv_first").compute_dtype == "float16"
@@ -97,24 +97,3 @@ def test_perceptual_weight_needs_an_extractor():
         model.compile(keras.optimizers.Adam(), perceptual_weight=1.0)
     with pytest.raises(ValueError, match="ema_decay"):
         SRModel(tiny_rrdb(), ema_decay=1.5)
-
-
-def test_early_stopping_after_patience_validations_without_gain(tmp_path, pairs):
-    from sr_tf.training.configs import DataConfig, NetConfig, OptimConfig, TrainConfig
-    from sr_tf.training.distribute import batched_dataset_fn
-    from sr_tf.training.trainer import train
-
-    lr, hr = pairs
-    config = TrainConfig(
-        name="frozen", generator=NetConfig("srresnet", {"num_feat": 8, "num_block": 1, "scale": 2, "batch_norm": False}),
-        optim=OptimConfig(g_lr=0.0),  # nothing learns, so validation PSNR never improves
-        data=DataConfig(scale=2, hr_patch_size=32, batch_size=2),
-        total_steps=50, val_every=1, checkpoint_every=100, log_every=100, early_stopping_patience=2,
-    )
-    data = batched_dataset_fn(tf.data.Dataset.from_tensor_slices((lr, hr)), 2)
-    val = tf.data.Dataset.from_tensor_slices((lr, hr)).batch(2)
-    result = train(config, data, tmp_path / "run", val_dataset=val, progress=False)
-    assert result.stopped_early and result.step == 3  # best at step 1, then 2 validations without gain
-    assert [h["step"] for h in result.history] == [1, 2, 3]
-    assert (tmp_path / "run" / "best_generator.keras").is_file()
-    assert tf.train.latest_checkpoint(str(tmp_path / "run" / "checkpoints")).endswith("ckpt-3")

@@ -1,89 +1,103 @@
-"""Kill-and-resume: a run killed (SIGKILL) after its step-2 checkpoint and resumed to step 4 ends
-with exactly the same step, weights, EMA and optimizer state as an uninterrupted run."""
+"""Exact resume through `sr-tf train`: a run stopped at a checkpoint (time limit) or killed with
+SIGKILL between checkpoints, then started again with the same command, ends bit-identical to an
+uninterrupted run, with a different batch at every step (the data stream resumes too)."""
 
+import os
 import subprocess
 import sys
 import textwrap
 
+import h5py
 import numpy as np
 import pytest
-import tensorflow as tf
+from train_helpers import TINY_GAN, write_images
 
-COMMON = textwrap.dedent(
-    """
-    import os, signal, sys
-    import numpy as np
-    import tensorflow as tf
-    tf.config.experimental.enable_op_determinism()
-    from sr_tf.training.configs import DataConfig, LossConfig, NetConfig, OptimConfig, TrainConfig
-    from sr_tf.training.distribute import batched_dataset_fn
-    from sr_tf.training.trainer import train
-
-    config = TrainConfig(
-        name="tiny_gan",
-        generator=NetConfig("rrdbnet", {"num_feat": 8, "num_block": 1, "num_grow_ch": 4, "scale": 2}),
-        discriminator=NetConfig("vgg_style", {"input_size": 16, "num_feat": 8, "num_stages": 2, "dense_units": 8}),
-        loss=LossConfig(pixel_loss="l1", gan_type="relativistic", gan_weight=0.1),
-        optim=OptimConfig(g_lr=1e-3, d_lr=1e-3, lr_schedule="multistep", milestones=[3], gamma=0.5),
-        data=DataConfig(scale=2, hr_patch_size=16, batch_size=2),
-        total_steps=4, checkpoint_every=2, val_every=1000, log_every=1, ema_decay=0.9,
-    )
-    rng = np.random.default_rng(0)
-    hr = rng.random((2, 16, 16, 3), dtype=np.float32)
-    lr = hr.reshape(2, 8, 2, 8, 2, 3).mean(axis=(2, 4))
-    # the same batch every step, so an exact resume gives exactly the uninterrupted result
-    data = batched_dataset_fn(tf.data.Dataset.from_tensor_slices((lr, hr)).take(2), 2)
-
-    def kill_at_2(step):
-        if step == 2:
-            os.kill(os.getpid(), signal.SIGKILL)
-    """
-)
-
-FIRST = COMMON + textwrap.dedent(
-    """
-    train(config, data, sys.argv[1], progress=False)
-    train(config, data, sys.argv[2], progress=False, on_checkpoint=kill_at_2)
-    print("not killed")
-    """
-)
-RESUME = COMMON + "train(config, data, sys.argv[1], progress=False)\n"
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def checkpoint_values(run_dir):
-    path = tf.train.latest_checkpoint(str(run_dir / "checkpoints"))
-    reader = tf.train.load_checkpoint(path)
-    names = [n for n in reader.get_variable_to_shape_map() if not n.startswith("_CHECKPOINTABLE_OBJECT_GRAPH")]
-    return path, {n: reader.get_tensor(n) for n in names}
+def train_command(data, out, *extra):
+    return ["train", "--config", "srgan", "--data", str(data), "--out", str(out), "--no-progress", "--steps", "4",
+            *[a for s in TINY_GAN for a in ("--set", s)], *extra]
+
+
+def run_cli(argv, kill_at_step=None, timeout=300):
+    """`sr_tf.cli.main(argv)` in a fresh process; with `kill_at_step` the process SIGKILLs itself
+    right after that optimizer step (between two checkpoints)."""
+    script = textwrap.dedent(f"""
+        import os, signal, sys
+        kill_at = {kill_at_step!r}
+        if kill_at is not None:
+            from sr_tf.training import callbacks
+            real = callbacks.StopAtStep.on_train_batch_end
+
+            def on_train_batch_end(self, batch, logs=None):
+                real(self, batch, logs)
+                if callbacks._step(self.model) == kill_at:
+                    os.kill(os.getpid(), signal.SIGKILL)
+
+            callbacks.StopAtStep.on_train_batch_end = on_train_batch_end
+        from sr_tf.cli import main
+        sys.exit(main(sys.argv[1:]))
+        """)
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": ""}
+    return subprocess.run([sys.executable, "-c", script, *argv], capture_output=True, text=True, timeout=timeout,
+                          env=env, cwd=ROOT)
+
+
+def checkpoint_arrays(run_dir, step):
+    arrays = {}
+    with h5py.File(run_dir / "checkpoints" / f"ckpt-{step:09d}.weights.h5", "r") as f:
+        f.visititems(lambda name, obj: arrays.__setitem__(name, obj[()]) if isinstance(obj, h5py.Dataset) else None)
+    return arrays
+
+
+def assert_same_state(a, b):
+    assert set(a) == set(b)
+    for name in a:
+        np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    root = tmp_path_factory.mktemp("resume")
+    data = write_images(root / "photos", (40, 40), count=8, seed=2)
+    full = root / "full"
+    proc = run_cli(train_command(data, full))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    state = checkpoint_arrays(full, 4)
+    kinds = {name.split("/")[0] for name in state}
+    # the whole trainer: nets, EMA, both optimizers (moments, iterations), the step counter
+    assert {"generator", "ema_generator", "discriminator", "g_optimizer", "d_optimizer"} <= kinds, kinds
+    # the discriminator's batch-norm statistics too (gamma, beta, moving mean, moving variance)
+    assert any("batch_normalization" in k and k.endswith("vars/3") for k in state)
+    return data, state
 
 
 @pytest.mark.large
-def test_kill_and_resume_restores_everything_exactly(tmp_path):
-    full, killed = tmp_path / "full", tmp_path / "killed"
-    proc = subprocess.run([sys.executable, "-c", FIRST, str(full), str(killed)], capture_output=True, text=True, timeout=300)
-    assert proc.returncode == -9, proc.stderr[-3000:]  # really killed, no clean shutdown
-    assert "not killed" not in proc.stdout
-    path, at_kill = checkpoint_values(killed)
-    assert path.endswith("ckpt-2") and int(at_kill["step/.ATTRIBUTES/VARIABLE_VALUE"]) == 2
+def test_stopped_by_the_time_limit_and_rerun_with_the_same_command(tmp_path, uninterrupted):
+    data, expected = uninterrupted
+    out = tmp_path / "stopped"
+    command = train_command(data, out, "--max-minutes", "0")  # stops after every epoch (2 steps)
+    for attempt, step in enumerate((2, 4)):
+        proc = run_cli(command)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        assert f"Done at step {step}" in proc.stdout, proc.stdout
+        assert ("Resumed from" in proc.stdout) == (attempt > 0)
+    assert_same_state(checkpoint_arrays(out, 4), expected)
 
-    proc = subprocess.run([sys.executable, "-c", RESUME, str(killed)], capture_output=True, text=True, timeout=300)
+
+@pytest.mark.large
+def test_killed_between_checkpoints_resumes_from_the_last_one(tmp_path, uninterrupted):
+    data, expected = uninterrupted
+    out = tmp_path / "killed"
+    proc = run_cli(train_command(data, out), kill_at_step=3)  # checkpoint at 2, killed after step 3
+    assert proc.returncode == -9, proc.stderr[-3000:]
+    assert "Done" not in proc.stdout
+    assert sorted(p.name for p in (out / "checkpoints").glob("*.json")) == ["ckpt-000000002.json"]
+    at_kill = checkpoint_arrays(out, 2)
+    proc = run_cli(train_command(data, out))
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "at step 2" in proc.stdout
-
-    _, expected = checkpoint_values(full)
-    _, resumed = checkpoint_values(killed)
-    assert set(expected) == set(resumed)
-    kinds = {n.split("/")[0] for n in expected}
-    assert {"generator", "discriminator", "g_optimizer", "d_optimizer", "ema_generator", "step"} <= kinds
-    bn_stats = [n for n in expected if n.startswith("discriminator/") and "moving_mean" in n]
-    assert bn_stats  # non-trainable state too
-    for opt, net in (("g_optimizer", "generator/"), ("d_optimizer", "discriminator/")):
-        # iterations + learning rate + two Adam moments per trainable weight (kernels alone count here)
-        kernels = sum(n.startswith(net) and "kernel" in n for n in expected)
-        assert sum(n.startswith(f"{opt}/") for n in expected) >= 2 + 2 * kernels
-    assert int(resumed["step/.ATTRIBUTES/VARIABLE_VALUE"]) == 4
-    for name, value in expected.items():
-        np.testing.assert_array_equal(resumed[name], value, err_msg=name)
-    # and training moved the weights between the kill and the end
-    weights = [n for n in at_kill if n.startswith("generator/")]
-    assert any(not np.array_equal(at_kill[n], expected[n]) for n in weights)
+    assert "Resumed from ckpt-000000002.json at step 2" in proc.stdout
+    resumed = checkpoint_arrays(out, 4)
+    assert_same_state(resumed, expected)
+    assert any(not np.array_equal(at_kill[k], resumed[k]) for k in resumed if k.startswith("generator/"))

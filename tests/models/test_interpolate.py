@@ -4,7 +4,7 @@ import pytest
 
 from sr_tf.cli import main
 from sr_tf.models import SRResNet, SRVGGNetCompact
-from sr_tf.training.interpolate import interpolate_models
+from sr_tf.models.interpolate import interpolate_models
 
 
 def built(model, seed):
