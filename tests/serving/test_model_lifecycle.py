@@ -34,7 +34,8 @@ def _versions(url, model):
 def test_hot_swap_without_failed_requests_and_broken_version_keeps_serving(exported, tmp_path, tiny_model):
     base = tmp_path / "swap"
     copy_version(exported, base, 1)
-    srv = ModelServer([ModelConfig("swap", str(base))], ServerConfig(rest_port=0, grpc_port=None, poll_seconds=0.1))
+    srv = ModelServer([ModelConfig("swap", str(base))], ServerConfig(rest_port=0, grpc_port=None, poll_seconds=0.1,
+                                                                 load_retries=1, load_retry_interval=0.2))
     srv.start()
     url = f"http://127.0.0.1:{srv.rest_port}"
     x = random_pixels(7)
