@@ -16,8 +16,7 @@ from __future__ import annotations
 import bisect
 import threading
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.core import Metric
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 # Buckets::Exponential(10, 1.8, 33): 32 finite limits, then +Inf.
 TFS_LATENCY_BUCKETS = tuple(10 * 1.8**i for i in range(32))
@@ -25,7 +24,7 @@ TFS_PREFIX = ":tensorflow:serving:"
 API = "Predict"
 
 
-class _TFServingCollector:
+class _TFServingMetrics:
     """TF Serving's request count and latency histograms, rendered with TF Serving's names."""
 
     def __init__(self):
@@ -43,32 +42,37 @@ class _TFServingCollector:
             cell[0][bisect.bisect_left(TFS_LATENCY_BUCKETS, micros)] += 1
             cell[1] += micros
 
-    def collect(self):
+    def render(self) -> str:
+        """Prometheus text lines as TF Serving's exporter writes them (counter names without the
+        `_total` suffix prometheus_client would add)."""
         with self._lock:
-            counts = dict(self._counts)
-            histograms = {k: {labels: ([*c[0]], c[1]) for labels, c in v.items()} for k, v in self._histograms.items()}
+            counts = sorted(self._counts.items())
+            histograms = {k: sorted((labels, ([*c[0]], c[1])) for labels, c in v.items())
+                          for k, v in self._histograms.items()}
         name = TFS_PREFIX + "request_count"
-        metric = Metric(name, "The total number of requests.", "counter")
-        for (model, status), value in sorted(counts.items()):
-            metric.add_sample(name, {"model_name": model, "status": status}, value)
-        yield metric
+        lines = [f"# HELP {name} The total number of requests.", f"# TYPE {name} counter"]
+        lines += [f'{name}{{model_name="{_esc(m)}",status="{s}"}} {n}' for (m, s), n in counts]
         label_names = {"request_latency": ("model_name", "API", "entrypoint"),
                        "runtime_latency": ("model_name", "API", "runtime")}
         docs = {"request_latency": "Distribution of wall time (in microseconds) for Tensorflow Serving request.",
                 "runtime_latency": "Distribution of wall time (in microseconds) for Tensorflow runtime."}
         for hist, cells in histograms.items():
             name = TFS_PREFIX + hist
-            metric = Metric(name, docs[hist], "histogram")
-            for labels, (buckets, total) in sorted(cells.items()):
-                base = dict(zip(label_names[hist], labels, strict=True))
+            lines += [f"# HELP {name} {docs[hist]}", f"# TYPE {name} histogram"]
+            for labels, (buckets, total) in cells:
+                base = ",".join(f'{k}="{_esc(v)}"' for k, v in zip(label_names[hist], labels, strict=True))
                 cumulative = 0
                 for limit, n in zip([*TFS_LATENCY_BUCKETS, float("inf")], buckets, strict=True):
                     cumulative += n
-                    le = "+Inf" if limit == float("inf") else repr(float(limit))
-                    metric.add_sample(name + "_bucket", {**base, "le": le}, cumulative)
-                metric.add_sample(name + "_sum", base, total)
-                metric.add_sample(name + "_count", base, cumulative)
-            yield metric
+                    le = "+Inf" if limit == float("inf") else f"{limit:.6g}"
+                    lines.append(f'{name}_bucket{{{base},le="{le}"}} {cumulative}')
+                lines.append(f"{name}_sum{{{base}}} {total:.17g}")
+                lines.append(f"{name}_count{{{base}}} {cumulative}")
+        return "\n".join(lines) + "\n"
+
+
+def _esc(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
 class Metrics:
@@ -76,8 +80,7 @@ class Metrics:
 
     def __init__(self):
         self.registry = CollectorRegistry()
-        self.tf_serving = _TFServingCollector()
-        self.registry.register(self.tf_serving)
+        self.tf_serving = _TFServingMetrics()
         self.requests = Counter(
             "sr_tf_serving_requests", "Requests by model, API and status code.",
             ["model_name", "api", "status"], registry=self.registry,
@@ -92,6 +95,10 @@ class Metrics:
             buckets=(1, 2, 4, 8, 16, 32, 64, 128),
         )
         self.queue_depth = Gauge("sr_tf_serving_queue_depth", "Requests queued or running.", registry=self.registry)
+
+    def exposition(self) -> bytes:
+        """The Prometheus text page: TF Serving's metrics, then ours."""
+        return self.tf_serving.render().encode() + generate_latest(self.registry)
 
     def observe(self, model: str, api: str, status: str, seconds: float) -> None:
         """One answered request. `api`: "grpc_predict", "rest_predict" or "vertex_predict"."""

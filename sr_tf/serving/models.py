@@ -296,6 +296,10 @@ class ModelManager:
             self._thread = threading.Thread(target=self._poll_loop, name="sr-tf-model-poll", daemon=True)
             self._thread.start()
 
+    @property
+    def stopped(self) -> threading.Event:
+        return self._stop
+
     def stop(self) -> None:
         self._stop.set()
         if self._thread is not None:
@@ -423,3 +427,43 @@ class ModelManager:
                     raise ServingError(Code.NOT_FOUND, f"Could not find version {version} of model {name}")
                 return [(int(version), states[int(version)])]
             return sorted(states.items(), reverse=True)
+
+
+def resolve_model(spec: str, name: str | None = None) -> ModelConfig:
+    """The model `sr-tf serve --model SPEC` serves.
+
+    SPEC is a SavedModel directory (or a base path of integer versions), served as it is; or a
+    catalogue name or `.keras` file, loaded with the one model loader (`sr_tf.export.load_generator`)
+    and exported once with `sr_tf.export.export_savedmodel` into the cache
+    (`$SR_TF_CACHE_DIR/serving/<model>-<weights digest>-tile<T>-pad<P>/1`), then served from there.
+
+    Raises:
+      ValueError / FileNotFoundError / KeyError: SPEC is none of these.
+    """
+    import hashlib
+
+    import tensorflow as tf
+
+    if tf.io.gfile.isdir(spec):
+        base = spec.rstrip("/")
+        if not list_versions(base):
+            raise ValueError(f"--model {spec!r} is a directory without saved_model.pb or integer version folders")
+        return ModelConfig(name or os.path.basename(base) or "model", base)
+    from sr_tf.export import ExportConfig, export_savedmodel, load_generator
+    from sr_tf.pretrained.catalogue import CATALOGUE, cache_dir, cached_path
+
+    if spec in CATALOGUE:
+        key, default_name = cached_path(spec).stem, spec
+    elif spec.endswith(".keras") and os.path.isfile(spec):
+        digest = hashlib.sha256(Path(spec).read_bytes()).hexdigest()[:16]
+        default_name = Path(spec).stem
+        key = f"{default_name}-{digest}"
+    else:
+        raise ValueError(f"--model {spec!r} is neither a catalogue model ({', '.join(CATALOGUE)}), "
+                         "an existing .keras file nor a SavedModel directory")
+    config = ExportConfig()
+    base = cache_dir() / "serving" / f"{key}-tile{config.tile_size}-pad{config.tile_pad}"
+    if not (base / "1" / "saved_model.pb").is_file():
+        log.info("Exporting %s to %s (once; later runs reuse it)", spec, base / "1")
+        export_savedmodel(load_generator(spec), base / "1", config, overwrite=True)
+    return ModelConfig(name or default_name, str(base))

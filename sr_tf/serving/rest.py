@@ -20,7 +20,7 @@ import time
 
 import orjson
 from google.protobuf import json_format
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -123,7 +123,8 @@ async def _disconnected(request: Request) -> None:
 
 
 def create_app(core: PredictionCore, vertex: VertexConfig | None = None,
-               metrics_path: str | None = METRICS_PATH, cors: bool = False, ui: bool = False) -> Starlette:
+               metrics_path: str | None = METRICS_PATH, cors: bool = False, ui: bool = False,
+               threads: int | None = None) -> Starlette:
     """The ASGI app of one server.
 
     Args:
@@ -131,10 +132,13 @@ def create_app(core: PredictionCore, vertex: VertexConfig | None = None,
       cors: add CORS headers, as TF Serving's `--rest_api_enable_cors_support` does.
       ui: mount the web page: the routes `sr_tf.serving.ui.routes(core)` returns (a module of its
         own, with its static files); a build without it serves the API alone.
+      threads: threads decoding and encoding JSON (None: asyncio's default pool).
     """
+    executor = concurrent.futures.ThreadPoolExecutor(threads, thread_name_prefix="sr-tf-rest") if threads else None
+
     async def in_thread(fn, *args):
-        # JSON decoding and encoding of large tensors run off the event loop (default thread pool)
-        return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
+        # JSON decoding and encoding of large tensors run off the event loop
+        return await asyncio.get_running_loop().run_in_executor(executor, fn, *args)
 
     async def predict(name: str, version: int | None, label: str | None, request: Request,
                       api: str, vertex_mode: bool = False) -> Response:
@@ -231,7 +235,7 @@ def create_app(core: PredictionCore, vertex: VertexConfig | None = None,
             return _error(err)
 
     async def metrics(request: Request) -> Response:
-        return Response(generate_latest(core.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+        return Response(core.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
     routes = [Route("/v1/models/{rest:path}", models, methods=["GET", "POST"])]
     if metrics_path:
@@ -256,8 +260,8 @@ def create_app(core: PredictionCore, vertex: VertexConfig | None = None,
     async def method_not_allowed(request: Request, exc) -> Response:
         return _json(codec.error_body(f"Malformed request: {request.method} {request.url.path}"), 400)
 
-    if ui:
-        routes.extend(_ui_routes(core))
+    ui_routes = _ui_routes(core) if ui else []
+    routes.extend(ui_routes)
     middleware = []
     if cors:
         from starlette.middleware import Middleware
@@ -265,8 +269,10 @@ def create_app(core: PredictionCore, vertex: VertexConfig | None = None,
 
         middleware.append(Middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["GET", "POST", "OPTIONS"],
                                      allow_headers=["*"]))
-    return Starlette(routes=routes, middleware=middleware,
-                     exception_handlers={404: not_found, 405: method_not_allowed})
+    app = Starlette(routes=routes, middleware=middleware,
+                    exception_handlers={404: not_found, 405: method_not_allowed})
+    app.state.ui = bool(ui_routes)
+    return app
 
 
 def _ui_routes(core: PredictionCore) -> list:

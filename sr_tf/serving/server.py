@@ -51,8 +51,12 @@ class ServerConfig:
       saved_model_tags: MetaGraph tags to load (`--saved_model_tags`).
       grpc_workers: gRPC handler threads (`--grpc_max_threads`).
       grpc_options: extra gRPC server channel arguments (`--grpc_channel_arguments`).
+      grpc_socket_path: also serve gRPC on this UNIX socket (`--grpc_socket_path`).
+      rest_threads: threads decoding/encoding REST JSON (`--rest_api_num_threads`; None: automatic).
       cors: answer CORS preflights and add CORS headers (`--rest_api_enable_cors_support`).
       ui: serve the web page at `/` (off in Vertex AI mode); needs `sr_tf.serving.ui`.
+      model_config_file / model_config_poll_seconds: re-read this `--model_config_file` every so
+        many seconds and serve what it lists (0: read once, at start).
     """
 
     host: str = "127.0.0.1"
@@ -71,23 +75,13 @@ class ServerConfig:
     saved_model_tags: tuple[str, ...] = ("serve",)
     grpc_workers: int = 16
     grpc_options: tuple[tuple[str, object], ...] = ()
+    grpc_socket_path: str | None = None
+    rest_threads: int | None = None
     cors: bool = False
     ui: bool = False
+    model_config_file: str | None = None
+    model_config_poll_seconds: float = 0.0
 
-    def urls(self, rest_port: int | None, grpc_port: int | None) -> list[str]:
-        """What a user connects to, e.g. ["REST http://127.0.0.1:8501", "gRPC 127.0.0.1:8500"]."""
-        host = "127.0.0.1" if self.host in ("0.0.0.0", "") else ("[::1]" if self.host == "::" else self.host)
-        host = f"[{host}]" if ":" in host and not host.startswith("[") else host
-        out = []
-        if rest_port is not None:
-            out.append(f"REST http://{host}:{rest_port}/v1/models/<name>:predict")
-            if self.ui and self.vertex is None:
-                out.append(f"web page http://{host}:{rest_port}/")
-            if self.metrics_path:
-                out.append(f"metrics http://{host}:{rest_port}{self.metrics_path}")
-        if grpc_port is not None:
-            out.append(f"gRPC {host}:{grpc_port}")
-        return out
 
 
 class _UvicornServer(uvicorn.Server):
@@ -157,6 +151,7 @@ class ModelServer:
         self._sock: socket.socket | None = None
         self._thread: threading.Thread | None = None
         self._bound = False
+        self._ui_mounted = False
 
     def bind(self) -> None:
         """Binds the gRPC and REST ports (no model is loaded yet).
@@ -178,6 +173,8 @@ class ModelServer:
                     raise PortInUseError(
                         f"gRPC port {c.grpc_port} on {c.host} is already in use; stop the other server "
                         "or choose another port with --port") from None
+                if c.grpc_socket_path and not self._grpc.add_insecure_port(f"unix:{c.grpc_socket_path}"):
+                    raise PortInUseError(f"Cannot listen on the UNIX socket {c.grpc_socket_path} (--grpc_socket_path)")
             if c.rest_port is not None:
                 self._sock = bind_socket(c.host, c.rest_port)
                 self.rest_port = self._sock.getsockname()[1]
@@ -194,13 +191,37 @@ class ModelServer:
             self._grpc.start()
             log.info("gRPC listening on %s:%d", c.host, self.grpc_port)
         if self._sock is not None:
-            app = create_app(self.core, c.vertex, c.metrics_path, cors=c.cors, ui=c.ui and c.vertex is None)
+            app = create_app(self.core, c.vertex, c.metrics_path, cors=c.cors, ui=c.ui and c.vertex is None,
+                             threads=c.rest_threads)
+            self._ui_mounted = app.state.ui
             self._uvicorn = _UvicornServer(uvicorn.Config(
                 app, log_level="warning", access_log=False, lifespan="off",
                 # our own deadline (grace_seconds) answers what is unfinished first; this is a backstop
                 timeout_graceful_shutdown=int(c.grace_seconds) + 5, limit_concurrency=None,
             ))
             log.info("REST listening on http://%s:%d", c.host, self.rest_port)
+
+    def urls(self, model: str = "<name>") -> list[str]:
+        """What a user connects to once serving, e.g. ["REST http://127.0.0.1:8501/v1/models/m:predict",
+        "gRPC 127.0.0.1:8500"] (a wildcard host is shown as 127.0.0.1)."""
+        c = self.config
+        host = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}.get(c.host, c.host)
+        host = f"[{host}]" if ":" in host else host
+        out = []
+        if self.rest_port is not None:
+            base = f"http://{host}:{self.rest_port}"
+            if c.vertex is not None:
+                out.append(f"Vertex AI predict {base}{c.vertex.predict_route}, health {base}{c.vertex.health_route}")
+            out.append(f"REST {base}/v1/models/{model}:predict")
+            if self._ui_mounted:
+                out.append(f"web page {base}/")
+            if c.metrics_path:
+                out.append(f"metrics {base}{c.metrics_path}")
+        if self.grpc_port is not None:
+            out.append(f"gRPC {host}:{self.grpc_port}")
+        if c.grpc_socket_path:
+            out.append(f"gRPC unix:{c.grpc_socket_path}")
+        return out
 
     def start(self) -> ModelServer:
         """Starts in background threads; returns when ready to answer."""
@@ -217,8 +238,11 @@ class ModelServer:
                 threading.Event().wait(0.01)
         return self
 
-    def serve_forever(self) -> bool:
+    def serve_forever(self, on_ready=None) -> bool:
         """Runs until SIGINT/SIGTERM, then shuts down gracefully (see the module docstring).
+
+        Args:
+          on_ready: called once the models are loaded and the ports listen.
 
         Returns:
           True when everything stopped; False when a model call was still running at the end of
@@ -240,6 +264,9 @@ class ModelServer:
             self._begin_shutdown()
 
         previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+        self._watch_config_file()
+        if on_ready is not None:
+            on_ready()
         try:
             if self._uvicorn is not None:
                 self._uvicorn.run(sockets=[self._sock])  # returns after draining HTTP requests
@@ -251,6 +278,27 @@ class ModelServer:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
         return clean
+
+    def _watch_config_file(self) -> None:
+        """Re-reads `model_config_file` when it changes (TF Serving's config-file polling)."""
+        c = self.config
+        if not c.model_config_file or c.model_config_poll_seconds <= 0:
+            return
+        from sr_tf.serving.models import parse_model_config_file
+
+        def poll():
+            last = os.stat(c.model_config_file).st_mtime_ns
+            while not self.manager.stopped.wait(c.model_config_poll_seconds):
+                try:
+                    mtime = os.stat(c.model_config_file).st_mtime_ns
+                    if mtime != last:
+                        last = mtime
+                        self.manager.reload_config(parse_model_config_file(c.model_config_file))
+                        log.info("Reloaded %s", c.model_config_file)
+                except (OSError, ValueError) as err:  # keep serving the last good config
+                    log.error("Could not reload %s: %s", c.model_config_file, err)
+
+        threading.Thread(target=poll, name="sr-tf-config-poll", daemon=True).start()
 
     def _begin_shutdown(self) -> None:
         """Stops intake now; at the end of the grace period answers what is unfinished with 503."""
@@ -295,15 +343,37 @@ class ModelServer:
         self.stop()
 
 
-def vertex_from_env(environ: dict[str, str] | None = None) -> tuple[VertexConfig, int, str]:
-    """Vertex AI settings from `AIP_*` variables: (routes, HTTP port, model storage path)."""
+@dataclasses.dataclass(frozen=True)
+class VertexSettings:
+    """Vertex AI custom-container settings read from `AIP_*` variables."""
+
+    routes: VertexConfig
+    port: int
+    storage_uri: str
+
+    @property
+    def model_name(self) -> str:
+        return self.routes.model_name
+
+
+def vertex_from_env(environ: dict[str, str] | None = None, require_storage: bool = True) -> VertexSettings:
+    """Vertex AI settings from `AIP_*` variables: routes, HTTP port (AIP_HTTP_PORT, default 8080)
+    and the model's storage path (AIP_STORAGE_URI).
+
+    Raises:
+      ValueError: AIP_STORAGE_URI is missing and `require_storage`, or AIP_HTTP_PORT is not a port.
+    """
     env = os.environ if environ is None else environ
     storage = env.get("AIP_STORAGE_URI", "")
-    if not storage:
-        raise ValueError("Vertex AI mode needs AIP_STORAGE_URI (the exported model's folder).")
-    vertex = VertexConfig(
+    if not storage and require_storage:
+        raise ValueError("Vertex AI mode needs AIP_STORAGE_URI (the exported model's folder), or a model "
+                         "given with --model / --model_base_path.")
+    port = env.get("AIP_HTTP_PORT", "8080")
+    if not port.isdigit() or int(port) > 65535:
+        raise ValueError(f"AIP_HTTP_PORT must be a port number. Received: {port!r}")
+    routes = VertexConfig(
         model_name=env.get("AIP_DEPLOYED_MODEL_ID") or env.get("MODEL_NAME") or "model",
         health_route=env.get("AIP_HEALTH_ROUTE", "/health"),
         predict_route=env.get("AIP_PREDICT_ROUTE", "/predict"),
     )
-    return vertex, int(env.get("AIP_HTTP_PORT", "8080")), storage
+    return VertexSettings(routes, int(port), storage)

@@ -105,14 +105,15 @@ def test_model_config_file_with_two_models_and_labels(exported, tmp_path, tiny_m
 
 
 def test_vertex_mode_routes(exported, tmp_path, tiny_model):
-    vertex, port, storage = vertex_from_env({
+    settings = vertex_from_env({
         "AIP_STORAGE_URI": str(exported),  # a bare SavedModel folder, as Vertex hands it over
         "AIP_HTTP_PORT": "0", "AIP_HEALTH_ROUTE": "/v1/endpoints/e/deployedModels/d",
         "AIP_PREDICT_ROUTE": "/v1/endpoints/e/deployedModels/d:predict", "AIP_DEPLOYED_MODEL_ID": "d",
     })
-    assert isinstance(vertex, VertexConfig) and port == 0
-    config = ServerConfig(rest_port=port, grpc_port=None, poll_seconds=0, vertex=vertex)
-    with ModelServer([ModelConfig(vertex.model_name, storage)], config) as srv:
+    vertex = settings.routes
+    assert isinstance(vertex, VertexConfig) and settings.port == 0
+    config = ServerConfig(rest_port=settings.port, grpc_port=None, poll_seconds=0, vertex=vertex)
+    with ModelServer([ModelConfig(vertex.model_name, settings.storage_uri)], config) as srv:
         url = f"http://127.0.0.1:{srv.rest_port}"
         assert requests.get(url + vertex.health_route, timeout=10).status_code == 200
         x = random_pixels(9, (2, 4, 4, 3))
