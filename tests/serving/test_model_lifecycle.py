@@ -121,6 +121,16 @@ def test_vertex_mode_routes(exported, tmp_path, tiny_model):
         r = requests.post(url + vertex.predict_route, data=json.dumps(body), timeout=30)
         assert r.status_code == 200
         assert_upscaled_equal(np.array(r.json()["predictions"]), reference_upscale(tiny_model, x))
+        # Vertex batch prediction sends several jsonl lines per request: images of different sizes
+        sizes = [(4, 4), (5, 8), (4, 4), (3, 2)]
+        xs = [random_pixels(20 + i, (1, h, w, 3)) for i, (h, w) in enumerate(sizes)]
+        body = {"instances": [x[0].tolist() for x in xs]}
+        r = requests.post(url + vertex.predict_route, data=json.dumps(body), timeout=30)
+        assert r.status_code == 200, r.text[:300]
+        predictions = r.json()["predictions"]
+        assert len(predictions) == len(xs)
+        for x, p in zip(xs, predictions, strict=True):  # each in its own place, at its own size
+            assert_upscaled_equal(np.array(p)[None], reference_upscale(tiny_model, x))
     with pytest.raises(ValueError, match="AIP_STORAGE_URI"):
         vertex_from_env({})
 
