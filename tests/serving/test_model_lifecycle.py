@@ -187,3 +187,32 @@ def test_reload_config_over_grpc_adds_a_model(exported, tmp_path):
         assert response.status.error_code == 0
         assert list(_versions(url, "second")) == [4]
         assert _versions(url, "first")[1]["state"] == "AVAILABLE"
+
+
+def test_half_copied_version_becomes_available_once_complete(exported, tmp_path, tiny_model):
+    import shutil
+
+    base = tmp_path / "copy"
+    copy_version(exported, base, 1)
+    config = ServerConfig(rest_port=0, grpc_port=None, poll_seconds=0.1, load_retries=40, load_retry_interval=0.25)
+    x = random_pixels(11)
+    with ModelServer([ModelConfig("copy", str(base))], config) as srv:
+        url = f"http://127.0.0.1:{srv.rest_port}"
+        v2 = base / "2"
+        v2.mkdir()
+        shutil.copy(exported / "saved_model.pb", v2)  # a non-atomic copy: the graph first ...
+        assert _wait_for(lambda: 2 in _versions(url, "copy"))
+        time.sleep(1.5)  # ... the variables some seconds later; loads fail meanwhile
+        assert _versions(url, "copy")[2]["state"] != "AVAILABLE"
+        r = requests.post(f"{url}/v1/models/copy:predict", data=json.dumps({"instances": x.tolist()}), timeout=30)
+        assert r.status_code == 200  # version 1 keeps serving
+        assert _versions(url, "copy")[1]["state"] == "AVAILABLE"
+        for item in exported.iterdir():
+            if item.name != "saved_model.pb":
+                (shutil.copytree if item.is_dir() else shutil.copy)(item, v2 / item.name)
+        assert _wait_for(lambda: _versions(url, "copy")[2]["state"] == "AVAILABLE", 30)
+        assert _wait_for(lambda: _versions(url, "copy")[1]["state"] == "END")
+        r = requests.post(f"{url}/v1/models/copy/versions/2:predict", data=json.dumps({"instances": x.tolist()}),
+                          timeout=30)
+        assert r.status_code == 200
+        assert_upscaled_equal(np.array(r.json()["predictions"]), reference_upscale(tiny_model, x))
