@@ -216,3 +216,38 @@ def test_half_copied_version_becomes_available_once_complete(exported, tmp_path,
                           timeout=30)
         assert r.status_code == 200
         assert_upscaled_equal(np.array(r.json()["predictions"]), reference_upscale(tiny_model, x))
+
+
+def test_a_disconnected_clients_queued_request_is_dropped(exported, tmp_path):
+    import socket
+
+    from sr_tf.serving.batching import BatchingConfig
+
+    copy_version(exported, tmp_path / "d", 1)
+    config = ServerConfig(rest_port=0, grpc_port=None, poll_seconds=0, batching=BatchingConfig(num_batch_threads=1))
+    with ModelServer([ModelConfig("d", str(tmp_path / "d"))], config) as srv:
+        servable = srv.manager.resolve("d")
+        real_run, seen, release = servable.run, [], threading.Event()
+
+        def slow_run(signature, inputs):
+            seen.append(float(inputs["images"][0, 0, 0, 0]))
+            release.wait(20)
+            return real_run(signature, inputs)
+
+        servable.run = slow_run
+        url = f"http://127.0.0.1:{srv.rest_port}/v1/models/d:predict"
+        first = threading.Thread(target=lambda: requests.post(
+            url, data=json.dumps({"instances": np.full((1, 2, 2, 3), 1.0).tolist()}), timeout=30))
+        first.start()
+        assert _wait_for(lambda: seen == [1.0])  # the only worker is busy now
+        body = json.dumps({"instances": np.full((1, 2, 2, 3), 2.0).tolist()}).encode()
+        with socket.create_connection(("127.0.0.1", srv.rest_port)) as sock:
+            sock.sendall(b"POST /v1/models/d:predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                         + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+            assert _wait_for(lambda: srv.core.scheduler.pending == 2)
+        # the client is gone: its request leaves the queue before the worker is free
+        assert _wait_for(lambda: srv.core.scheduler.pending == 1, 10)
+        release.set()
+        first.join(30)
+        time.sleep(0.3)
+        assert seen == [1.0]  # the dropped request never ran
