@@ -117,18 +117,21 @@ class ServeProcess:
         )
         if ready_url is None:
             return
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                if requests.get(ready_url, timeout=2).status_code == 200:
-                    return
-            except requests.RequestException:  # not listening yet, or busy loading
-                pass
-            if self.proc.poll() is not None:
-                raise AssertionError(f"sr-tf serve exited {self.proc.returncode}: {self.output()}")
-            time.sleep(0.2)
-        self.close()
-        raise AssertionError(f"sr-tf serve did not become ready: {self.output()}")
+        try:  # never leave the process behind, whatever fails while waiting
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                try:
+                    if requests.get(ready_url, timeout=2).status_code == 200:
+                        return
+                except requests.RequestException:  # not listening yet, or busy loading
+                    pass
+                if self.proc.poll() is not None:
+                    raise AssertionError(f"sr-tf serve exited {self.proc.returncode}: {self.output()}")
+                time.sleep(0.2)
+            raise AssertionError("sr-tf serve did not become ready")
+        except BaseException:
+            self.close()
+            raise
 
     @property
     def pid(self) -> int:
