@@ -1,12 +1,29 @@
-# TensorFlow Serving with sr-tf models baked in.
+# Two images (Docker targets) for sr-tf models exported with `sr-tf export`:
 #
-#   sr-tf export --model realesr-animevideov3-x4 --out models/realesr-animevideov3-x4/1
-#   docker build -t sr-tf-serving .
-#   docker run --rm -p 8500:8500 -p 8501:8501 sr-tf-serving
+#   tf-serving (the default, last stage): the official TensorFlow Serving binary with models baked in.
+#     sr-tf export --model realesr-animevideov3-x4 --out models/realesr-animevideov3-x4/1
+#     docker build -t sr-tf-serving .
+#     docker run --rm -p 8500:8500 -p 8501:8501 sr-tf-serving
 #
-# See serving/README.md for Kubernetes and Vertex AI. Pin TF_SERVING_VERSION for reproducible builds.
-ARG TF_SERVING_VERSION=latest
-FROM tensorflow/serving:${TF_SERVING_VERSION}
+#   vertex: Vertex AI custom container running `sr-tf serve --vertex` (REST on 0.0.0.0:$AIP_HTTP_PORT,
+#     Vertex's health/predict routes, the model from $AIP_STORAGE_URI, mixed image sizes in one request).
+#     docker build --target vertex -t sr-tf-vertex .
+#
+# See serving/README.md. TF_SERVING_VERSION is pinned to the TensorFlow release the models are
+# exported with (tensorflow 2.21, tensorflow-serving-api 2.21); the flags below are checked against
+# that version's tensorflow_model_server flag list (tests/serving/test_deployment_configs.py).
+ARG TF_SERVING_VERSION=2.21.0
+
+FROM python:3.11-slim AS vertex
+WORKDIR /src
+COPY pyproject.toml setup.cfg README.md ./
+COPY sr_tf/ sr_tf/
+RUN pip install --no-cache-dir ".[serve]"
+ENV AIP_HTTP_PORT=8080
+EXPOSE 8080
+ENTRYPOINT ["sr-tf", "serve", "--vertex"]
+
+FROM tensorflow/serving:${TF_SERVING_VERSION} AS tf-serving
 
 # Exported models: models/NAME/VERSION/{saved_model.pb,variables/,assets.extra/} (the build context).
 COPY models/ /models/
@@ -16,9 +33,10 @@ COPY serving/models.config serving/batching.config serving/monitoring.config /co
 EXPOSE 8500 8501
 
 # The image's entrypoint starts tensorflow_model_server with these flags added; with
-# --model_config_file the MODEL_NAME variable is not used.
+# --model_config_file the MODEL_NAME variable is not used. Batching stays off: clients send images of
+# any size, and TF Serving fails every batch that joins two sizes (padding them would change the
+# upscaled edges). serving/batching.config is for deployments whose clients send one fixed size;
+# add --enable_batching=true --batching_parameters_file=/config/batching.config there.
 CMD ["--model_config_file=/config/models.config", \
      "--model_config_file_poll_wait_seconds=60", \
-     "--enable_batching=true", \
-     "--batching_parameters_file=/config/batching.config", \
      "--monitoring_config_file=/config/monitoring.config"]

@@ -6,7 +6,8 @@ Signatures (names and aliases are what clients use on the wire):
   output `upscaled` float32 `[N, s*H, s*W, 3]` in [0, 255], clipped and rounded to whole numbers.
 * `encoded_image`: input `image_bytes` string `[N]` (PNG, JPEG, GIF, BMP or WebP bytes; base64
   `{"b64": ...}` on the REST wire); output `upscaled_bytes` string `[N]` PNG bytes. Grayscale stays
-  grayscale, RGBA/gray+alpha keep an upscaled alpha channel, 16-bit PNG stays 16-bit.
+  grayscale, RGBA/gray+alpha keep an upscaled alpha channel, 16-bit PNG stays 16-bit at full
+  precision (the model sees values / 65535 and its output is rounded to 0-65535, not to 8 bits).
 
 All scaling, clipping, rounding and casting happen inside the graph, and the model runs on tiles
 of `tile_size` pixels (plus `tile_pad` pixels of context on each side, cropped away afterwards),
@@ -95,11 +96,12 @@ class SRServingModule(tf.Module):
         )
 
     # --- the one serve() graph -------------------------------------------------------------
-    def upscale(self, pixels: tf.Tensor) -> tf.Tensor:
-        """`[N, H, W, 3] float32 in [0, 255]` -> `[N, sH, sW, 3] float32`, whole numbers in [0, 255]."""
-        x = tf.clip_by_value(tf.cast(pixels, tf.float32), 0.0, 255.0) / 255.0
+    def upscale(self, pixels: tf.Tensor, peak=255.0) -> tf.Tensor:
+        """`[N, H, W, 3] float32 in [0, peak]` -> `[N, sH, sW, 3] float32`, whole numbers in [0, peak]
+        (peak 255 for 8-bit images, 65535 for 16-bit ones: the model works on [0, 1] either way)."""
+        x = tf.clip_by_value(tf.cast(pixels, tf.float32), 0.0, peak) / peak
         y = self._tiled(x)
-        return tf.round(tf.clip_by_value(y * 255.0, 0.0, 255.0))
+        return tf.round(tf.clip_by_value(y * peak, 0.0, peak))
 
     def _run_model(self, x: tf.Tensor) -> tf.Tensor:
         return tf.cast(self.model(x, training=False), tf.float32)
@@ -146,20 +148,21 @@ class SRServingModule(tf.Module):
         is_16bit = tf.logical_and(is_png, tf.equal(tf.strings.substr(data, 24, 1), b"\x10"))
 
         def decode16():
-            return tf.cast(tf.io.decode_png(data, channels=0, dtype=tf.uint16), tf.float32) / 257.0
+            return tf.cast(tf.io.decode_png(data, channels=0, dtype=tf.uint16), tf.float32)
 
         def decode8():
             image = tf.io.decode_image(data, channels=0, dtype=tf.uint8, expand_animations=False)
             return tf.cast(image, tf.float32)
 
-        image = tf.cond(is_16bit, decode16, decode8)  # [H, W, C] float32 in [0, 255]
+        image = tf.cond(is_16bit, decode16, decode8)  # [H, W, C] float32 in [0, peak]
+        peak = tf.where(is_16bit, 65535.0, 255.0)
         c = tf.shape(image)[2]
         color = tf.cond(c >= 3, lambda: image[:, :, :3], lambda: tf.tile(image[:, :, :1], [1, 1, 3]))
         has_alpha = tf.logical_or(tf.equal(c, 2), tf.equal(c, 4))
         alpha3 = tf.tile(image[:, :, c - 1 : c], [1, 1, 3])
         # The alpha channel goes through the same model as a gray image (as Real-ESRGAN does).
         batch = tf.cond(has_alpha, lambda: tf.stack([color, alpha3]), lambda: color[tf.newaxis])
-        out = self.upscale(batch)
+        out = self.upscale(batch, peak)
 
         def gray(t):
             return tf.round(tf.reduce_mean(t, axis=-1, keepdims=True))
@@ -168,7 +171,7 @@ class SRServingModule(tf.Module):
         result = tf.cond(has_alpha, lambda: tf.concat([main, gray(out[-1])], axis=-1), lambda: main)
 
         def encode16():
-            return tf.io.encode_png(tf.cast(tf.round(result * 257.0), tf.uint16))
+            return tf.io.encode_png(tf.cast(result, tf.uint16))
 
         def encode8():
             return tf.io.encode_png(tf.cast(result, tf.uint8))

@@ -48,6 +48,38 @@ def _check_pixels(width: int, height: int) -> None:
         raise ImageError(f"image is too large to decode safely ({width}x{height} pixels > {max_pixels()})")
 
 
+def image_size(data: bytes, name: str = "image") -> tuple[int, int, str]:
+    """(width, height, format) of an encoded image from its header alone: no pixel is decoded,
+    so limits can be checked before any decoder allocates for the pixels.
+
+    PNG sizes come from the IHDR chunk; other formats from Pillow's header parser. Images larger
+    than Pillow's decompression-bomb threshold are reported too large here (their size is not
+    needed to refuse them: it is above every limit a server would set).
+
+    Raises:
+      ImageError: empty data, an unknown format or an unreadable header; the message starts with
+        `name` and says why.
+    """
+    import warnings
+
+    if not data:
+        raise ImageError(f"{name}: file is empty")
+    if _png_bit_depth(data) is not None:
+        width, height = struct.unpack(">II", data[16:24])
+        return width, height, "PNG"
+    try:
+        with warnings.catch_warnings():  # the caller enforces its own limit; Pillow's warning is noise
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as image:
+                return image.width, image.height, image.format or "unknown"
+    except Image.DecompressionBombError as e:
+        raise ImageError(f"{name}: image is too large to decode safely ({e})") from e
+    except UnidentifiedImageError as e:
+        raise ImageError(f"{name}: not an image in a format we can read") from e
+    except (OSError, SyntaxError, ValueError) as e:
+        raise ImageError(f"{name}: image header is corrupt or truncated ({e})") from e
+
+
 def _pil_to_array(image: Image.Image) -> np.ndarray:
     mode = image.mode
     if mode in ("I;16", "I;16B", "I;16L"):

@@ -69,3 +69,27 @@ def test_truncated_png_is_reported(tmp_path):
     (tmp_path / "t.png").write_bytes(data[: len(data) // 2])
     with pytest.raises(ImageError, match="t.png"):
         read_image(tmp_path / "t.png")
+
+
+def test_image_size_reads_headers_only():
+    import io
+    import time
+
+    from PIL import Image
+
+    from sr_tf.imageio import ImageError, image_size, png_header
+
+    # a PNG header claiming 100000 x 100000: sized from its IHDR, nothing decoded
+    start = time.monotonic()
+    assert image_size(png_header(100_000, 100_000)) == (100_000, 100_000, "PNG")
+    buf = io.BytesIO()
+    Image.new("RGB", (7, 5)).save(buf, format="JPEG")
+    assert image_size(buf.getvalue()) == (7, 5, "JPEG")
+    assert time.monotonic() - start < 1
+    for data, reason in ((b"", "empty"), (b"not an image", "not an image")):
+        try:
+            image_size(data, "x")
+        except ImageError as err:
+            assert str(err).startswith("x: ") and reason in str(err)
+        else:
+            raise AssertionError("no error")

@@ -7,6 +7,7 @@ import dataclasses
 INSTANCES_FORMATS = ("auto", "images", "file-list", "jsonl", "tf-record")
 OUTPUT_FORMATS = {"png": ".png", "jpeg": ".jpg", "webp": ".webp", "same": ""}
 RESULTS_PREFIX = "prediction.results"
+DEFAULT_MAX_PIXELS = 1 << 20
 ERRORS_PREFIX = "prediction.errors_stats"
 
 
@@ -32,7 +33,9 @@ class BatchConfig:
       tile: tile edge in input pixels for `.keras`/catalogue models (0 = whole images); an
         exported SavedModel tiles as it was exported (`sr-tf export --tile`).
       tile_pad: context pixels around each tile.
-      max_pixels: inputs with more pixels (H * W) are reported as errors, not decoded.
+      max_pixels: inputs with more pixels (H * W, read from the header) are reported as errors, not
+        decoded. The default (1 MP) keeps an x4 model's outputs for one image near 0.5 GB; None
+        uses the image reader's own limit (Pillow's 179 MP), which is far more than memory allows.
       num_shards: number of results (and errors) files.
       quality: JPEG / WebP quality of written images.
       tfrecord_feature: with tf-record input, records are `tf.train.Example`s and this bytes
@@ -51,7 +54,7 @@ class BatchConfig:
     max_batch_pixels: int = 1 << 20
     tile: int = 256
     tile_pad: int = 16
-    max_pixels: int | None = None
+    max_pixels: int | None = DEFAULT_MAX_PIXELS
     num_shards: int = 1
     quality: int = 95
     tfrecord_feature: str | None = None

@@ -68,16 +68,19 @@ def result_line(instance: Any, prediction_json: str) -> str:
     return '{"instance": ' + json.dumps(instance) + ', "prediction": ' + prediction_json + "}"
 
 
-def error_line(instance: Any, code: str, message: str) -> str:
-    return json.dumps({"instance": instance, "error": {"code": code, "message": message}})
+def error_line(instance: Any, status: str, message: str) -> str:
+    """An errors-file line as Vertex AI batch prediction writes it: `{"instance": ..., "error":
+    {"status": "INVALID_ARGUMENT", "message": ...}}` (the status is a google.rpc.Code name)."""
+    return json.dumps({"instance": instance, "error": {"status": status, "message": message}})
 
 
 @dataclasses.dataclass
 class _Job:
     instance: Instance
-    rows: np.ndarray  # [k, H, W, 3] float32 in [0, 255]
+    rows: np.ndarray | None  # [k, H, W, 3] float32 in [0, 255]; None for 16-bit images
     channels: int | None  # None: a tensor instance
     dtype: Any = np.uint8
+    image: np.ndarray | None = None  # a 16-bit image as decoded
 
 
 class PredictDoFn(beam.DoFn):
@@ -130,6 +133,9 @@ class PredictDoFn(beam.DoFn):
         except _storage_errors() as err:
             yield Outcome(False, inst.key, error_line(inst.instance, "UNAVAILABLE", f"storage: {_first_line(err)}"))
             return
+        if job.dtype == np.uint16:  # through the encoded-image graph, which keeps 16-bit precision
+            yield self._finish16(job)
+            return
         shape = job.rows.shape[1:3]
         queue = self._pending.setdefault(shape, [])
         queue.append(job)
@@ -161,6 +167,8 @@ class PredictDoFn(beam.DoFn):
             return _Job(inst, rows, None)
         image = self._decode(inst)
         self._check_pixels(image.shape[0], image.shape[1])  # headers PIL could not size up front
+        if image.dtype == np.uint16:
+            return _Job(inst, None, image.shape[-1], image.dtype, image)
         return _Job(inst, image_rows(image), image.shape[-1], image.dtype)
 
     def _check_pixels(self, height: int, width: int) -> None:
@@ -171,11 +179,7 @@ class PredictDoFn(beam.DoFn):
             )
 
     def _decode(self, inst: Instance) -> np.ndarray:
-        import io
-
-        from PIL import Image
-
-        from sr_tf.imageio import decode_image
+        from sr_tf.imageio import ImageError, decode_image, image_size
 
         name = inst.uri or inst.key
         if inst.kind == "image-file":
@@ -185,9 +189,8 @@ class PredictDoFn(beam.DoFn):
         else:
             data = inst.data
         try:  # the header's size, before any decoder allocates for the pixels
-            with Image.open(io.BytesIO(data)) as im:
-                width, height = im.size
-        except Exception:  # unreadable headers: decode_image names the reason
+            width, height, _ = image_size(data, name)
+        except ImageError:  # unreadable headers: decode_image names the reason
             width = height = 0
         if width * height > self.max_pixels:
             raise ValueError(f"{name}: image has {width}x{height} = {width * height} pixels, over "
@@ -243,6 +246,23 @@ class PredictDoFn(beam.DoFn):
             return Outcome(False, inst.key, error_line(inst.instance, "INVALID_ARGUMENT", str(err)))
         except _storage_errors() as err:
             return Outcome(False, inst.key, error_line(inst.instance, "UNAVAILABLE", f"storage: {_first_line(err)}"))
+        return Outcome(True, inst.key, result_line(inst.instance, json.dumps({"output": inst.output})))
+
+    def _finish16(self, job: _Job) -> Outcome:
+        from sr_tf.imageio import decode_image, encode_image, format_for
+
+        inst = job.instance
+        try:
+            upscaled = self._predictor.encoded(encode_image(job.image, "PNG"))
+            self.batches.inc()
+            image = decode_image(upscaled, inst.output)
+            self._write(inst.output, encode_image(image, format_for(inst.output), quality=self.config.quality))
+        except (ValueError, OSError) as err:
+            return Outcome(False, inst.key, error_line(inst.instance, "INVALID_ARGUMENT", str(err)))
+        except _storage_errors() as err:
+            return Outcome(False, inst.key, error_line(inst.instance, "UNAVAILABLE", f"storage: {_first_line(err)}"))
+        except Exception as err:  # the model failed on this image
+            return Outcome(False, inst.key, error_line(inst.instance, "INTERNAL", f"model failed: {_first_line(err)}"))
         return Outcome(True, inst.key, result_line(inst.instance, json.dumps({"output": inst.output})))
 
     def _write(self, uri: str, data: bytes) -> None:

@@ -17,16 +17,30 @@ from sr_tf.batch import storage
 
 
 class Predictor:
-    """Runs `[N, H, W, 3] float32` pixels in [0, 255] -> `[N, sH, sW, 3] float32` whole numbers in [0, 255].
+    """Runs `[N, H, W, 3] float32` pixels in [0, 255] -> `[N, sH, sW, 3] float32` whole numbers in [0, 255];
+    and, for 16-bit images, encoded PNG -> PNG through the `encoded_image` graph (full 16-bit precision).
 
     Args:
       fn: a callable taking `images=` (a tf.Tensor) and returning `{"upscaled": tf.Tensor}`.
       description: what was loaded (for messages).
+      encoded_fn: a callable taking `image_bytes=` (`[N]` strings) and returning `{"upscaled_bytes": ...}`.
     """
 
-    def __init__(self, fn, description: str):
+    def __init__(self, fn, description: str, encoded_fn=None):
         self._fn = fn
+        self._encoded_fn = encoded_fn
         self.description = description
+
+    def encoded(self, data: bytes) -> bytes:
+        """One encoded image (PNG, 16-bit kept) -> the upscaled PNG, as the `encoded_image` signature."""
+        import tensorflow as tf
+
+        from sr_tf.export import BYTES_OUTPUT, ENCODED_SIGNATURE
+
+        if self._encoded_fn is None:
+            raise ValueError(f"{self.description} has no {ENCODED_SIGNATURE!r} signature, which 16-bit images need "
+                             "(re-export it with `sr-tf export`)")
+        return self._encoded_fn(image_bytes=tf.constant([data]))[BYTES_OUTPUT].numpy()[0]
 
     def __call__(self, pixels: np.ndarray) -> np.ndarray:
         import tensorflow as tf
@@ -54,7 +68,13 @@ def load_predictor(spec: str, tile: int = 256, tile_pad: int = 16) -> Predictor:
     """
     import tensorflow as tf
 
-    from sr_tf.export import DEFAULT_SIGNATURE, PIXELS_INPUT, ExportConfig, SRServingModule
+    from sr_tf.export import (
+        DEFAULT_SIGNATURE,
+        ENCODED_SIGNATURE,
+        PIXELS_INPUT,
+        ExportConfig,
+        SRServingModule,
+    )
 
     if is_savedmodel(spec):
         local = spec
@@ -68,7 +88,7 @@ def load_predictor(spec: str, tile: int = 256, tile_pad: int = 16) -> Predictor:
                 f"The SavedModel's {DEFAULT_SIGNATURE!r} signature must take {PIXELS_INPUT!r} "
                 f"(as `sr-tf export` writes it). Received: model={spec!r}"
             )
-        predictor = Predictor(fn, f"SavedModel {spec}")
+        predictor = Predictor(fn, f"SavedModel {spec}", loaded.signatures.get(ENCODED_SIGNATURE))
         predictor.keep_alive = loaded  # the signature's variables live as long as `loaded`
         return predictor
     if storage.is_gcs(spec) and spec.endswith(".keras"):
@@ -84,7 +104,7 @@ def load_predictor(spec: str, tile: int = 256, tile_pad: int = 16) -> Predictor:
     model = load_generator(spec_local)
     module = SRServingModule(model, model_scale(model), ExportConfig(tile_size=tile, tile_pad=tile_pad, warmup=False))
     fn = module.pixels.get_concrete_function()
-    predictor = Predictor(fn, f"model {spec}")
+    predictor = Predictor(fn, f"model {spec}", module.encoded.get_concrete_function())
     predictor.keep_alive = module
     return predictor
 
@@ -95,7 +115,8 @@ def image_rows(image: np.ndarray) -> np.ndarray:
 
     Row 0 is the colour (gray repeated to RGB); images with alpha add row 1, the alpha channel as a
     gray image (it goes through the model too, as the `encoded_image` signature does). 16-bit
-    values are divided by 257.
+    values are divided by 257 (batch jobs run 16-bit images through `Predictor.encoded` instead,
+    which keeps their precision).
     """
     if image.ndim != 3 or image.shape[-1] not in (1, 2, 3, 4):
         raise ValueError(f"expected an [H, W, 1|2|3|4] image. Received: shape={image.shape}")

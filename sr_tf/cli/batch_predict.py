@@ -71,8 +71,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tile", type=int, default=256,
                    help="tile edge for .keras/catalogue models; SavedModels tile as exported (default: %(default)s)")
     p.add_argument("--tile-pad", type=int, default=16, help="context pixels around tiles (default: %(default)s)")
-    p.add_argument("--max-pixels", type=int, default=None,
-                   help="inputs with more pixels (H*W) are reported as errors (default: the image reader's limit)")
+    p.add_argument("--max-pixels", type=int, default=1 << 20,
+                   help="inputs with more pixels (H*W, from the header) are reported as errors, not decoded "
+                        "(default: %(default)s)")
     p.add_argument("--num-shards", type=int, default=1, help="results / errors files (default: %(default)s)")
     p.add_argument("--quality", type=int, default=95, help="JPEG/WebP quality (default: %(default)s)")
     p.add_argument("--tfrecord-feature", default=None,

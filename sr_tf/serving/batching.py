@@ -5,6 +5,11 @@ along axis 0 into batches of at most `max_batch_size` examples, waiting at most
 `batch_timeout_micros` for a batch to fill. At most `max_enqueued` requests wait; beyond that a
 request is refused with RESOURCE_EXHAUSTED (HTTP 429) instead of growing memory, and after
 `close()` new requests get UNAVAILABLE (HTTP 503) while queued ones still finish.
+
+Fairness: each request carries a cost (its input pixels). Requests above `large_request_pixels`
+may occupy at most `num_batch_threads - 1` threads at once, so with two or more threads one is
+always free for small requests and a few large ones cannot starve them. A request whose client
+gave up (its future cancelled: disconnect, deadline) is dropped from the queue at once.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import collections
 import concurrent.futures
 import dataclasses
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -20,6 +26,7 @@ import numpy as np
 
 from sr_tf.serving.errors import Code, ServingError
 
+log = logging.getLogger("sr_tf.serving")
 RunFn = Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]
 
 
@@ -33,6 +40,12 @@ class BatchingConfig:
       batch_timeout_micros: longest wait for a batch to fill.
       num_batch_threads: threads running batches.
       max_enqueued: most requests waiting or running before new ones get 429.
+      large_request_pixels: requests with more input pixels count as large (see the module
+        docstring); 0 treats every request alike.
+      allowed_batch_sizes / pad_variable_length_inputs / enable_large_batch_splitting /
+        max_execution_batch_size / thread_pool_name: the other `BatchingParameters` fields, kept
+        as read. Batches here never pad (padding would change an SR model's output near the
+        padded edges), only join requests whose shapes match, and run at the size they have.
     """
 
     enabled: bool = False
@@ -40,6 +53,12 @@ class BatchingConfig:
     batch_timeout_micros: int = 2000
     num_batch_threads: int = 2
     max_enqueued: int = 64
+    large_request_pixels: int = 128 * 128
+    allowed_batch_sizes: tuple[int, ...] = ()
+    pad_variable_length_inputs: bool = False
+    enable_large_batch_splitting: bool = False
+    max_execution_batch_size: int | None = None
+    thread_pool_name: str = ""
 
     def __post_init__(self):
         for field in ("max_batch_size", "num_batch_threads", "max_enqueued"):
@@ -47,28 +66,52 @@ class BatchingConfig:
                 raise ValueError(f"BatchingConfig: `{field}` must be >= 1. Received: {field}={getattr(self, field)!r}")
         if self.batch_timeout_micros < 0:
             raise ValueError(f"BatchingConfig: `batch_timeout_micros` must be >= 0. Received: {self.batch_timeout_micros!r}")
+        if self.large_request_pixels < 0:
+            raise ValueError(f"BatchingConfig: `large_request_pixels` must be >= 0. Received: {self.large_request_pixels!r}")
+        sizes = list(self.allowed_batch_sizes)
+        if sizes and (sizes != sorted(set(sizes)) or sizes[-1] != self.max_batch_size):
+            # TF Serving's own rule (session_bundle_config.proto)
+            raise ValueError(
+                "BatchingConfig: `allowed_batch_sizes` must increase and end with `max_batch_size`. "
+                f"Received: allowed_batch_sizes={sizes}, max_batch_size={self.max_batch_size}"
+            )
 
 
-def parse_batching_parameters(text: str, enabled: bool = True) -> BatchingConfig:
-    """Reads a TF Serving `--batching_parameters_file` (a `BatchingParameters` text proto)."""
+def parse_batching_parameters(text: str, enabled: bool = True,
+                              default: BatchingConfig | None = None) -> BatchingConfig:
+    """Reads a TF Serving `--batching_parameters_file` (a `BatchingParameters` text proto, every
+    field); fields the file leaves out keep `default`'s values."""
     from sr_tf.serving.protos import parse_text
 
     proto = parse_text("BatchingParameters", text)
-    default = BatchingConfig()
+    default = default or BatchingConfig()
 
     def get(name, fallback):
         return getattr(proto, name).value if proto.HasField(name) else fallback
 
-    return BatchingConfig(
-        enabled=enabled,
-        max_batch_size=int(get("max_batch_size", default.max_batch_size)),
-        batch_timeout_micros=int(get("batch_timeout_micros", default.batch_timeout_micros)),
-        num_batch_threads=int(get("num_batch_threads", default.num_batch_threads)),
-        max_enqueued=int(get("max_enqueued_batches", default.max_enqueued)),
-    )
+    if proto.pad_variable_length_inputs:
+        log.warning("pad_variable_length_inputs is ignored: this server only joins requests whose "
+                    "images have the same size (padding would change the model's output near the edges)")
+    try:
+        return BatchingConfig(
+            enabled=enabled,
+            max_batch_size=int(get("max_batch_size", default.max_batch_size)),
+            batch_timeout_micros=int(get("batch_timeout_micros", default.batch_timeout_micros)),
+            num_batch_threads=int(get("num_batch_threads", default.num_batch_threads)),
+            max_enqueued=int(get("max_enqueued_batches", default.max_enqueued)),
+            large_request_pixels=default.large_request_pixels,
+            allowed_batch_sizes=tuple(int(v) for v in proto.allowed_batch_sizes),
+            pad_variable_length_inputs=bool(proto.pad_variable_length_inputs),
+            enable_large_batch_splitting=bool(get("enable_large_batch_splitting", False)),
+            max_execution_batch_size=int(proto.max_execution_batch_size.value)
+            if proto.HasField("max_execution_batch_size") else None,
+            thread_pool_name=str(get("thread_pool_name", "")),
+        )
+    except ValueError as err:
+        raise ValueError(f"Invalid batching parameters: {err}") from None
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(eq=False)
 class _Task:
     key: tuple
     run: RunFn
@@ -76,6 +119,7 @@ class _Task:
     size: int
     future: concurrent.futures.Future
     enqueued: float
+    large: bool = False
 
 
 def batch_key(owner: object, signature: str, inputs: dict[str, np.ndarray]) -> tuple:
@@ -91,6 +135,9 @@ class BatchScheduler:
         self._queues: dict[tuple, collections.deque[_Task]] = collections.OrderedDict()
         self._cond = threading.Condition()
         self._pending = 0
+        self._running: set[_Task] = set()
+        self._large_running = 0
+        self._large_limit = max(1, self.config.num_batch_threads - 1)
         self._closed = False
         self._on_batch = on_batch
         self._threads = [
@@ -104,13 +151,21 @@ class BatchScheduler:
     def pending(self) -> int:
         return self._pending
 
-    def submit(self, key: tuple, run: RunFn, inputs: dict[str, np.ndarray]) -> concurrent.futures.Future:
-        """Queues one request; the future resolves to its outputs (or raises ServingError)."""
+    def submit(self, key: tuple, run: RunFn, inputs: dict[str, np.ndarray],
+               cost: int = 0) -> concurrent.futures.Future:
+        """Queues one request; the future resolves to its outputs (or raises ServingError).
+
+        `cost` is the request's input pixels (see `BatchingConfig.large_request_pixels`).
+        Cancelling the future before the request starts drops it from the queue.
+        """
         sizes = {v.shape[0] if v.ndim else -1 for v in inputs.values()}
         batchable = self.config.enabled and len(sizes) == 1 and min(sizes) >= 1
         size = sizes.pop() if batchable else 1
+        large = 0 < self.config.large_request_pixels < cost
         task = _Task(key if batchable else ("solo", id(inputs)), run, inputs, size,
-                     concurrent.futures.Future(), time.monotonic())
+                     concurrent.futures.Future(), time.monotonic(), large)
+        # a large request never shares a queue with small ones, so a queue's head tells its kind
+        task.key = (*task.key, large)
         with self._cond:
             if self._closed:
                 raise ServingError(Code.UNAVAILABLE, "The server is shutting down")
@@ -121,36 +176,80 @@ class BatchScheduler:
                 )
             self._pending += 1
             self._queues.setdefault(task.key, collections.deque()).append(task)
-            self._cond.notify()
+            self._cond.notify_all()
+        task.future.add_done_callback(lambda f: f.cancelled() and self._drop(task))
         return task.future
 
-    def close(self, timeout: float = 30.0) -> None:
-        """Refuses new requests, lets queued ones finish, then stops the workers."""
+    def _drop(self, task: _Task) -> None:
+        """A cancelled request still in its queue leaves it now (not when a worker reaches it)."""
+        with self._cond:
+            queue = self._queues.get(task.key)
+            if queue is not None and task in queue:
+                queue.remove(task)
+                self._pending -= 1
+                if not queue:
+                    del self._queues[task.key]
+                self._cond.notify_all()
+
+    def stop_intake(self) -> None:
+        """New requests get UNAVAILABLE from now on; queued ones still run."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+    def close(self, timeout: float = 30.0) -> bool:
+        """Refuses new requests, lets queued ones finish, then stops the workers.
+
+        Returns True when every worker stopped within `timeout` (False: a model call still runs).
+        """
+        deadline = time.monotonic() + timeout
         with self._cond:
             self._closed = True
             self._cond.notify_all()
         for t in self._threads:
-            t.join(timeout)
+            t.join(max(0.0, deadline - time.monotonic()))
+        return not any(t.is_alive() for t in self._threads)
+
+    def abort(self, error: ServingError) -> int:
+        """Answers every queued and running request with `error` now (shutdown past its grace
+        period); running model calls go on but their results are dropped. Returns how many."""
+        with self._cond:
+            self._closed = True
+            tasks = [t for q in self._queues.values() for t in q] + list(self._running)
+            self._pending -= sum(len(q) for q in self._queues.values())
+            self._queues.clear()
+            self._cond.notify_all()
+        answered = 0
+        for t in tasks:
+            answered += _settle(t.future, error=error)
+        return answered
 
     def _take_batch(self) -> list[_Task] | None:
         """Under the lock: the next batch to run, waiting for it to fill up to the timeout."""
         timeout = self.config.batch_timeout_micros / 1e6
         while True:
-            if not self._queues:
-                if self._closed:
-                    return None
-                self._cond.wait()
+            if not self._queues and self._closed:
+                return None
+            key, wait = None, None
+            now = time.monotonic()
+            for k, queue in self._queues.items():
+                if queue[0].large and self._large_running >= self._large_limit:
+                    continue  # keep a thread for small requests
+                total = sum(t.size for t in queue)
+                waited = now - queue[0].enqueued
+                if total < self.config.max_batch_size and waited < timeout and not self._closed and k[0] != "solo":
+                    wait = timeout - waited if wait is None else min(wait, timeout - waited)
+                    continue
+                key = k
+                break
+            if key is None:
+                self._cond.wait(wait)
                 continue
-            key, queue = next(iter(self._queues.items()))
-            total = sum(t.size for t in queue)
-            waited = time.monotonic() - queue[0].enqueued
-            if total < self.config.max_batch_size and waited < timeout and not self._closed and key[0] != "solo":
-                self._cond.wait(timeout - waited)
-                continue
+            queue = self._queues[key]
             batch, count = [], 0
             while queue and (not batch or count + queue[0].size <= self.config.max_batch_size):
                 task = queue.popleft()
-                if not task.future.set_running_or_notify_cancel():  # its client gave up (timeout)
+                if not task.future.set_running_or_notify_cancel():  # its client gave up
                     self._pending -= 1
                     continue
                 batch.append(task)
@@ -160,6 +259,8 @@ class BatchScheduler:
             else:  # the rest goes to the back so other keys get a turn
                 self._queues.move_to_end(key)
             if batch:
+                self._running.update(batch)
+                self._large_running += batch[0].large
                 return batch
 
     def _worker(self) -> None:
@@ -173,14 +274,16 @@ class BatchScheduler:
             finally:
                 with self._cond:
                     self._pending -= len(batch)
+                    self._running.difference_update(batch)
+                    self._large_running -= batch[0].large
+                    self._cond.notify_all()
 
     def _run(self, batch: list[_Task]) -> None:
         if self._on_batch is not None:
             self._on_batch(sum(t.size for t in batch))
         try:
             if len(batch) == 1:
-                outputs = batch[0].run(batch[0].inputs)
-                batch[0].future.set_result(outputs)
+                _settle(batch[0].future, result=batch[0].run(batch[0].inputs))
                 return
             names = batch[0].inputs.keys()
             joined = {k: np.concatenate([t.inputs[k] for t in batch]) for k in names}
@@ -191,9 +294,20 @@ class BatchScheduler:
                     raise ServingError(Code.INTERNAL, f"Output {k!r} is not batched along axis 0; cannot split a batch")
             start = 0
             for t in batch:
-                t.future.set_result({k: v[start:start + t.size] for k, v in outputs.items()})
+                _settle(t.future, result={k: v[start:start + t.size] for k, v in outputs.items()})
                 start += t.size
         except BaseException as err:  # every waiting request gets the error
             for t in batch:
-                if not t.future.done():
-                    t.future.set_exception(err)
+                _settle(t.future, error=err)
+
+
+def _settle(future: concurrent.futures.Future, result=None, error: BaseException | None = None) -> bool:
+    """Sets a future's result or error unless it is already done (answered at shutdown)."""
+    try:
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)
+        return True
+    except concurrent.futures.InvalidStateError:
+        return False

@@ -63,20 +63,48 @@ def gc_paused():
             gc.enable()
 
 
-def loads(body: bytes) -> Any:
-    """Parses a JSON body; bare NaN/Infinity/-Infinity are accepted. Raises INVALID_ARGUMENT."""
+MAX_DEPTH = 1024  # orjson's nesting limit, enforced while it parses
+
+
+def count_values(body: bytes) -> int:
+    """An upper bound of the values and containers a JSON body parses into, counted from its bytes
+    (separators and brackets; ones inside strings count too), so a body's parsed size is bounded
+    before the parser allocates anything."""
+    return body.count(b",") + body.count(b"[") + body.count(b"{") + 1
+
+
+def loads(body: bytes, max_values: int | None = None) -> Any:
+    """Parses a JSON body; bare NaN/Infinity/-Infinity are accepted (as TF Serving does).
+
+    At most `max_values` values (see `count_values`) and `MAX_DEPTH` levels of nesting.
+
+    Raises:
+      ServingError: INVALID_ARGUMENT naming the problem ("JSON Parse error: ...").
+    """
+    if max_values is not None:
+        values = count_values(body)
+        if values > max_values:
+            raise invalid(f"JSON Parse error: the body holds about {values} values, more than the limit "
+                          f"of {max_values} (--max-json-values)")
     try:
         with gc_paused():
             return orjson.loads(body)
     except orjson.JSONDecodeError as fast_error:
+        if "depth limit" in str(fast_error):
+            raise invalid(f"JSON Parse error: nesting deeper than {MAX_DEPTH} levels") from None
+        if not any(token in body for token in (b"NaN", b"Infinity")):
+            raise invalid(f"JSON Parse error: {fast_error}") from None
         try:  # the standard library parser accepts the NaN / Infinity tokens orjson refuses
             return json.loads(body)
+        except RecursionError:
+            raise invalid(f"JSON Parse error: nesting deeper than {MAX_DEPTH} levels") from None
         except (ValueError, UnicodeDecodeError):
             raise invalid(f"JSON Parse error: {fast_error}") from None
 
 
 # --- JSON -> numpy ------------------------------------------------------------------------
-def _json_type(value: Any) -> str:
+def json_type(value: Any) -> str:
+    """TF Serving's name of a JSON value's type ("Number", "Array", ...), for messages."""
     if isinstance(value, bool):
         return "Bool"
     if isinstance(value, (int, float)):
@@ -91,8 +119,8 @@ def _json_type(value: Any) -> str:
 
 
 def _type_error(value: Any, info: TensorInfo) -> Exception:
-    text = json.dumps(value) if not isinstance(value, (list, dict)) else _json_type(value)
-    return invalid(f"JSON Value: {text} Type: {_json_type(value)} is not of expected type: {info.tf_name}")
+    text = json.dumps(value) if not isinstance(value, (list, dict)) else json_type(value)
+    return invalid(f"JSON Value: {text} Type: {json_type(value)} is not of expected type: {info.tf_name}")
 
 
 def _decode_b64(obj: dict) -> bytes:
@@ -196,6 +224,14 @@ def parse_predict_request(body: Any, inputs: dict[str, TensorInfo],
 
     Pass `may_hold_bools=False` when the raw body has no `true`/`false` token (a fast path).
     """
+    try:
+        return _parse_predict_request(body, inputs, may_hold_bools)
+    except RecursionError:  # tensors nested deeper than Python's stack
+        raise invalid("JSON Value: nested too deeply to be a tensor") from None
+
+
+def _parse_predict_request(body: Any, inputs: dict[str, TensorInfo],
+                           may_hold_bools: bool) -> tuple[dict[str, np.ndarray], str]:
     if not isinstance(body, dict):
         raise invalid("JSON Parse error: request body is not a JSON object")
     if "instances" in body and "inputs" in body:
@@ -233,7 +269,7 @@ def _parse_rows(instances: Any, inputs: dict[str, TensorInfo], bools: bool) -> d
     columns: dict[str, list] = {k: [] for k in inputs}
     for i, inst in enumerate(instances):
         if not isinstance(inst, dict) or set(inst) != set(inputs):
-            got = sorted(inst) if isinstance(inst, dict) else _json_type(inst)
+            got = sorted(inst) if isinstance(inst, dict) else json_type(inst)
             raise invalid(
                 f"Failed to process element: {i} of 'instances' list. Error: Invalid argument: "
                 f"Expecting object with keys {sorted(inputs)} but got: {got}"

@@ -18,6 +18,7 @@ class Code(enum.Enum):
     RESOURCE_EXHAUSTED = (429, grpc.StatusCode.RESOURCE_EXHAUSTED)
     UNIMPLEMENTED = (501, grpc.StatusCode.UNIMPLEMENTED)
     UNAVAILABLE = (503, grpc.StatusCode.UNAVAILABLE)
+    CANCELLED = (499, grpc.StatusCode.CANCELLED)  # the client went away; nobody reads the answer
     DEADLINE_EXCEEDED = (504, grpc.StatusCode.DEADLINE_EXCEEDED)
     INTERNAL = (500, grpc.StatusCode.INTERNAL)
 

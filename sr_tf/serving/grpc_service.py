@@ -9,6 +9,7 @@ from __future__ import annotations
 import concurrent.futures
 
 import grpc
+import numpy as np
 import tensorflow as tf
 from tensorflow_serving.apis import (
     get_model_metadata_pb2,
@@ -18,16 +19,83 @@ from tensorflow_serving.apis import (
     prediction_service_pb2_grpc,
 )
 
-from sr_tf.serving.errors import Code, ServingError
-from sr_tf.serving.models import DEFAULT_SIGNATURE, ModelConfig
-from sr_tf.serving.service import PredictionCore, signature_def_map, status_response
+from sr_tf.serving.errors import Code, ServingError, invalid
+from sr_tf.serving.models import DEFAULT_SIGNATURE, ModelConfig, Signature
+from sr_tf.serving.service import (
+    Limits,
+    PredictionCore,
+    pixel_limit_error,
+    shape_pixels,
+    signature_def_map,
+    status_response,
+)
 
-# TF Serving accepts messages up to 2 GiB; grpcio's limit is a signed 32-bit int.
+# TF Serving accepts messages up to 2 GiB; grpcio's limit is a signed 32-bit int. Requests are
+# held to `Limits.max_request_bytes` instead (grpcio refuses larger ones before reading them).
 MAX_MESSAGE_BYTES = 2**31 - 1
 GRPC_OPTIONS = [
     ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
     ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
 ]
+# The repeated value fields of a TensorProto; a tensor lists its values in one of them.
+_VALUE_FIELDS = ("half_val", "float_val", "double_val", "int_val", "string_val", "scomplex_val",
+                 "int64_val", "bool_val", "dcomplex_val", "resource_handle_val", "variant_val",
+                 "uint32_val", "uint64_val", "float8_val")
+
+
+def decode_tensor_protos(protos, signature: Signature, limits: Limits) -> dict:
+    """Checks each `TensorProto`'s dtype, shape and value count against the signature and the
+    limits, then converts it to numpy. The checks come first, so a few bytes claiming a huge
+    shape are refused without building the tensor.
+
+    Raises:
+      ServingError: INVALID_ARGUMENT naming the input and the problem.
+    """
+    out, pixels = {}, 0
+    for key, proto in protos.items():
+        info = signature.inputs.get(key)
+        if info is None:
+            raise invalid(
+                f"input tensor alias not found in signature: {key}. "
+                f"Inputs expected to be in the set {{{','.join(sorted(signature.inputs))}}}."
+            )
+        try:
+            dtype = tf.dtypes.as_dtype(proto.dtype)
+        except TypeError:
+            raise invalid(f"Input '{key}' has an unknown dtype enum value {proto.dtype}") from None
+        want_string = info.is_string
+        if (dtype == tf.string) != want_string or (not want_string and dtype.as_numpy_dtype != info.dtype):
+            raise invalid(f"Expects arg[{key}] to be {info.tf_name} but {dtype.name} is provided")
+        if proto.tensor_shape.unknown_rank:
+            raise invalid(f"Input '{key}' has an unknown rank; send a fully defined shape")
+        shape = tuple(int(d.size) for d in proto.tensor_shape.dim)
+        if any(d < 0 for d in shape):
+            raise invalid(f"Input '{key}' has a negative dimension in its shape {list(shape)}")
+        count = 1
+        for d in shape:
+            count *= d
+        if not want_string:
+            pixels += shape_pixels(shape)
+            if pixels > limits.max_pixels:
+                raise pixel_limit_error(pixels, limits.max_pixels)
+            if count > 4 * limits.max_pixels:
+                raise invalid(f"Input '{key}' has {count} values, more than this server accepts "
+                              f"({4 * limits.max_pixels}; --max-pixels)")
+        if proto.tensor_content:
+            itemsize = np.dtype(dtype.as_numpy_dtype).itemsize
+            if want_string or len(proto.tensor_content) != count * itemsize:
+                raise invalid(f"Input '{key}': tensor_content holds {len(proto.tensor_content)} bytes; "
+                              f"shape {list(shape)} of {dtype.name} needs {count * itemsize}")
+        else:
+            n = sum(len(getattr(proto, f)) for f in _VALUE_FIELDS if hasattr(proto, f))
+            # TensorFlow fills a tensor from a single value (or none: zeros); anything else must match
+            if n not in (0, 1, count) or (want_string and n != count):
+                raise invalid(f"Input '{key}' lists {n} values for shape {list(shape)} ({count} elements)")
+        try:
+            out[key] = tf.make_ndarray(proto)
+        except Exception as err:
+            raise invalid(f"Invalid tensor proto for input '{key}': {err}") from None
+    return out
 
 
 def _spec(spec) -> tuple[str, int | None, str | None]:
@@ -47,12 +115,12 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
     def Predict(self, request, context):
         name, version, label = _spec(request.model_spec)
         try:
-            try:
-                inputs = {k: tf.make_ndarray(v) for k, v in request.inputs.items()}
-            except Exception as err:
-                raise ServingError(Code.INVALID_ARGUMENT, f"Invalid tensor proto in request: {err}") from None
             servable, signature, outputs = self.core.predict(
-                name, version, label, request.model_spec.signature_name, inputs, api="grpc_predict"
+                name, version, label, request.model_spec.signature_name,
+                lambda signature: decode_tensor_protos(request.inputs, signature, self.core.limits),
+                api="grpc_predict", timeout=context.time_remaining(),
+                # a client that cancels or passes its deadline: its queued work is dropped
+                on_submit=lambda future: context.add_callback(future.cancel),
             )
             wanted = list(request.output_filter) or list(outputs)
             for key in wanted:
@@ -117,12 +185,27 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
         return response
 
 
-def create_grpc_server(core: PredictionCore, address: str, max_workers: int = 16) -> tuple[grpc.Server, int]:
-    """A started-but-not-running gRPC server bound to `address` ("host:port"); returns it and its port."""
-    server = grpc.server(concurrent.futures.ThreadPoolExecutor(max_workers=max_workers), options=GRPC_OPTIONS)
+def create_grpc_server(core: PredictionCore, address: str, max_workers: int = 16,
+                       options: list[tuple[str, object]] | None = None) -> tuple[grpc.Server, int]:
+    """A bound, not yet started gRPC server on `address` ("host:port"); returns it and its port.
+
+    The port is bound exclusively: grpcio would otherwise set SO_REUSEPORT and silently share a
+    port that another server already listens on.
+
+    Raises:
+      OSError: the port is in use or cannot be bound.
+    """
+    opts = dict(GRPC_OPTIONS)
+    opts["grpc.max_receive_message_length"] = core.limits.max_request_bytes
+    opts.update(options or [])
+    opts["grpc.so_reuseport"] = 0
+    server = grpc.server(concurrent.futures.ThreadPoolExecutor(max_workers=max_workers), options=list(opts.items()))
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(PredictionServicer(core), server)
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(core), server)
-    port = server.add_insecure_port(address)
+    try:
+        port = server.add_insecure_port(address)
+    except RuntimeError:  # grpcio >= 1.5x raises instead of returning 0
+        port = 0
     if port == 0:
-        raise OSError(f"Could not bind the gRPC port: {address}")
+        raise OSError(f"gRPC port {address} is already in use or cannot be bound")
     return server, port

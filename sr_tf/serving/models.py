@@ -3,9 +3,11 @@
 The manager follows TF Serving's file-system source: each model has a base path whose integer
 sub-directories are versions; a version policy (`latest` N, `all`, `specific`) picks which to
 serve; a poll thread picks up new directories while running. A version that fails to load (or
-to warm up) is reported with state END and its error, and the versions already serving keep
-serving. Requests hold a reference to the servable they resolved, so unloading never fails a
-request in flight.
+to warm up) is retried as TF Serving retries (`max_num_load_retries` more times,
+`load_retry_interval_micros` apart), so a version directory still being copied loads once the copy
+is complete; one that still fails is reported with state END and its error, and is tried again
+when its files change. The versions already serving keep serving meanwhile. Requests hold a
+reference to the servable they resolved, so unloading never fails a request in flight.
 """
 
 from __future__ import annotations
@@ -123,7 +125,7 @@ def _tensor_info(proto) -> TensorInfo:
 class Servable:
     """One loaded version of a model: its SavedModel, signature defs and callable signatures."""
 
-    def __init__(self, name: str, version: int, path: str):
+    def __init__(self, name: str, version: int, path: str, tags: tuple[str, ...] = ("serve",)):
         import tensorflow as tf
         from tensorflow.core.protobuf import saved_model_pb2
 
@@ -131,8 +133,11 @@ class Servable:
         saved = saved_model_pb2.SavedModel()
         with tf.io.gfile.GFile(os.path.join(path, "saved_model.pb"), "rb") as f:
             saved.ParseFromString(f.read())
-        self.signature_defs = saved.meta_graphs[0].signature_def  # map<string, SignatureDef>
-        self._loaded = tf.saved_model.load(path)
+        graphs = [g for g in saved.meta_graphs if set(tags) <= set(g.meta_info_def.tags)]
+        if not graphs:
+            raise ValueError(f"No MetaGraph in {path} has the tags {sorted(tags)} (--saved_model_tags)")
+        self.signature_defs = graphs[0].signature_def  # map<string, SignatureDef>
+        self._loaded = tf.saved_model.load(path, tags=list(tags))
         self.signatures: dict[str, Signature] = {}
         for key, fn in self._loaded.signatures.items():
             sd = self.signature_defs[key]
@@ -161,8 +166,9 @@ class Servable:
             raise ServingError(Code.INTERNAL, _first_line(err)) from None
         return {k: v.numpy() for k, v in outputs.items()}
 
-    def warm_up(self) -> int:
-        """Replays `assets.extra/tf_serving_warmup_requests` (predict logs); returns how many ran."""
+    def warm_up(self, iterations: int = 1) -> int:
+        """Replays `assets.extra/tf_serving_warmup_requests` (predict logs), each `iterations`
+        times (`--num_request_iterations_for_warmup`); returns how many requests there were."""
         import tensorflow as tf
 
         from sr_tf.export import read_warmup_requests
@@ -170,22 +176,45 @@ class Servable:
         requests = read_warmup_requests(self.path)[:1000]
         for request in requests:
             sig = self.signature(request.model_spec.signature_name)
-            self.run(sig, {k: tf.make_ndarray(v) for k, v in request.inputs.items()})
+            inputs = {k: tf.make_ndarray(v) for k, v in request.inputs.items()}
+            for _ in range(max(1, iterations)):
+                self.run(sig, inputs)
         return len(requests)
 
 
 def _first_line(err: Exception) -> str:
-    text = getattr(err, "message", None) or str(err)
-    return text.strip().splitlines()[0] if text.strip() else type(err).__name__
+    """The reason an error gives, in one line. TensorFlow's graph errors start with "Graph
+    execution error:" and a traceback of where the op was defined; the reason is the line before
+    the trailing `[[{{node ...}}]]`, so that is the one a client sees."""
+    text = (getattr(err, "message", None) or str(err)).strip()
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if not lines:
+        return type(err).__name__
+    if lines[0].startswith("Graph execution error"):
+        reasons = [line for line in lines[1:] if not line.startswith(("[[", "Detected at node", "File \""))]
+        if reasons:
+            return reasons[-1]
+    return lines[0]
 
 
-def _mtime(path: str) -> float:
+def _fingerprint(path: str) -> tuple:
+    """(name, size, mtime) of a version's saved_model.pb and variables files: it changes while a
+    copy goes on, and when the version is rewritten."""
     import tensorflow as tf
 
+    files = [os.path.join(path, "saved_model.pb")]
     try:
-        return float(tf.io.gfile.stat(path).mtime_nsec)
+        files += sorted(tf.io.gfile.glob(os.path.join(path, "variables", "*")))
     except tf.errors.OpError:
-        return -1.0
+        pass
+    out = []
+    for f in files:
+        try:
+            st = tf.io.gfile.stat(f)
+            out.append((os.path.basename(f), st.length, st.mtime_nsec))
+        except tf.errors.OpError:
+            out.append((os.path.basename(f), -1, -1))
+    return tuple(out)
 
 
 @dataclasses.dataclass
@@ -236,9 +265,15 @@ class ModelManager:
       configs: the models to serve.
       poll_seconds: how often base paths are re-scanned (0 disables the poll thread).
       warmup: replay each version's warmup requests before it serves.
+      load_retries: further attempts after a failed load (TF Serving's `max_num_load_retries`).
+      load_retry_interval: seconds between attempts (`load_retry_interval_micros` / 1e6).
+      warmup_iterations: times each warmup request is replayed.
+      tags: the SavedModel MetaGraph tags to load (`--saved_model_tags`).
     """
 
-    def __init__(self, configs: list[ModelConfig], poll_seconds: float = 1.0, warmup: bool = True):
+    def __init__(self, configs: list[ModelConfig], poll_seconds: float = 1.0, warmup: bool = True,
+                 load_retries: int = 5, load_retry_interval: float = 60.0, warmup_iterations: int = 1,
+                 tags: tuple[str, ...] = ("serve",)):
         self._lock = threading.RLock()
         self._sync_lock = threading.Lock()  # one poll (or reload) at a time
         self._configs = {c.name: c for c in configs}
@@ -247,6 +282,10 @@ class ModelManager:
         self._failed: dict[tuple[str, int], float] = {}
         self.poll_seconds = poll_seconds
         self.warmup = warmup
+        self.load_retries = max(0, int(load_retries))
+        self.load_retry_interval = float(load_retry_interval)
+        self.warmup_iterations = warmup_iterations
+        self.tags = tuple(tags)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -256,6 +295,10 @@ class ModelManager:
         if self.poll_seconds > 0:
             self._thread = threading.Thread(target=self._poll_loop, name="sr-tf-model-poll", daemon=True)
             self._thread.start()
+
+    @property
+    def stopped(self) -> threading.Event:
+        return self._stop
 
     def stop(self) -> None:
         self._stop.set()
@@ -310,24 +353,35 @@ class ModelManager:
         key = (config.name, version)
         if key not in self._failed:
             return False
-        path = os.path.join(version_path(config.base_path, version), "saved_model.pb")
-        return _mtime(path) == self._failed[key]  # a rewritten version directory gets another try
+        path = version_path(config.base_path, version)
+        return _fingerprint(path) == self._failed[key]  # changed files get another try
 
     def _load(self, config: ModelConfig, version: int) -> bool:
+        """Loads (and warms up) one version, retrying failed attempts; False if it never loaded."""
         path = version_path(config.base_path, version)
         states = self._states[config.name]
         states[version] = VersionState("LOADING")
         log.info("Loading %s version %d from %s", config.name, version, path)
-        try:
-            servable = Servable(config.name, version, path)
-            if self.warmup:
-                servable.warm_up()
-        except Exception as err:  # any load failure is reported, never fatal
-            message = f"Failed to load {config.name} version {version} from {path}: {_first_line(err)}"
-            log.error(message)
-            states[version] = VersionState("END", "UNKNOWN", message)
-            self._failed[(config.name, version)] = _mtime(os.path.join(path, "saved_model.pb"))
-            return False
+        attempt = 0
+        while True:
+            try:
+                servable = Servable(config.name, version, path, self.tags)
+                if self.warmup:
+                    servable.warm_up(self.warmup_iterations)
+                break
+            except Exception as err:  # any load failure is reported, never fatal
+                message = f"Failed to load {config.name} version {version} from {path}: {_first_line(err)}"
+                if attempt < self.load_retries and not self._stop.is_set():
+                    attempt += 1
+                    log.warning("%s; retry %d of %d in %g s", message, attempt, self.load_retries,
+                                max(0.0, self.load_retry_interval))
+                    if self.load_retry_interval > 0:
+                        self._stop.wait(self.load_retry_interval)  # a stop cuts the wait short
+                    continue
+                log.error(message)
+                states[version] = VersionState("END", "UNKNOWN", message)
+                self._failed[(config.name, version)] = _fingerprint(path)
+                return False
         with self._lock:
             self._servables[config.name][version] = servable
             states[version] = VersionState("AVAILABLE")
@@ -373,3 +427,43 @@ class ModelManager:
                     raise ServingError(Code.NOT_FOUND, f"Could not find version {version} of model {name}")
                 return [(int(version), states[int(version)])]
             return sorted(states.items(), reverse=True)
+
+
+def resolve_model(spec: str, name: str | None = None) -> ModelConfig:
+    """The model `sr-tf serve --model SPEC` serves.
+
+    SPEC is a SavedModel directory (or a base path of integer versions), served as it is; or a
+    catalogue name or `.keras` file, loaded with the one model loader (`sr_tf.export.load_generator`)
+    and exported once with `sr_tf.export.export_savedmodel` into the cache
+    (`$SR_TF_CACHE_DIR/serving/<model>-<weights digest>-tile<T>-pad<P>/1`), then served from there.
+
+    Raises:
+      ValueError / FileNotFoundError / KeyError: SPEC is none of these.
+    """
+    import hashlib
+
+    import tensorflow as tf
+
+    if tf.io.gfile.isdir(spec):
+        base = spec.rstrip("/")
+        if not list_versions(base):
+            raise ValueError(f"--model {spec!r} is a directory without saved_model.pb or integer version folders")
+        return ModelConfig(name or os.path.basename(base) or "model", base)
+    from sr_tf.export import ExportConfig, export_savedmodel, load_generator
+    from sr_tf.pretrained.catalogue import CATALOGUE, cache_dir, cached_path
+
+    if spec in CATALOGUE:
+        key, default_name = cached_path(spec).stem, spec
+    elif spec.endswith(".keras") and os.path.isfile(spec):
+        digest = hashlib.sha256(Path(spec).read_bytes()).hexdigest()[:16]
+        default_name = Path(spec).stem
+        key = f"{default_name}-{digest}"
+    else:
+        raise ValueError(f"--model {spec!r} is neither a catalogue model ({', '.join(CATALOGUE)}), "
+                         "an existing .keras file nor a SavedModel directory")
+    config = ExportConfig()
+    base = cache_dir() / "serving" / f"{key}-tile{config.tile_size}-pad{config.tile_pad}"
+    if not (base / "1" / "saved_model.pb").is_file():
+        log.info("Exporting %s to %s (once; later runs reuse it)", spec, base / "1")
+        export_savedmodel(load_generator(spec), base / "1", config, overwrite=True)
+    return ModelConfig(name or default_name, str(base))

@@ -1,10 +1,13 @@
 """TF Serving config messages that the `tensorflow-serving-api` wheel does not ship.
 
-`BatchingParameters` (tensorflow_serving/servables/tensorflow/session_bundle_config.proto, fields
-1-7) and `MonitoringConfig` / `PrometheusConfig` (tensorflow_serving/config/monitoring_config.proto)
-are declared here with the upstream names, field numbers and types, in a private descriptor pool,
-so `--batching_parameters_file` and `--monitoring_config_file` text protos parse exactly as
-TF Serving parses them. `ModelServerConfig` comes from the wheel itself.
+The wheel (2.21) has `tensorflow_serving.config.model_server_config_pb2` but neither
+`servables/tensorflow/session_bundle_config_pb2` nor `config/monitoring_config_pb2`. So
+`BatchingParameters` (session_bundle_config.proto, all nine fields: 1-7 plus
+`enable_large_batch_splitting` = 8 and `max_execution_batch_size` = 9) and `MonitoringConfig` /
+`PrometheusConfig` (monitoring_config.proto) are declared here with the upstream names, field
+numbers and types, in a private descriptor pool, and parsed with protobuf's own `text_format`, so
+`--batching_parameters_file` and `--monitoring_config_file` parse exactly as TF Serving parses
+them (tests/serving/test_deployment_configs.py checks the declarations field by field).
 """
 
 from __future__ import annotations
@@ -48,6 +51,8 @@ def _pool() -> descriptor_pool.DescriptorPool:
     _field(b, "thread_pool_name", 5, msg, ".google.protobuf.StringValue")
     _field(b, "allowed_batch_sizes", 6, _T.TYPE_INT64, repeated=True)
     _field(b, "pad_variable_length_inputs", 7, _T.TYPE_BOOL)
+    _field(b, "enable_large_batch_splitting", 8, msg, ".google.protobuf.BoolValue")
+    _field(b, "max_execution_batch_size", 9, msg, i64)
     p = fdp.message_type.add(name="PrometheusConfig")
     _field(p, "enable", 1, _T.TYPE_BOOL)
     _field(p, "path", 2, _T.TYPE_STRING)

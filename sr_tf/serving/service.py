@@ -1,32 +1,55 @@
 """The protocol-independent core shared by the REST and gRPC front ends.
 
 `PredictionCore` resolves a model spec to a servable and signature, checks inputs (names, dtypes,
-pixel limits), queues the call on the batch scheduler and records Prometheus metrics.
+finite values, pixel limits), queues the call on the batch scheduler and records Prometheus
+metrics. Limits are checked from shapes and image headers, before anything is decoded or run.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
-import io
 import time
+from collections.abc import Callable
 
 import numpy as np
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from sr_tf.serving.batching import BatchingConfig, BatchScheduler, batch_key
 from sr_tf.serving.errors import Code, ServingError, invalid
+from sr_tf.serving.metrics import Metrics
 from sr_tf.serving.models import ModelManager, Servable, Signature
+
+# Formats the `encoded_image` signature decodes (tf.io.decode_image); Pillow names MPO JPEGs apart.
+GRAPH_IMAGE_FORMATS = {"PNG", "JPEG", "MPO", "GIF", "BMP", "WEBP"}
 
 
 @dataclasses.dataclass(frozen=True)
 class Limits:
-    """Request limits. `max_pixels` counts input pixels (N*H*W of image tensors, or decoded sizes);
-    a request still waiting after `timeout_seconds` is answered DEADLINE_EXCEEDED (HTTP 504)."""
+    """Request limits, each checked before the request's data is decoded or the model runs.
+
+    Attributes:
+      max_request_bytes: largest REST body and gRPC message (larger: 413 / RESOURCE_EXHAUSTED).
+      max_pixels: most input pixels per request: N*H*W of image tensors (from their shape), or the
+        sum of width*height of encoded images (from their headers). The default keeps one request
+        of realesr-animevideov3-x4 at about 0.1 GB and a few seconds on 2 CPU cores (see
+        serving/README.md); raise it for larger images, lower it for heavier models.
+      max_json_values: most values (array elements and object members) in a REST body, counted
+        from its bytes before parsing.
+      timeout_seconds: a request not answered by then gets DEADLINE_EXCEEDED (HTTP 504); if it
+        has not started, it is dropped.
+    """
 
     max_request_bytes: int = 32 * 1024 * 1024
-    max_pixels: int = 4096 * 4096
+    max_pixels: int = 131_072
+    max_json_values: int = 1 << 20
     timeout_seconds: float = 300.0
+
+    def __post_init__(self):
+        for name in ("max_request_bytes", "max_pixels", "max_json_values"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"Limits: `{name}` must be >= 1. Received: {name}={getattr(self, name)!r}")
+        if self.timeout_seconds <= 0:
+            raise ValueError(f"Limits: `timeout_seconds` must be > 0. Received: {self.timeout_seconds!r}")
 
     def deadline_error(self) -> ServingError:
         return ServingError(
@@ -35,47 +58,44 @@ class Limits:
         )
 
 
-class Metrics:
-    """Prometheus metrics of one server (own registry, so several servers can run in a process)."""
-
-    def __init__(self):
-        self.registry = CollectorRegistry()
-        self.requests = Counter(
-            "sr_tf_serving_requests", "Requests by model, API and status code.",
-            ["model_name", "api", "status"], registry=self.registry,
-        )
-        self.latency = Histogram(
-            "sr_tf_serving_request_latency_seconds", "End-to-end request latency.",
-            ["model_name", "api"], registry=self.registry,
-            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
-        )
-        self.batch_size = Histogram(
-            "sr_tf_serving_batch_size", "Examples per executed batch.", registry=self.registry,
-            buckets=(1, 2, 4, 8, 16, 32, 64, 128),
-        )
-        self.queue_depth = Gauge("sr_tf_serving_queue_depth", "Requests queued or running.", registry=self.registry)
-
-    def observe(self, model: str, api: str, status: str, seconds: float) -> None:
-        self.requests.labels(model, api, status).inc()
-        self.latency.labels(model, api).observe(seconds)
+def shape_pixels(shape: tuple[int, ...]) -> int:
+    """Pixels of a numeric image tensor from its shape alone: N*H*W for rank 4 `[N, H, W, C]`,
+    H*W for rank 3; other ranks hold no image (0)."""
+    if len(shape) == 4:
+        return int(shape[0]) * int(shape[1]) * int(shape[2])
+    if len(shape) == 3:
+        return int(shape[0]) * int(shape[1])
+    return 0
 
 
-def count_pixels(inputs: dict[str, np.ndarray]) -> int:
-    """Input pixels: N*H*W of rank-4 numeric tensors; width*height of encoded images (from headers)."""
-    from PIL import Image
+def encoded_pixels(key: str, values: np.ndarray) -> int:
+    """Sum of width*height of the encoded images in a string tensor, read from their headers.
+
+    Raises:
+      ServingError: INVALID_ARGUMENT naming the element and why it cannot be an input image
+        (not an image, a corrupt header, a format the graph cannot decode).
+    """
+    from sr_tf.imageio import ImageError, image_size
 
     total = 0
-    for arr in inputs.values():
-        if arr.dtype == object:
-            for item in arr.reshape(-1):
-                try:
-                    with Image.open(io.BytesIO(item)) as im:
-                        total += im.width * im.height
-                except Exception:  # undecodable data is the model's to reject
-                    continue
-        elif arr.ndim == 4:
-            total += arr.shape[0] * arr.shape[1] * arr.shape[2]
+    for i, item in enumerate(values.reshape(-1)):
+        name = f"{key}[{i}]"
+        try:
+            width, height, fmt = image_size(bytes(item), name)
+        except ImageError as err:
+            raise invalid(f"Invalid image in input {err}") from None
+        if fmt not in GRAPH_IMAGE_FORMATS:
+            raise invalid(f"Invalid image in input {name}: {fmt} images are not supported; "
+                          "send PNG, JPEG, GIF, BMP or WebP")
+        total += width * height
     return total
+
+
+def pixel_limit_error(pixels: int, limit: int) -> ServingError:
+    return invalid(
+        f"Request has {pixels} input pixels, more than the limit of {limit} "
+        "(--max-pixels); split the batch or the image"
+    )
 
 
 class PredictionCore:
@@ -95,7 +115,8 @@ class PredictionCore:
         return servable, servable.signature(signature_name)
 
     def check_inputs(self, signature: Signature, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Names and dtypes against the signature, and the pixel limit; returns the inputs cast where safe."""
+        """Names, dtypes and finite values against the signature, and the pixel limit (shapes and
+        image headers: nothing is decoded). Raises INVALID_ARGUMENT naming the cause."""
         for key in inputs:
             if key not in signature.inputs:
                 raise invalid(
@@ -111,32 +132,67 @@ class PredictionCore:
             if info.is_string != (arr.dtype == object) or (not info.is_string and arr.dtype != info.dtype):
                 got = "string" if arr.dtype == object else arr.dtype.name
                 raise invalid(f"Expects arg[{key}] to be {info.tf_name} but {got} is provided")
+            if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+                bad = np.argwhere(~np.isfinite(arr))[0].tolist()
+                raise invalid(
+                    f"Input '{key}' holds NaN or Infinity (first at index {bad}); "
+                    "pixel values must be finite numbers"
+                )
             out[key] = arr
-        pixels = count_pixels(out)
+        pixels = self.count_pixels(out)
         if pixels > self.limits.max_pixels:
-            raise invalid(
-                f"Request has {pixels} input pixels, more than the limit of {self.limits.max_pixels} "
-                "(--max-pixels); split the batch or the image"
-            )
+            raise pixel_limit_error(pixels, self.limits.max_pixels)
         return out
+
+    @staticmethod
+    def count_pixels(inputs: dict[str, np.ndarray]) -> int:
+        """Input pixels of a request: from shapes, and from the headers of encoded images."""
+        return sum(encoded_pixels(k, v) if v.dtype == object else shape_pixels(v.shape)
+                   for k, v in inputs.items())
 
     def submit(self, servable: Servable, signature: Signature,
                inputs: dict[str, np.ndarray]) -> concurrent.futures.Future:
-        """Queues a checked request; the future gives its outputs."""
+        """Queues a checked request; the future gives its outputs (cancel it to drop the request)."""
         key = batch_key(servable, signature.name, inputs)
-        return self.scheduler.submit(key, lambda x: servable.run(signature, x), inputs)
+
+        def run(x):
+            start = time.perf_counter()
+            try:
+                return servable.run(signature, x)
+            finally:
+                self.metrics.observe_runtime(servable.name, time.perf_counter() - start)
+
+        return self.scheduler.submit(key, run, inputs, cost=self.count_pixels(inputs))
 
     def predict(self, name: str, version: int | None, label: str | None, signature_name: str,
-                inputs: dict[str, np.ndarray], api: str = "grpc") -> tuple[Servable, Signature, dict]:
-        """Blocking predict (used by gRPC); records metrics."""
+                decode: Callable[[Signature], dict[str, np.ndarray]], api: str = "grpc_predict",
+                timeout: float | None = None,
+                on_submit: Callable[[concurrent.futures.Future], None] | None = None,
+                ) -> tuple[Servable, Signature, dict]:
+        """Blocking predict (used by gRPC); records metrics.
+
+        Args:
+          decode: turns the request's tensors into numpy inputs once the signature is known (so
+            shapes and dtypes can be checked against it before anything is converted).
+          timeout: seconds to wait (at most `limits.timeout_seconds`), e.g. the client's deadline.
+          on_submit: called with the queued request's future (e.g. to cancel it when the client
+            goes away).
+        """
         start, status = time.perf_counter(), "OK"
         try:
             servable, signature = self.resolve(name, version, label, signature_name)
-            checked = self.check_inputs(signature, inputs)
+            checked = self.check_inputs(signature, decode(signature))
+            future = self.submit(servable, signature, checked)
+            if on_submit is not None:
+                on_submit(future)
+            wait = self.limits.timeout_seconds if timeout is None else min(timeout, self.limits.timeout_seconds)
             try:
-                outputs = self.submit(servable, signature, checked).result(self.limits.timeout_seconds)
+                outputs = future.result(max(wait, 0.0))
             except concurrent.futures.TimeoutError:
+                future.cancel()
                 raise self.limits.deadline_error() from None
+            except concurrent.futures.CancelledError:
+                raise ServingError(Code.CANCELLED, "The request was cancelled") from None
             return servable, signature, outputs
         except ServingError as err:
             status = err.code.name
@@ -147,8 +203,9 @@ class PredictionCore:
         finally:
             self.metrics.observe(name, api, status, time.perf_counter() - start)
 
-    def close(self, timeout: float = 30.0) -> None:
-        self.scheduler.close(timeout)
+    def close(self, timeout: float = 30.0) -> bool:
+        """Stops the batch workers; False when a model call still ran after `timeout` seconds."""
+        return self.scheduler.close(timeout)
 
 
 def status_response(manager: ModelManager, name: str, version: int | None = None, label: str | None = None):

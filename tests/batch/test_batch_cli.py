@@ -149,7 +149,7 @@ def test_a_failing_batch_is_retried_one_by_one_so_only_the_culprit_fails(tmp_pat
         value = np.full((2, 2, 3), i, float).tolist()
         outcomes += list(fn.process(Instance(f"k{i}", "tensor", i, str(tmp_path / f"{i}.json"), value=value)))
     assert [o.ok for o in outcomes] == [True, True, False, True]
-    assert json.loads(outcomes[2].line)["error"] == {"code": "INTERNAL", "message": "model failed: cannot handle 13"}
+    assert json.loads(outcomes[2].line)["error"] == {"status": "INTERNAL", "message": "model failed: cannot handle 13"}
     assert sorted(p.name for p in tmp_path.glob("*.json")) == ["11.json", "12.json", "14.json"]
 
 

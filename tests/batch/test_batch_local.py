@@ -70,7 +70,7 @@ def test_file_list_resolves_relative_paths_and_reports_missing(tmp_path, savedmo
     assert (summary.succeeded, summary.failed) == (3, 1)
     assert sorted(p.name for p in out.glob("*.webp")) == ["a0.webp", "a1.webp", "a2.webp"]
     (error,) = jsonl((out / "prediction.errors_stats-00000-of-00001").read_text())
-    assert error["instance"].endswith("missing.png") and error["error"]["code"] == "NOT_FOUND"
+    assert error["instance"].endswith("missing.png") and error["error"]["status"] == "NOT_FOUND"
 
 
 def test_tfrecords_of_encoded_images_and_of_examples(tmp_path, savedmodel):
@@ -163,3 +163,27 @@ def test_input_spellings_give_the_same_relative_names(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path / "in")
     assert rels(".", output="sr") == ["a.png", "sub/b.png"]
     assert rels("**/*.png", output="../o") == ["a.png", "sub/b.png"]
+
+
+def test_16_bit_images_keep_full_precision(tmp_path, savedmodel, tiny_model):
+    image = random_image(7, (8, 6, 3), np.uint16)
+    assert (image % 257 != 0).mean() > 0.99  # values 8-bit precision would lose
+    _write(tmp_path / "in" / "deep.png", image)
+    summary = run_batch(BatchConfig(model=str(savedmodel), input=str(tmp_path / "in"), output=str(tmp_path / "out")))
+    assert (summary.succeeded, summary.failed) == (1, 0)
+    got = read_image(tmp_path / "out" / "deep.png")
+    assert got.dtype == np.uint16 and got.shape == (16, 12, 3)
+    assert (got % 257 != 0).mean() > 0.5, "8-bit values scaled by 257"
+    want = np.round(np.clip(tiny_model(image[None].astype(np.float32) / 65535.0).numpy()[0] * 65535.0, 0, 65535))
+    diff = np.abs(got.astype(np.float64) - want)
+    assert diff.max() <= 2 and np.mean(diff > 1) < 1e-3, diff.max()
+
+
+def test_batch_extra_installs_what_dataflow_needs():
+    import configparser
+    from pathlib import Path
+
+    config = configparser.ConfigParser()
+    config.read(Path(__file__).resolve().parents[2] / "setup.cfg")
+    batch = config["options.extras_require"]["batch"].split()
+    assert any(r.startswith("apache-beam[gcp]") for r in batch), batch  # DataflowRunner's dependencies

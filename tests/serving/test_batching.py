@@ -107,3 +107,58 @@ def test_requests_given_up_while_queued_are_skipped():
     np.testing.assert_array_equal(kept.result(10)["y"], x * 3 * 2 + 1)
     assert first.result(10)["y"].shape == (1, 2) and calls == [1, 1] and sched.pending == 0
     sched.close()
+
+
+def test_large_requests_leave_a_thread_for_small_ones():
+    gate, calls = threading.Event(), []
+    run = _blocking_run(gate, calls)
+    sched = BatchScheduler(BatchingConfig(enabled=False, num_batch_threads=2, large_request_pixels=100))
+    big, small = np.zeros((1, 2), np.float32), np.ones((1, 2), np.float32)
+    larges = [sched.submit(("k",), run, {"x": big}, cost=1000) for _ in range(2)]
+    while len(calls) < 1:
+        threading.Event().wait(0.001)
+    done = threading.Event()
+    quick = sched.submit(("k",), lambda x: (done.set(), {"y": x["x"]})[1], {"x": small}, cost=10)
+    assert done.wait(5), "the small request waited behind the large ones"
+    np.testing.assert_array_equal(quick.result(1)["y"], small)
+    assert len(calls) == 1  # the second large request still waits for the first
+    gate.set()
+    for f in larges:
+        f.result(10)
+    sched.close()
+
+
+def test_cancelled_request_leaves_the_queue_at_once_and_never_runs():
+    gate, calls = threading.Event(), []
+    run = _blocking_run(gate, calls)
+    sched = BatchScheduler(BatchingConfig(enabled=False, num_batch_threads=1, max_enqueued=2))
+    x = np.zeros((1, 2), np.float32)
+    first = sched.submit(("k",), run, {"x": x})
+    while not calls:
+        threading.Event().wait(0.001)
+    second = sched.submit(("k",), run, {"x": x + 5})
+    assert sched.pending == 2
+    assert second.cancel()  # its client went away before it started
+    assert sched.pending == 1  # the queue slot is free now, not when a worker gets to it
+    third = sched.submit(("k",), run, {"x": x + 7})
+    gate.set()
+    first.result(10)
+    np.testing.assert_array_equal(third.result(10)["y"], (x + 7) * 2 + 1)
+    assert len(calls) == 2  # the cancelled request never ran
+    sched.close()
+
+
+def test_abort_answers_queued_and_running_requests():
+    gate, calls = threading.Event(), []
+    sched = BatchScheduler(BatchingConfig(enabled=False, num_batch_threads=1))
+    x = np.zeros((1, 2), np.float32)
+    running = sched.submit(("k",), _blocking_run(gate, calls), {"x": x})
+    while not calls:
+        threading.Event().wait(0.001)
+    queued = sched.submit(("k",), _blocking_run(gate, calls), {"x": x})
+    assert sched.abort(ServingError(Code.UNAVAILABLE, "shutting down")) == 2
+    for f in (running, queued):
+        with pytest.raises(ServingError, match="shutting down"):
+            f.result(1)
+    gate.set()
+    assert sched.close(10)

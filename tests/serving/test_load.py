@@ -1,16 +1,22 @@
-"""Load: 32 concurrent clients (half REST, half gRPC) against a small model.
+"""Load: 32 concurrent clients (half REST, half gRPC) against a small model; 4 of them send large
+images (256x256, 4x the `large_request_pixels` threshold), the others 8x8.
 
-Runs SR_TF_LOAD_SECONDS seconds (default 10 for CI; the acceptance run uses 30):
-  SR_TF_LOAD_SECONDS=30 python -m pytest -q tests/serving/test_load.py
+Runs SR_TF_LOAD_SECONDS seconds (default 10 for CI; a longer run:
+  SR_TF_LOAD_SECONDS=120 python -m pytest -q -s tests/serving/test_load.py
 Only explicit 429/503 (RESOURCE_EXHAUSTED/UNAVAILABLE) may fail; every response is checked
-against the expected output of its own input; the queue and the process memory stay bounded.
+against the expected output of its own input; the queue and the process memory stay bounded; the
+small requests' p99 latency stays within a few large requests' time (large ones never take the
+last batch thread), and is printed with the machine's ISA.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import sys
 import threading
+import time
+from pathlib import Path
 
 import grpc
 import numpy as np
@@ -21,12 +27,18 @@ from serving_helpers import assert_upscaled_equal, copy_version, random_pixels
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
 from sr_tf.serving.batching import BatchingConfig
+from sr_tf.serving.grpc_service import GRPC_OPTIONS
 from sr_tf.serving.models import ModelConfig
 from sr_tf.serving.server import ModelServer, ServerConfig
+from sr_tf.serving.service import Limits
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+from machine import describe as machine_line  # noqa: E402
 
 CLIENTS = 32
+LARGE_CLIENTS = {3, 10, 17, 24}  # two over REST, two over gRPC
 SECONDS = float(os.environ.get("SR_TF_LOAD_SECONDS", "10"))
-MAX_ENQUEUED = 24
+MAX_ENQUEUED = 40
 
 
 def _rss_mb() -> float:
@@ -42,6 +54,7 @@ def test_32_concurrent_clients(exported, tmp_path):
     copy_version(exported, tmp_path / "load", 1)
     config = ServerConfig(
         rest_port=0, grpc_port=0, poll_seconds=0, grace_seconds=10,
+        limits=Limits(max_pixels=256 * 256, timeout_seconds=60),
         batching=BatchingConfig(enabled=True, max_batch_size=8, batch_timeout_micros=2000,
                                 num_batch_threads=2, max_enqueued=MAX_ENQUEUED),
     )
@@ -51,10 +64,12 @@ def test_32_concurrent_clients(exported, tmp_path):
     # each client has its own inputs (distinct seeds) and their in-process outputs
     cases = {}
     for c in range(CLIENTS):
+        size = 256 if c in LARGE_CLIENTS else 8
         for k in range(2):
-            x = random_pixels(1000 * c + k, (1, 8, 8, 3))
+            x = random_pixels(1000 * c + k, (1, size, size, 3))
             cases[(c, k)] = (x, servable.run(signature, {"images": x})["upscaled"])
     stats = {"ok": 0, "refused": 0}
+    latencies: dict[bool, list[float]] = {True: [], False: []}
     errors, lock, stop = [], threading.Lock(), threading.Event()
     max_pending = [0]
 
@@ -64,8 +79,10 @@ def test_32_concurrent_clients(exported, tmp_path):
         k = 0
         while not stop.is_set():
             x, want = cases[(c, k % 2)]
-            r = session.post(url, data=json.dumps({"instances": x.tolist()}), timeout=30)
+            start = time.perf_counter()
+            r = session.post(url, data=json.dumps({"instances": x.tolist()}), timeout=60)
             if r.status_code == 200:
+                latencies[c in LARGE_CLIENTS].append(time.perf_counter() - start)
                 assert_upscaled_equal(np.array(r.json()["predictions"], np.float32), want)
                 key = "ok"
             elif r.status_code in (429, 503):
@@ -77,7 +94,7 @@ def test_32_concurrent_clients(exported, tmp_path):
             k += 1
 
     def grpc_client(c):
-        channel = grpc.insecure_channel(f"127.0.0.1:{srv.grpc_port}")
+        channel = grpc.insecure_channel(f"127.0.0.1:{srv.grpc_port}", options=GRPC_OPTIONS)
         stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
         k = 0
         while not stop.is_set():
@@ -86,7 +103,9 @@ def test_32_concurrent_clients(exported, tmp_path):
             request.model_spec.name = "load"
             request.inputs["images"].CopyFrom(tf.make_tensor_proto(x))
             try:
-                out = tf.make_ndarray(stub.Predict(request, 30).outputs["upscaled"])
+                start = time.perf_counter()
+                out = tf.make_ndarray(stub.Predict(request, 60).outputs["upscaled"])
+                latencies[c in LARGE_CLIENTS].append(time.perf_counter() - start)
                 assert_upscaled_equal(out, want)
                 key = "ok"
             except grpc.RpcError as err:
@@ -122,9 +141,18 @@ def test_32_concurrent_clients(exported, tmp_path):
     finally:
         srv.stop()
     rss_growth = _rss_mb() - rss_start
-    print(f"\nload: {SECONDS:.0f}s, {CLIENTS} clients: {stats['ok']} ok, {stats['refused']} refused (429/503), "
-          f"max queue {max_pending[0]}, RSS growth {rss_growth:.0f} MiB")
+    small, large = np.array(latencies[False]), np.array(latencies[True])
+    p99 = float(np.percentile(small, 99)) if len(small) else float("nan")
+    large_median = float(np.median(large)) if len(large) else float("nan")
+    print(f"\nload: {SECONDS:.0f}s, {CLIENTS} clients ({len(LARGE_CLIENTS)} sending 256x256, the rest 8x8): "
+          f"{stats['ok']} ok, {stats['refused']} refused (429/503), max queue {max_pending[0]}, "
+          f"RSS growth {rss_growth:.0f} MiB; small requests: {len(small)}, p50 {np.median(small) * 1000:.0f} ms, "
+          f"p99 {p99 * 1000:.0f} ms; large requests: {len(large)}, p50 {large_median * 1000:.0f} ms; "
+          f"{machine_line()}")
     assert not errors, errors[0]
     assert stats["ok"] > CLIENTS
+    assert len(large) >= len(LARGE_CLIENTS), "the large requests must get through too"
     assert max_pending[0] <= MAX_ENQUEUED
     assert rss_growth < 300, f"memory grew by {rss_growth:.0f} MiB"
+    # small requests never wait behind more than the large one running beside them (generous bound)
+    assert p99 < max(2.0, 3 * large_median), f"small-request p99 {p99:.2f} s; large median {large_median:.2f} s"

@@ -34,7 +34,8 @@ def _versions(url, model):
 def test_hot_swap_without_failed_requests_and_broken_version_keeps_serving(exported, tmp_path, tiny_model):
     base = tmp_path / "swap"
     copy_version(exported, base, 1)
-    srv = ModelServer([ModelConfig("swap", str(base))], ServerConfig(rest_port=0, grpc_port=None, poll_seconds=0.1))
+    srv = ModelServer([ModelConfig("swap", str(base))], ServerConfig(rest_port=0, grpc_port=None, poll_seconds=0.1,
+                                                                 load_retries=1, load_retry_interval=0.2))
     srv.start()
     url = f"http://127.0.0.1:{srv.rest_port}"
     x = random_pixels(7)
@@ -104,14 +105,15 @@ def test_model_config_file_with_two_models_and_labels(exported, tmp_path, tiny_m
 
 
 def test_vertex_mode_routes(exported, tmp_path, tiny_model):
-    vertex, port, storage = vertex_from_env({
+    settings = vertex_from_env({
         "AIP_STORAGE_URI": str(exported),  # a bare SavedModel folder, as Vertex hands it over
         "AIP_HTTP_PORT": "0", "AIP_HEALTH_ROUTE": "/v1/endpoints/e/deployedModels/d",
         "AIP_PREDICT_ROUTE": "/v1/endpoints/e/deployedModels/d:predict", "AIP_DEPLOYED_MODEL_ID": "d",
     })
-    assert isinstance(vertex, VertexConfig) and port == 0
-    config = ServerConfig(rest_port=port, grpc_port=None, poll_seconds=0, vertex=vertex)
-    with ModelServer([ModelConfig(vertex.model_name, storage)], config) as srv:
+    vertex = settings.routes
+    assert isinstance(vertex, VertexConfig) and settings.port == 0
+    config = ServerConfig(rest_port=settings.port, grpc_port=None, poll_seconds=0, vertex=vertex)
+    with ModelServer([ModelConfig(vertex.model_name, settings.storage_uri)], config) as srv:
         url = f"http://127.0.0.1:{srv.rest_port}"
         assert requests.get(url + vertex.health_route, timeout=10).status_code == 200
         x = random_pixels(9, (2, 4, 4, 3))
@@ -119,6 +121,16 @@ def test_vertex_mode_routes(exported, tmp_path, tiny_model):
         r = requests.post(url + vertex.predict_route, data=json.dumps(body), timeout=30)
         assert r.status_code == 200
         assert_upscaled_equal(np.array(r.json()["predictions"]), reference_upscale(tiny_model, x))
+        # Vertex batch prediction sends several jsonl lines per request: images of different sizes
+        sizes = [(4, 4), (5, 8), (4, 4), (3, 2)]
+        xs = [random_pixels(20 + i, (1, h, w, 3)) for i, (h, w) in enumerate(sizes)]
+        body = {"instances": [x[0].tolist() for x in xs]}
+        r = requests.post(url + vertex.predict_route, data=json.dumps(body), timeout=30)
+        assert r.status_code == 200, r.text[:300]
+        predictions = r.json()["predictions"]
+        assert len(predictions) == len(xs)
+        for x, p in zip(xs, predictions, strict=True):  # each in its own place, at its own size
+            assert_upscaled_equal(np.array(p)[None], reference_upscale(tiny_model, x))
     with pytest.raises(ValueError, match="AIP_STORAGE_URI"):
         vertex_from_env({})
 
@@ -175,3 +187,67 @@ def test_reload_config_over_grpc_adds_a_model(exported, tmp_path):
         assert response.status.error_code == 0
         assert list(_versions(url, "second")) == [4]
         assert _versions(url, "first")[1]["state"] == "AVAILABLE"
+
+
+def test_half_copied_version_becomes_available_once_complete(exported, tmp_path, tiny_model):
+    import shutil
+
+    base = tmp_path / "copy"
+    copy_version(exported, base, 1)
+    config = ServerConfig(rest_port=0, grpc_port=None, poll_seconds=0.1, load_retries=40, load_retry_interval=0.25)
+    x = random_pixels(11)
+    with ModelServer([ModelConfig("copy", str(base))], config) as srv:
+        url = f"http://127.0.0.1:{srv.rest_port}"
+        v2 = base / "2"
+        v2.mkdir()
+        shutil.copy(exported / "saved_model.pb", v2)  # a non-atomic copy: the graph first ...
+        assert _wait_for(lambda: 2 in _versions(url, "copy"))
+        time.sleep(1.5)  # ... the variables some seconds later; loads fail meanwhile
+        assert _versions(url, "copy")[2]["state"] != "AVAILABLE"
+        r = requests.post(f"{url}/v1/models/copy:predict", data=json.dumps({"instances": x.tolist()}), timeout=30)
+        assert r.status_code == 200  # version 1 keeps serving
+        assert _versions(url, "copy")[1]["state"] == "AVAILABLE"
+        for item in exported.iterdir():
+            if item.name != "saved_model.pb":
+                (shutil.copytree if item.is_dir() else shutil.copy)(item, v2 / item.name)
+        assert _wait_for(lambda: _versions(url, "copy")[2]["state"] == "AVAILABLE", 30)
+        assert _wait_for(lambda: _versions(url, "copy")[1]["state"] == "END")
+        r = requests.post(f"{url}/v1/models/copy/versions/2:predict", data=json.dumps({"instances": x.tolist()}),
+                          timeout=30)
+        assert r.status_code == 200
+        assert_upscaled_equal(np.array(r.json()["predictions"]), reference_upscale(tiny_model, x))
+
+
+def test_a_disconnected_clients_queued_request_is_dropped(exported, tmp_path):
+    import socket
+
+    from sr_tf.serving.batching import BatchingConfig
+
+    copy_version(exported, tmp_path / "d", 1)
+    config = ServerConfig(rest_port=0, grpc_port=None, poll_seconds=0, batching=BatchingConfig(num_batch_threads=1))
+    with ModelServer([ModelConfig("d", str(tmp_path / "d"))], config) as srv:
+        servable = srv.manager.resolve("d")
+        real_run, seen, release = servable.run, [], threading.Event()
+
+        def slow_run(signature, inputs):
+            seen.append(float(inputs["images"][0, 0, 0, 0]))
+            release.wait(20)
+            return real_run(signature, inputs)
+
+        servable.run = slow_run
+        url = f"http://127.0.0.1:{srv.rest_port}/v1/models/d:predict"
+        first = threading.Thread(target=lambda: requests.post(
+            url, data=json.dumps({"instances": np.full((1, 2, 2, 3), 1.0).tolist()}), timeout=30))
+        first.start()
+        assert _wait_for(lambda: seen == [1.0])  # the only worker is busy now
+        body = json.dumps({"instances": np.full((1, 2, 2, 3), 2.0).tolist()}).encode()
+        with socket.create_connection(("127.0.0.1", srv.rest_port)) as sock:
+            sock.sendall(b"POST /v1/models/d:predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                         + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+            assert _wait_for(lambda: srv.core.scheduler.pending == 2)
+        # the client is gone: its request leaves the queue before the worker is free
+        assert _wait_for(lambda: srv.core.scheduler.pending == 1, 10)
+        release.set()
+        first.join(30)
+        time.sleep(0.3)
+        assert seen == [1.0]  # the dropped request never ran
