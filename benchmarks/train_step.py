@@ -1,15 +1,29 @@
-"""Training-step time of sr-tf against an equivalent PyTorch step, side by side in one run.
+"""Training-step time of sr-tf before and after the move to `fit`, and against the same step in
+PyTorch, side by side in one run.
 
-ESRGAN (stage 2): RRDBNet generator + VGG-style discriminator; G step = L1 (1e-2) + VGG19
-conv5_4 perceptual (1) + relativistic GAN (5e-3), then a D step (relativistic), both Adam.
-SRResNet: generator step with MSE, Adam. The PyTorch side builds the same layer shapes (written
-here, random weights; the VGG19 has random weights on both sides) and runs the same losses.
+* `srresnet_small`: the recipe of the 10-minute CPU run (SRResNet, 32 channels, 8 blocks, no batch
+  norm, residual over the bicubic input, L1, batch 16, HR 96).
+  - before: the previous code: the network's last layers run as written (pixel shuffle, PReLU, then
+    the 9x9 conv to 3 channels at the output resolution), one `tf.function(train_step)` call and a
+    host sync per step, as the old hand-written loop ran it;
+  - after: the Keras `fit` train function of `sr-tf train` with today's network (that last conv
+    computed before the shuffle, `sr_tf.models.layers.conv_after_shuffle`), in float32 and, where
+    the CPU has bfloat16 instructions (AVX512-BF16, AMX), under `mixed_bfloat16`.
+* `srresnet`: the paper's SRResNet (16 blocks, batch norm, MSE, batch 16, HR 96), after only.
+* `esrgan`: ESRGAN stage 2, RRDBNet generator + VGG-style discriminator; G step = L1 (1e-2) + VGG19
+  conv5_4 perceptual (1) + relativistic GAN (5e-3), then a D step, both Adam.
 
-    python benchmarks/train_step.py                           # paper sizes (slow on a small CPU)
-    python benchmarks/train_step.py --rrdb-blocks 4 --batch 4 --hr 64 --steps 3
+The PyTorch side builds the same layer shapes (written here, random weights; the VGG19 has random
+weights on both sides) and runs the same losses, in float32 and under `torch.autocast(bfloat16)`
+beside our bfloat16 line. Batches are constant tensors: this times compute and dispatch, not the
+data pipeline (`benchmarks/data_pipeline.py`). Every variant runs `--chunk` steps per turn and the
+variants take turns, so machine noise falls on all alike; wall and process CPU seconds per step are
+medians over the turns.
 
-Reports seconds per step (median of --steps after --warmup) and the ratio torch / ours
-(> 1: ours is faster). `--mixed-precision` and `--jit` apply to ours (for GPUs).
+    python3 benchmarks/train_step.py --models srresnet_small             # the 10-minute recipe
+    python3 benchmarks/train_step.py                                      # all, paper sizes (slow)
+    python3 benchmarks/train_step.py --models esrgan --rrdb-blocks 4 --batch 4 --hr 64
+
 torch is a benchmark-only dependency: `pip install ".[bench]"` (a CPU build: on machines with a local
 wheel `pip install torch==2.13.0`; an unpinned `torch` may pull a multi-GB CUDA build).
 """
@@ -17,6 +31,7 @@ wheel `pip install torch==2.13.0`; an unpinned `torch` may pull a multi-GB CUDA 
 from __future__ import annotations
 
 import argparse
+import resource
 import statistics
 import time
 
@@ -25,79 +40,130 @@ import numpy as np
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--models", default="esrgan,srresnet", help="comma list: esrgan, srresnet")
-    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--models", default="srresnet_small,srresnet,esrgan", help="comma list: srresnet_small, srresnet, esrgan")
+    p.add_argument("--batch", type=int, default=16, help="batch of srresnet and esrgan")
     p.add_argument("--hr", type=int, default=128, help="HR patch size for ESRGAN (SRResNet uses --srresnet-hr)")
     p.add_argument("--srresnet-hr", type=int, default=96)
     p.add_argument("--rrdb-blocks", type=int, default=23)
     p.add_argument("--srresnet-blocks", type=int, default=16)
-    p.add_argument("--steps", type=int, default=5)
-    p.add_argument("--warmup", type=int, default=2)
-    p.add_argument("--mixed-precision", action="store_true", help="ours under mixed_float16")
-    p.add_argument("--jit", action="store_true", help="ours with XLA (jit_compile=True)")
+    p.add_argument("--turns", type=int, default=5, help="timed turns per variant")
+    p.add_argument("--chunk", type=int, default=4, help="steps per turn")
+    p.add_argument("--warmup", type=int, default=1, help="untimed turns first")
     p.add_argument("--no-torch", action="store_true")
+    p.add_argument("--no-bf16", action="store_true", help="skip the bfloat16 lines even where the CPU has them")
     p.add_argument("--threads", type=int, default=0, help="intra-op threads for both (0: library default)")
     return p.parse_args(argv)
 
 
-def timed(steps_by_name: dict, steps: int, warmup: int) -> dict[str, float]:
-    """Median seconds per step of each step function; after warm-up the functions take turns,
-    so noise from other jobs on the machine falls on all of them alike."""
-    for step in steps_by_name.values():
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def timed(variants: dict, turns: int, warmup: int, chunk: int) -> dict[str, tuple[float, float]]:
+    """Median (wall, CPU) seconds per step of each variant; each call runs `chunk` steps, and after
+    warm-up the variants take turns."""
+    for run in variants.values():
         for _ in range(warmup):
-            step()
-    times = {name: [] for name in steps_by_name}
-    for _ in range(steps):
-        for name, step in steps_by_name.items():
-            start = time.perf_counter()
-            step()
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(t) for name, t in times.items()}
+            run()
+    samples = {name: [] for name in variants}
+    for _ in range(turns):
+        for name, run in variants.items():
+            wall, cpu = time.perf_counter(), _cpu()
+            run()
+            samples[name].append(((time.perf_counter() - wall) / chunk, (_cpu() - cpu) / chunk))
+    return {name: (statistics.median(w for w, _ in s), statistics.median(c for _, c in s)) for name, s in samples.items()}
+
+
+def has_bf16() -> bool:
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 # --------------------------------------------------------------------------- ours
 
 
-def ours_step(name: str, args):
-    import keras
+def _batch(args, name, rng):
     import tensorflow as tf
+
+    batch, hr_size = (16, 96) if name == "srresnet_small" else (args.batch, args.hr if name == "esrgan" else args.srresnet_hr)
+    lr = tf.constant(rng.random((batch, hr_size // 4, hr_size // 4, 3), dtype=np.float32))
+    hr = tf.constant(rng.random((batch, hr_size, hr_size, 3), dtype=np.float32))
+    return lr, hr
+
+
+def _model(name: str, args, plain_last_conv: bool = False):
+    import keras
 
     from sr_tf.losses import VGGFeatureExtractor
     from sr_tf.models import RRDBNet, SRResNet, VGGStyleDiscriminator
+    from sr_tf.training import load_config
+    from sr_tf.training.builders import build_model
     from sr_tf.training.models import SRGAN, SRModel
 
-    if args.mixed_precision:
-        keras.mixed_precision.set_dtype_policy("mixed_float16")
-    rng = np.random.default_rng(0)
     if name == "esrgan":
-        hr_size = args.hr
         model = SRGAN(
             RRDBNet(num_block=args.rrdb_blocks, scale=4),
-            VGGStyleDiscriminator(input_size=hr_size),
+            VGGStyleDiscriminator(input_size=args.hr),
             feature_extractor=VGGFeatureExtractor(("conv5_4",), weights=None),
         )
         model.compile(keras.optimizers.Adam(1e-4), keras.optimizers.Adam(1e-4), gan_type="relativistic",
                       gan_weight=5e-3, pixel_weight=1e-2, perceptual_weight=1.0)
-    else:
-        hr_size = args.srresnet_hr
+        return model
+    if name == "srresnet":
         model = SRModel(SRResNet(num_block=args.srresnet_blocks, scale=4))
         model.compile(keras.optimizers.Adam(1e-4), pixel_loss="mse")
-    lr = tf.constant(rng.random((args.batch, hr_size // 4, hr_size // 4, 3), dtype=np.float32))
-    hr = tf.constant(rng.random((args.batch, hr_size, hr_size, 3), dtype=np.float32))
+        return model
+    config = load_config("srresnet_small")
+    if not plain_last_conv:
+        return build_model(config)
+
+    class PreviousSRResNet(SRResNet):
+        """The network as the previous code ran it: shuffle, PReLU, then the 9x9 conv at full size."""
+
+        def _shuffle_prelu_conv_last(self, x, factor, act):
+            return self.conv_last(act(self.upsample[-2](x)))
+
+    return build_model(config, generator=PreviousSRResNet(**config.generator.kwargs))
+
+
+def ours_step(name: str, args, variant: str):
+    """`variant`: "before" (previous network + a `tf.function(train_step)` per step), "after" (the
+    `fit` train function) or "after-bf16" (the same under `mixed_bfloat16`)."""
+    import keras
+    import tensorflow as tf
+
+    keras.mixed_precision.set_dtype_policy("mixed_bfloat16" if variant == "after-bf16" else "float32")
+    keras.utils.set_random_seed(0)
+    lr, hr = _batch(args, name, np.random.default_rng(0))
+    model = _model(name, args, plain_last_conv=variant == "before")
     model.build(lr.shape)
-    fn = tf.function(model.train_step, jit_compile=args.jit)
+    keras.mixed_precision.set_dtype_policy("float32")
+    if variant == "before":
+        fn = tf.function(model.train_step, reduce_retracing=True)
 
-    def step():
-        logs = fn((lr, hr))
-        float(logs["g_loss"])  # wait for the result
+        def run():
+            for _ in range(args.chunk):
+                fn((lr, hr))
+                int(model.step.numpy())  # the old loop read the step back every step
 
-    return step
+        return run
+    data = tf.data.Dataset.from_tensors((lr, hr)).repeat()
+
+    def run():
+        model.fit(data, steps_per_epoch=args.chunk, epochs=1, verbose=0, shuffle=False)
+
+    return run
 
 
 # --------------------------------------------------------------------------- PyTorch
 
 
-def torch_step(name: str, args):
+def torch_step(name: str, args, bf16: bool = False):
     import torch
     from torch import nn
     from torch.nn import functional as F
@@ -182,19 +248,32 @@ def torch_step(name: str, args):
         def forward(self, x):
             return x + self.b2(self.c2(self.act(self.b1(self.c1(x)))))
 
-    class SRResNet(nn.Module):
-        def __init__(self, blocks, nf=64):
+    class SmallBlock(nn.Module):  # MSRResNet's block: no batch norm
+        def __init__(self, nf):
             super().__init__()
+            self.c1, self.act, self.c2 = nn.Conv2d(nf, nf, 3, 1, 1), nn.PReLU(nf), nn.Conv2d(nf, nf, 3, 1, 1)
+
+        def forward(self, x):
+            return x + self.c2(self.act(self.c1(x)))
+
+    class SRResNet(nn.Module):
+        def __init__(self, blocks, nf=64, small=False):
+            super().__init__()
+            self.small = small
             self.first, self.act = nn.Conv2d(3, nf, 9, 1, 4), nn.PReLU(nf)
-            self.body = nn.Sequential(*[ResBlock(nf) for _ in range(blocks)])
-            self.conv_body, self.bn = nn.Conv2d(nf, nf, 3, 1, 1), nn.BatchNorm2d(nf)
+            self.body = nn.Sequential(*[(SmallBlock(nf) if small else ResBlock(nf)) for _ in range(blocks)])
+            self.conv_body = nn.Conv2d(nf, nf, 3, 1, 1)
+            self.bn = nn.Identity() if small else nn.BatchNorm2d(nf)
             self.up = nn.Sequential(nn.Conv2d(nf, nf * 4, 3, 1, 1), nn.PixelShuffle(2), nn.PReLU(nf),
                                     nn.Conv2d(nf, nf * 4, 3, 1, 1), nn.PixelShuffle(2), nn.PReLU(nf))
             self.last = nn.Conv2d(nf, 3, 9, 1, 4)
 
         def forward(self, x):
             head = self.act(self.first(x))
-            return self.last(self.up(head + self.bn(self.conv_body(self.body(head)))))
+            out = self.last(self.up(head + self.bn(self.conv_body(self.body(head)))))
+            if self.small:  # residual over the bicubic-upsampled input
+                out = out + F.interpolate(x, scale_factor=4, mode="bicubic", align_corners=False)
+            return out
 
     rng = np.random.default_rng(0)
     mean = torch.tensor([103.939, 116.779, 123.68]).view(1, 3, 1, 1)
@@ -207,12 +286,17 @@ def torch_step(name: str, args):
         g, d, vgg = RRDBNet(args.rrdb_blocks), VGGDisc(size), vgg19_to_conv54()
         g_opt, d_opt = torch.optim.Adam(g.parameters(), 1e-4), torch.optim.Adam(d.parameters(), 1e-4)
         bce = nn.BCEWithLogitsLoss()
+    elif name == "srresnet_small":
+        size = 96
+        g = SRResNet(8, nf=32, small=True)
+        g_opt = torch.optim.Adam(g.parameters(), 5e-4)
     else:
         size = args.srresnet_hr
         g = SRResNet(args.srresnet_blocks)
         g_opt = torch.optim.Adam(g.parameters(), 1e-4)
-    lr = torch.from_numpy(rng.random((args.batch, 3, size // 4, size // 4), dtype=np.float32))
-    hr = torch.from_numpy(rng.random((args.batch, 3, size, size), dtype=np.float32))
+    batch = 16 if name == "srresnet_small" else args.batch
+    lr = torch.from_numpy(rng.random((batch, 3, size // 4, size // 4), dtype=np.float32))
+    hr = torch.from_numpy(rng.random((batch, 3, size, size), dtype=np.float32))
 
     def esrgan_step():
         for p in d.parameters():
@@ -236,10 +320,19 @@ def torch_step(name: str, args):
 
     def srresnet_step():
         g_opt.zero_grad()
-        F.mse_loss(g(lr), hr).backward()
+        loss = F.l1_loss if name == "srresnet_small" else F.mse_loss
+        loss(g(lr), hr).backward()
         g_opt.step()
 
-    return esrgan_step if name == "esrgan" else srresnet_step
+    step = esrgan_step if name == "esrgan" else srresnet_step
+    if not bf16:
+        return step
+
+    def autocast_step():
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            step()
+
+    return autocast_step
 
 
 def main(argv=None) -> None:
@@ -254,21 +347,38 @@ def main(argv=None) -> None:
             torch.set_num_threads(args.threads)
     from machine import describe
 
+    bf16 = has_bf16() and not args.no_bf16
     print(describe())
-    print(f"settings: batch={args.batch} esrgan_hr={args.hr} rrdb_blocks={args.rrdb_blocks} "
-          f"srresnet_hr={args.srresnet_hr} srresnet_blocks={args.srresnet_blocks} steps={args.steps} "
-          f"warmup={args.warmup} mixed_precision={args.mixed_precision} jit={args.jit}")
+    if not bf16:
+        print("bfloat16 lines skipped: " + ("--no-bf16" if args.no_bf16 else "this CPU has no AVX512-BF16 or AMX"))
+    if not args.no_torch:
+        import tensorflow as tf
+        import torch
+
+        print(f"threads: TensorFlow intra-op {tf.config.threading.get_intra_op_parallelism_threads() or 'default'}, "
+              f"torch {torch.get_num_threads()}; torch {torch.__version__}")
+    print(f"settings: batch={args.batch} esrgan_hr={args.hr} rrdb_blocks={args.rrdb_blocks} srresnet_hr={args.srresnet_hr} "
+          f"srresnet_blocks={args.srresnet_blocks} turns={args.turns} chunk={args.chunk} warmup={args.warmup}")
     for name in args.models.split(","):
-        steps = {"ours": ours_step(name, args)}
+        variants = {}
+        if name == "srresnet_small":
+            variants["before"] = ours_step(name, args, "before")
+        variants["after"] = ours_step(name, args, "after")
+        if bf16:
+            variants["after-bf16"] = ours_step(name, args, "after-bf16")
         if not args.no_torch:
-            steps["torch"] = torch_step(name, args)
-        median = timed(steps, args.steps, args.warmup)
-        ours = median["ours"]
-        line = f"{name:9s} sr-tf {ours:8.3f} s/step ({1 / ours:6.2f} steps/s)"
-        if "torch" in median:
-            theirs = median["torch"]
-            line += f" | torch {theirs:8.3f} s/step | torch/ours {theirs / ours:5.2f}x"
-        print(line, flush=True)
+            variants["torch"] = torch_step(name, args)
+            if bf16:
+                variants["torch-bf16"] = torch_step(name, args, bf16=True)
+        result = timed(variants, args.turns, args.warmup, args.chunk)
+        for variant, (wall, cpu) in result.items():
+            line = f"{name:15s} {variant:11s} {wall:7.3f} s/step wall ({60 / wall:6.1f} steps/min), {cpu:7.3f} CPU s/step"
+            if variant.startswith("after") and "before" in result:
+                line += f" | before/{variant} {result['before'][0] / wall:4.2f}x wall, {result['before'][1] / cpu:4.2f}x CPU"
+            peer = {"after": "torch", "after-bf16": "torch-bf16"}.get(variant)
+            if peer in result:
+                line += f" | {peer}/{variant} {result[peer][0] / wall:4.2f}x wall, {result[peer][1] / cpu:4.2f}x CPU"
+            print(line, flush=True)
 
 
 if __name__ == "__main__":

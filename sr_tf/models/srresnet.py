@@ -13,6 +13,7 @@ import tensorflow as tf
 
 from sr_tf.models.layers import (
     PixelShuffle,
+    conv_after_shuffle,
     small_kaiming,
     to_output_dtype,
     validate_positive,
@@ -125,14 +126,28 @@ class SRResNet(keras.Model):
         for block in self.body:
             feat = block(feat, training=training)
         feat = head + _maybe_bn(self.bn_body, self.conv_body(feat), training)
-        for layer in self.upsample:
-            feat = layer(feat)
-        out = to_output_dtype(self.conv_last(feat))
+        stages = [self.upsample[i : i + 3] for i in range(0, len(self.upsample), 3)]
+        for conv, shuffle, act in stages[:-1]:
+            feat = act(shuffle(conv(feat)))
+        conv, shuffle, act = stages[-1]
+        out = to_output_dtype(self._shuffle_prelu_conv_last(conv(feat), shuffle.factor, act))
         if self.input_skip is not None:
             shape = tf.shape(x)
             size = tf.stack([shape[1] * self.scale, shape[2] * self.scale])
             out = out + tf.image.resize(tf.cast(x, tf.float32), size, method=self.input_skip)
         return out
+
+    def _shuffle_prelu_conv_last(self, x, factor: int, act: keras.layers.PReLU):
+        """`conv_last(act(depth_to_space(x)))`, computed before the shuffle (`conv_after_shuffle`):
+        the 9x9 conv to 3 channels at the output resolution is this network's slowest layer in
+        its plain form. PReLU is per channel, so it commutes with the shuffle (alpha tiled)."""
+        feat = self.num_feat
+        for layer in (act, self.conv_last):
+            if not layer.built:
+                layer.build((None, None, None, feat))
+        alpha = tf.tile(tf.reshape(tf.cast(act.alpha, x.dtype), [-1]), [factor * factor])
+        x = tf.nn.relu(x) - alpha * tf.nn.relu(-x)
+        return conv_after_shuffle(x, self.conv_last.kernel, self.conv_last.bias, factor)
 
     def get_config(self):
         return {

@@ -15,6 +15,7 @@ resumed run makes the same decisions (early stopping, best model) as an uninterr
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -155,7 +156,7 @@ class BestGenerator(keras.callbacks.Callback):
         if improved:
             self.best = value
             if self.path is not None:
-                save_model(self.model.eval_generator, self.path)
+                save_generator(self.model.eval_generator, self.path)
         self.log(f"step {_step(self.model)}: {self.monitor} {value:.3f} (best {self.best:.3f})")
 
     def get_state(self) -> dict:
@@ -257,6 +258,27 @@ class ImageSummaries(keras.callbacks.Callback):
         self.writer.flush()
 
 
-def save_model(model: keras.Model, path: str | Path) -> None:
-    """`model.save(path)` atomically (a temporary file, then a rename)."""
-    _atomic_write(Path(path), lambda p: model.save(p))
+@contextlib.contextmanager
+def dtype_policy(name: str):
+    """Keras' global dtype policy set to `name` while the block runs (layers take it when built)."""
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_dtype_policy(name)
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_dtype_policy(previous)
+
+
+def save_generator(generator: keras.Model, path: str | Path) -> None:
+    """Saves a trained generator as a float32 `.keras` file, atomically.
+
+    A generator trained under mixed precision computes in float16/bfloat16; the saved model is a
+    float32 copy with the same (float32) weights, so inference keeps float32 unless asked otherwise.
+    """
+    if generator.dtype_policy.name != "float32":
+        with dtype_policy("float32"):
+            copy = generator.__class__.from_config({**generator.get_config(), "dtype": "float32"})
+            copy.build_from_config(generator.get_build_config())
+            copy.set_weights(generator.get_weights())
+        generator = copy
+    _atomic_write(Path(path), lambda p: generator.save(p))

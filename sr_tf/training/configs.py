@@ -91,7 +91,7 @@ class TrainConfig:
     checkpoint_every: int = 5000
     keep_checkpoints: int = 3
     ema_decay: float | None = None
-    mixed_precision: str | None = None  # None | mixed_float16 | mixed_bfloat16
+    mixed_precision: str | None = None  # None | auto | mixed_float16 | mixed_bfloat16 (auto: see distribute)
     jit_compile: bool = False  # XLA; slower for these convolutions on the CPUs measured so far
     early_stopping_patience: int | None = None  # validations without PSNR improvement
     seed: int = 0

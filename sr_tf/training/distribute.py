@@ -46,3 +46,29 @@ def distribute(
     if strategy.num_replicas_in_sync == 1 and not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         return dataset_fn(None)
     return strategy.distribute_datasets_from_function(dataset_fn)
+
+
+MIXED_PRECISION = (None, "auto", "mixed_float16", "mixed_bfloat16")
+
+
+def cpu_has_bf16() -> bool:
+    """Whether the CPU computes bfloat16 natively (AVX512-BF16 or AMX), where oneDNN's bfloat16
+    convolutions are faster than float32 (elsewhere they are emulated, and slower)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def resolve_mixed_precision(setting: str | None) -> str | None:
+    """The Keras dtype policy for a config's `mixed_precision`: "auto" is `mixed_float16` on GPUs,
+    `mixed_bfloat16` on CPUs with native bfloat16, float32 (None) otherwise."""
+    if setting not in MIXED_PRECISION:
+        raise ValueError(f"mixed_precision must be one of {MIXED_PRECISION}. Received: mixed_precision={setting!r}")
+    if setting != "auto":
+        return setting
+    if tf.config.list_logical_devices("GPU"):
+        return "mixed_float16"
+    return "mixed_bfloat16" if cpu_has_bf16() else None

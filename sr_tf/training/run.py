@@ -49,7 +49,7 @@ from sr_tf.training.configs import (
     from_dict,
     to_dict,
 )
-from sr_tf.training.distribute import distribute, is_chief, select_strategy
+from sr_tf.training.distribute import distribute, is_chief, resolve_mixed_precision, select_strategy
 from sr_tf.training.models import SRModel
 
 MEMORY_BUDGET = 2 << 30  # folders whose decoded images fit are held in memory
@@ -224,8 +224,7 @@ def train(
     """
     config.check()
     strategy = strategy or select_strategy()
-    if config.mixed_precision:
-        keras.mixed_precision.set_dtype_policy(config.mixed_precision)
+    policy = resolve_mixed_precision(config.mixed_precision)
     keras.utils.set_random_seed(config.seed)
     train_data, val_data = dataset_configs(config, data)
     run_dir = None if out_dir is None else Path(out_dir)
@@ -239,7 +238,7 @@ def train(
         _check_run_config(run_dir, config)
 
     lr_patch = config.data.hr_patch_size // config.data.scale
-    with strategy.scope():
+    with strategy.scope(), C.dtype_policy(policy or "float32"):
         model = build_model(config, generator=generator)
         model.build((None, lr_patch, lr_patch, 3))
 
@@ -282,7 +281,7 @@ def train(
             verbose=verbose, shuffle=False,
         ).history
     if write_dir is not None:
-        C.save_model(model.eval_generator, write_dir / "generator.keras")
+        C.save_generator(model.eval_generator, write_dir / "generator.keras")
     if scratch is not None:
         shutil.rmtree(scratch, ignore_errors=True)
     return TrainResult(

@@ -1,3 +1,4 @@
+import keras
 import numpy as np
 import pytest
 
@@ -107,3 +108,20 @@ def test_srresnet_input_skip_adds_the_interpolated_input(method):
     # untrained, the residual starts small (0.1x Kaiming last conv), so the output is near `want`
     fresh = SRResNet(num_feat=4, num_block=1, scale=2, batch_norm=False, input_skip=method)
     assert np.abs(fresh(x).numpy() - want).mean() < 0.1
+
+
+@pytest.mark.parametrize("scale,batch_norm", [(2, True), (3, False), (4, False)])
+def test_srresnet_last_conv_before_the_shuffle_equals_the_plain_layers(scale, batch_norm):
+    keras.utils.set_random_seed(scale)
+    model = SRResNet(num_feat=8, num_block=1, scale=scale, batch_norm=batch_norm)
+    x = np.random.default_rng(scale).random((2, 7, 5, 3), dtype=np.float32)
+    out = model(x, training=False).numpy()
+    # the network written layer by layer, as the paper draws it
+    head = model.act_first(model.conv_first(x))
+    feat = model.body[0](head, training=False)
+    feat = head + (model.bn_body(model.conv_body(feat), training=False) if batch_norm else model.conv_body(feat))
+    for layer in model.upsample:
+        feat = layer(feat)
+    np.testing.assert_allclose(out, model.conv_last(feat).numpy(), atol=1e-5)
+    names = [w.path.split("/", 1)[1] for w in model.weights]
+    assert names.count("prelu_up1/alpha") == 1 and "conv_last/kernel" in names

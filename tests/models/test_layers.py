@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from sr_tf.models import torch_to_tf_shuffle_permutation
@@ -45,3 +46,18 @@ def test_ncnn_bicubic_matches_dense_reference():
         expected = np.einsum("ih,jw,nhwc->nijc", reference_resize_matrix(12, out_h), reference_resize_matrix(20, out_w), x)
         got = ncnn_bicubic_resize(tf.constant(x), tf.constant([out_h, out_w])).numpy()
         np.testing.assert_allclose(got, expected, atol=2e-6)
+
+
+@pytest.mark.parametrize("size,in_ch,out_ch,factor", [(9, 32, 3, 2), (3, 8, 4, 2), (5, 4, 3, 3), (1, 4, 2, 2), (9, 6, 3, 4)])
+def test_conv_after_shuffle_equals_the_conv_of_the_shuffled_tensor(size, in_ch, out_ch, factor):
+    from sr_tf.models.layers import conv_after_shuffle
+
+    rng = np.random.default_rng(size + factor)
+    x = rng.normal(size=(2, 5, 3, in_ch * factor * factor)).astype(np.float32)
+    kernel = rng.normal(size=(size, size, in_ch, out_ch)).astype(np.float32)
+    bias = rng.normal(size=(out_ch,)).astype(np.float32)
+    expected = tf.nn.conv2d(tf.nn.depth_to_space(x, factor), kernel, 1, "SAME") + bias
+    got = conv_after_shuffle(tf.constant(x), tf.constant(kernel), tf.constant(bias), factor)
+    assert got.shape == expected.shape
+    scale = np.sqrt(size * size * in_ch)  # typical magnitude of a sum of that many unit products
+    np.testing.assert_allclose(got.numpy(), expected.numpy(), atol=1e-5 * scale)

@@ -108,3 +108,25 @@ def test_retrain_an_existing_generator_through_the_same_path(image_dir):
     assert np.isfinite(result.history["pixel_loss"][0]) and np.isfinite(result.history["val_psnr_y"][0])
     assert any(not np.array_equal(a, b) for a, b in zip(before, generator.get_weights(), strict=True))
     assert result.model.eval_generator is generator
+
+
+def test_a_generator_trained_in_bfloat16_is_saved_as_float32(tmp_path, image_dir):
+    config = load_config("srresnet", [*TINY, "total_steps=2", 'mixed_precision="mixed_bfloat16"'])
+    result = train(config, TrainData(str(image_dir)), tmp_path / "run", verbose=0, log=lambda _: None)
+    assert result.model.generator.dtype_policy.name == "mixed_bfloat16"
+    saved = keras.saving.load_model(tmp_path / "run" / "generator.keras")
+    assert saved.dtype_policy.name == "float32" and saved.get_layer("conv_first").compute_dtype == "float32"
+    for a, b in zip(saved.get_weights(), result.model.generator.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert keras.mixed_precision.global_policy().name == "float32"  # the run left the global policy alone
+
+
+def test_auto_mixed_precision_follows_the_hardware(monkeypatch):
+    from sr_tf.training import distribute
+
+    monkeypatch.setattr(distribute, "cpu_has_bf16", lambda: True)
+    assert distribute.resolve_mixed_precision("auto") == "mixed_bfloat16"
+    monkeypatch.setattr(distribute, "cpu_has_bf16", lambda: False)
+    assert distribute.resolve_mixed_precision("auto") is None
+    with pytest.raises(ValueError, match="mixed_precision must be one of"):
+        distribute.resolve_mixed_precision("bf16")
