@@ -3,15 +3,16 @@ PyTorch, side by side in one run.
 
 * `srresnet_small`: the recipe of the 10-minute CPU run (SRResNet, 32 channels, 8 blocks, no batch
   norm, residual over the bicubic input, L1, batch 16, HR 96).
-  - before: the previous code: the network's last layers run as written (pixel shuffle, PReLU, then
-    the 9x9 conv to 3 channels at the output resolution), one `tf.function(train_step)` call and a
-    host sync per step, as the old hand-written loop ran it;
+  - before: the previous code: one `tf.function(train_step)` call and a host sync per step, as the
+    old hand-written loop ran it, and the network's last layers run as written (pixel shuffle,
+    PReLU, then the 9x9 conv to 3 channels at the output resolution);
   - after: the Keras `fit` train function of `sr-tf train` with today's network (that last conv
     computed before the shuffle, `sr_tf.models.layers.conv_after_shuffle`), in float32 and, where
     the CPU has bfloat16 instructions (AVX512-BF16, AMX), under `mixed_bfloat16`.
-* `srresnet`: the paper's SRResNet (16 blocks, batch norm, MSE, batch 16, HR 96), after only.
+* `srresnet`: the paper's SRResNet (16 blocks, batch norm, MSE, batch 16, HR 96), the same three ways.
 * `esrgan`: ESRGAN stage 2, RRDBNet generator + VGG-style discriminator; G step = L1 (1e-2) + VGG19
-  conv5_4 perceptual (1) + relativistic GAN (5e-3), then a D step, both Adam.
+  conv5_4 perceptual (1) + relativistic GAN (5e-3), then a D step, both Adam (its networks are
+  unchanged: before and after differ only in the loop).
 
 The PyTorch side builds the same layer shapes (written here, random weights; the VGG19 has random
 weights on both sides) and runs the same losses, in float32 and under `torch.autocast(bfloat16)`
@@ -114,21 +115,19 @@ def _model(name: str, args, plain_last_conv: bool = False):
         model.compile(keras.optimizers.Adam(1e-4), keras.optimizers.Adam(1e-4), gan_type="relativistic",
                       gan_weight=5e-3, pixel_weight=1e-2, perceptual_weight=1.0)
         return model
-    if name == "srresnet":
-        model = SRModel(SRResNet(num_block=args.srresnet_blocks, scale=4))
-        model.compile(keras.optimizers.Adam(1e-4), pixel_loss="mse")
-        return model
-    config = load_config("srresnet_small")
-    if not plain_last_conv:
-        return build_model(config)
-
     class PreviousSRResNet(SRResNet):
         """The network as the previous code ran it: shuffle, PReLU, then the 9x9 conv at full size."""
 
         def _shuffle_prelu_conv_last(self, x, factor, act):
             return self.conv_last(act(self.upsample[-2](x)))
 
-    return build_model(config, generator=PreviousSRResNet(**config.generator.kwargs))
+    srresnet = PreviousSRResNet if plain_last_conv else SRResNet
+    if name == "srresnet":
+        model = SRModel(srresnet(num_block=args.srresnet_blocks, scale=4))
+        model.compile(keras.optimizers.Adam(1e-4), pixel_loss="mse")
+        return model
+    config = load_config("srresnet_small")
+    return build_model(config, generator=srresnet(**config.generator.kwargs))
 
 
 def ours_step(name: str, args, variant: str):
@@ -360,9 +359,7 @@ def main(argv=None) -> None:
     print(f"settings: batch={args.batch} esrgan_hr={args.hr} rrdb_blocks={args.rrdb_blocks} srresnet_hr={args.srresnet_hr} "
           f"srresnet_blocks={args.srresnet_blocks} turns={args.turns} chunk={args.chunk} warmup={args.warmup}")
     for name in args.models.split(","):
-        variants = {}
-        if name == "srresnet_small":
-            variants["before"] = ours_step(name, args, "before")
+        variants = {"before": ours_step(name, args, "before")}
         variants["after"] = ours_step(name, args, "after")
         if bf16:
             variants["after-bf16"] = ours_step(name, args, "after-bf16")
