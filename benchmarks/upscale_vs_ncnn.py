@@ -1,11 +1,16 @@
-"""Our Keras realesrgan-x4plus against ncnn (CPU) on the same input, in one run.
+"""Our upscaling paths against ncnn (Real-ESRGAN's own CPU runtime) on the same input, in one run.
 
-    python benchmarks/upscale_vs_ncnn.py [--model realesrgan-x4plus] [--size 128] [--repeats 5]
+    OMP_WAIT_POLICY=PASSIVE python benchmarks/upscale_vs_ncnn.py                 # both models, every path
+    python benchmarks/upscale_vs_ncnn.py --models realesr-animevideov3-x4:256 --repeats 5
 
-Both run the same published weights on the same crop of a real photo (or a
-random image when ../shared is absent), with the same number of threads;
-runs alternate between the two so machine noise hits both alike. Prints the
-median seconds per image for each and the ratio ncnn/ours (> 1: ours faster).
+For each model (NAME:SIZE, a SIZE x SIZE crop of a real photo, or a random image when ../shared is
+absent) it times ncnn and each of our paths: `Upscaler` (what `sr-tf upscale` runs) with every
+backend (TensorFlow, OpenVINO when installed) and precision, and the exported SavedModel's
+`serving_default` signature (what TF Serving runs) in every precision. float16 is measured only
+where the hardware computes it (a GPU, AVX512-FP16 or AMX-FP16; `--precisions` forces it).
+Paths run in rounds (one call of each per round), so machine noise hits all of them alike.
+Printed: median wall and CPU seconds per image, the ratio ncnn/ours (> 1: ours faster), and the
+PSNR of each path's 8-bit output against ncnn's and against our float32 output.
 """
 
 from __future__ import annotations
@@ -13,12 +18,14 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
 PHOTO = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "photos" / "LadyBird.jpg"
+DEFAULT_MODELS = ("realesrgan-x4plus:128", "realesr-animevideov3-x4:256")
 
 
 def load_input(size: int) -> np.ndarray:
@@ -32,64 +39,133 @@ def load_input(size: int) -> np.ndarray:
     return np.random.default_rng(0).random((size, size, 3), dtype=np.float32)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default="realesrgan-x4plus")
-    parser.add_argument("--size", type=int, default=128)
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--threads", type=int, default=os.cpu_count())
-    args = parser.parse_args()
-
-    import ncnn
+def has_float16_compute() -> bool:
     import tensorflow as tf
 
-    tf.config.threading.set_intra_op_parallelism_threads(args.threads)
-    from sr_tf.inference import Upscaler
-    from sr_tf.pretrained import load_pretrained, ncnn_files
+    if tf.config.list_physical_devices("GPU"):
+        return True
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = f.read()
+    except OSError:
+        return False
+    return "avx512_fp16" in flags or "amx_fp16" in flags
 
-    image = load_input(args.size)
-    upscaler = Upscaler(load_pretrained(args.model))
 
-    param, weights = ncnn_files(args.model)
+def psnr8(a: np.ndarray, b: np.ndarray) -> float:
+    """PSNR (dB) between two [0, 1] images after rounding both to 8 bits, as saved files hold them."""
+    a8, b8 = np.round(np.clip(a, 0, 1) * 255), np.round(np.clip(b, 0, 1) * 255)
+    mse = float(np.mean((a8 - b8) ** 2))
+    return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
+
+
+def ncnn_runner(name: str, threads: int):
+    import ncnn
+
+    from sr_tf.pretrained import ncnn_files
+
+    param, weights = ncnn_files(name)
     net = ncnn.Net()
     net.opt.use_vulkan_compute = False
-    net.opt.num_threads = args.threads
+    net.opt.num_threads = threads
     net.load_param(str(param))
     net.load_model(str(weights))
-    chw = np.ascontiguousarray(image.transpose(2, 0, 1))
 
-    def run_ncnn() -> np.ndarray:
+    def run(image: np.ndarray) -> np.ndarray:
+        chw = np.ascontiguousarray(image.transpose(2, 0, 1))  # ncnn.Mat does not copy: keep chw alive
         ex = net.create_extractor()
         ex.input("data", ncnn.Mat(chw))
         _, out = ex.extract("output")
         return np.array(out).transpose(1, 2, 0)
 
-    def run_ours() -> np.ndarray:
-        return upscaler(image)
+    return run, f"ncnn {getattr(ncnn, '__version__', '?')} (CPU, fp32 arithmetic)"
 
-    ref, ours = run_ncnn(), run_ours()  # warm-up (and tracing)
-    mse = float(np.mean((ref - ours) ** 2))
-    wall = {"ours": [], "ncnn": []}
-    cpu = {"ours": [], "ncnn": []}
-    for _ in range(args.repeats):
-        for name, fn in (("ours", run_ours), ("ncnn", run_ncnn)):
-            start, start_cpu = time.perf_counter(), time.process_time()
-            fn()
-            wall[name].append(time.perf_counter() - start)
-            cpu[name].append(time.process_time() - start_cpu)
-    w = {k: statistics.median(v) for k, v in wall.items()}
-    c = {k: statistics.median(v) for k, v in cpu.items()}
+
+def our_runners(name: str, backends: list[str], precisions: list[str], savedmodel: bool, workdir: Path):
+    """(label, fn) for each of our paths; fn: [H, W, 3] float32 [0, 1] -> [sH, sW, 3]."""
+    import tensorflow as tf
+
+    from sr_tf.export import ExportConfig, export_savedmodel
+    from sr_tf.inference import Upscaler
+    from sr_tf.pretrained import load_pretrained
+
+    model = load_pretrained(name)
+    runners, skipped = [], []
+    for backend in backends:
+        for precision in precisions:
+            try:
+                upscaler = Upscaler(model, backend, precision)
+            except (ImportError, ValueError) as err:
+                skipped.append(f"Upscaler {backend} {precision}: {err}")
+                continue
+            runners.append((f"Upscaler {backend} {precision}", upscaler))
+    if savedmodel:
+        for precision in precisions:
+            path = export_savedmodel(model, workdir / f"{name}-{precision}" / "1",
+                                     ExportConfig(warmup=False, precision=precision))
+            fn = tf.saved_model.load(str(path)).signatures["serving_default"]
+
+            def run(image, fn=fn):  # the signature takes and returns 0-255
+                return fn(images=tf.constant(image[None] * 255.0))["upscaled"].numpy()[0] / 255.0
+
+            runners.append((f"SavedModel serving_default {precision}", run))
+    return runners, skipped
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", nargs="+", default=list(DEFAULT_MODELS), metavar="NAME:SIZE")
+    parser.add_argument("--backends", nargs="+", default=["tf", "openvino"])
+    parser.add_argument("--precisions", nargs="+", default=None,
+                        help="default: float32 and bfloat16, plus float16 where the hardware computes it")
+    parser.add_argument("--no-savedmodel", action="store_true", help="skip the exported SavedModel")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=os.cpu_count())
+    args = parser.parse_args()
+
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(args.threads)
     from machine import describe
 
+    precisions = args.precisions or ["float32", "bfloat16"] + (["float16"] if has_float16_compute() else [])
     print(describe())
-    print(f"model={args.model} input={args.size}x{args.size} threads={args.threads} repeats={args.repeats} "
-          f"load={os.getloadavg()[0]:.1f} OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}")
-    print(f"outputs agree: PSNR {10 * np.log10(1 / mse) if mse else float('inf'):.1f} dB")
-    print(f"ours (TF {tf.__version__}, Keras): {w['ours']:.3f} s/image wall, {c['ours']:.3f} s CPU")
-    print(f"ncnn {getattr(ncnn, '__version__', '?')} (CPU): {w['ncnn']:.3f} s/image wall, {c['ncnn']:.3f} s CPU")
-    print(f"ratio ncnn/ours, wall: {w['ncnn'] / w['ours']:.2f}x; CPU time: {c['ncnn'] / c['ours']:.2f}x "
-          "(> 1 means ours is faster; CPU time is the steadier figure on a loaded machine "
-          "when ncnn's OpenMP threads do not spin: set OMP_WAIT_POLICY=PASSIVE)")
+    print(f"threads={args.threads} repeats={args.repeats} TF {tf.__version__} "
+          f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')} "
+          f"ONEDNN_MAX_CPU_ISA={os.environ.get('ONEDNN_MAX_CPU_ISA', 'unset')} (restricts our TF path only)")
+    if "float16" not in precisions:
+        print("float16 not measured: no float16 arithmetic on this machine (pass --precisions to force)")
+    workdir = Path(tempfile.mkdtemp(prefix="sr-tf-bench-"))
+    for spec in args.models:
+        name, _, size = spec.partition(":")
+        size = int(size or 128)
+        image = load_input(size)
+        ncnn_run, ncnn_label = ncnn_runner(name, args.threads)
+        ours, skipped = our_runners(name, args.backends, precisions, not args.no_savedmodel, workdir)
+        runs = [("ncnn", ncnn_run)] + ours
+        outputs = {label: fn(image) for label, fn in runs}  # warm-up (tracing, compilation)
+        wall = {label: [] for label, _ in runs}
+        cpu = {label: [] for label, _ in runs}
+        for _ in range(args.repeats):
+            for label, fn in runs:
+                start, start_cpu = time.perf_counter(), time.process_time()
+                fn(image)
+                wall[label].append(time.perf_counter() - start)
+                cpu[label].append(time.process_time() - start_cpu)
+        w = {k: statistics.median(v) for k, v in wall.items()}
+        c = {k: statistics.median(v) for k, v in cpu.items()}
+        print(f"\nmodel={name} input={size}x{size} load={os.getloadavg()[0]:.1f}; ncnn = {ncnn_label}")
+        print(f"{'path':40s} {'wall s':>8s} {'CPU s':>8s} {'vs ncnn wall':>13s} {'CPU':>6s} "
+              f"{'PSNR vs ncnn':>13s} {'vs our f32':>11s}")
+        reference = outputs.get("Upscaler tf float32", outputs["ncnn"])
+        for label, _ in runs:
+            print(f"{label:40s} {w[label]:8.3f} {c[label]:8.3f} {w['ncnn'] / w[label]:12.2f}x "
+                  f"{c['ncnn'] / c[label]:5.2f}x {psnr8(outputs[label], outputs['ncnn']):10.1f} dB "
+                  f"{psnr8(outputs[label], reference):8.1f} dB")
+        for line in skipped:
+            print(f"  skipped {line}")
+    print("\n> 1x: ours faster. PSNR on 8-bit outputs; inf = identical bytes. CPU time is the steadier "
+          "figure on a loaded machine when ncnn's OpenMP threads do not spin (OMP_WAIT_POLICY=PASSIVE).")
 
 
 if __name__ == "__main__":

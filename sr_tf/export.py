@@ -30,6 +30,8 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
+from sr_tf.backends import PRECISIONS, cast_model
+
 DEFAULT_SIGNATURE = "serving_default"
 ENCODED_SIGNATURE = "encoded_image"
 PIXELS_INPUT = "images"
@@ -49,12 +51,15 @@ class ExportConfig:
       tile_pad: context pixels added around each tile (cropped from the output).
       warmup: write `assets.extra/tf_serving_warmup_requests` (one request per signature).
       warmup_size: edge of the warmup images in pixels.
+      precision: dtype of the saved weights and of the model's arithmetic ("float32", "float16",
+        "bfloat16"); the signatures' inputs and outputs are unchanged.
     """
 
     tile_size: int = 256
     tile_pad: int = 16
     warmup: bool = True
     warmup_size: int = 16
+    precision: str = "float32"
 
     def __post_init__(self):
         if not isinstance(self.tile_size, int) or self.tile_size < 0:
@@ -63,6 +68,8 @@ class ExportConfig:
             raise ValueError(f"ExportConfig: `tile_pad` must be an integer >= 0. Received: tile_pad={self.tile_pad!r}")
         if not isinstance(self.warmup_size, int) or self.warmup_size < 1:
             raise ValueError(f"ExportConfig: `warmup_size` must be >= 1. Received: warmup_size={self.warmup_size!r}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"ExportConfig: `precision` must be one of {PRECISIONS}. Received: precision={self.precision!r}")
 
 
 def _concat_along(ta: tf.TensorArray, axis: int) -> tf.Tensor:
@@ -262,7 +269,7 @@ def export_savedmodel(model, out: str | os.PathLike, config: ExportConfig | None
         raise FileExistsError(f"Version directory already exists (pass overwrite=True to replace it): {out}")
     scale = model_scale(model) if scale is None else int(scale)
     base.mkdir(parents=True, exist_ok=True)
-    module = SRServingModule(model, scale, config)
+    module = SRServingModule(cast_model(model, config.precision), scale, config)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=base))
     try:
         tf.saved_model.save(module, str(tmp), signatures=module.signatures())

@@ -16,6 +16,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from sr_tf.backends import forward_fn
 from sr_tf.models import model_scale
 
 ALPHA_MODES = ("model", "bicubic")
@@ -50,19 +51,21 @@ def _ramp(ext_start: int, core_start: int, core_end: int, ext_end: int, pad: int
 
 
 class Upscaler:
-    """A generator with a compiled forward pass. `__call__`: `[H, W, 3] float32 [0, 1] -> [sH, sW, 3]`."""
+    """A generator with a compiled forward pass. `__call__`: `[H, W, 3] float32 [0, 1] -> [sH, sW, 3]`.
 
-    def __init__(self, model: keras.Model):
+    `backend` ("tf" or "openvino") and `precision` ("float32", "float16", "bfloat16") choose how
+    the forward pass runs (see `sr_tf.backends`); inputs and outputs are float32 either way.
+    """
+
+    def __init__(self, model: keras.Model, backend: str = "tf", precision: str = "float32"):
         self.model = model
         self.scale = model_scale(model)
-        self._forward = tf.function(
-            lambda x: model(x, training=False),
-            input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)],
-        )
+        self.backend, self.precision = backend, precision
+        self._forward = forward_fn(model, backend, precision)
 
     def run(self, batch: np.ndarray) -> np.ndarray:
         """`[N, H, W, 3] float32 -> [N, sH, sW, 3] float32`, one pass, no tiling."""
-        return self._forward(tf.constant(batch, tf.float32)).numpy()
+        return self._forward(np.asarray(batch, np.float32))
 
     def __call__(
         self,

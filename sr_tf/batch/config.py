@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
+from sr_tf.backends import check_choice
+
 INSTANCES_FORMATS = ("auto", "images", "file-list", "jsonl", "tf-record")
 OUTPUT_FORMATS = {"png": ".png", "jpeg": ".jpg", "webp": ".webp", "same": ""}
 RESULTS_PREFIX = "prediction.results"
@@ -33,6 +35,8 @@ class BatchConfig:
       tile: tile edge in input pixels for `.keras`/catalogue models (0 = whole images); an
         exported SavedModel tiles as it was exported (`sr-tf export --tile`).
       tile_pad: context pixels around each tile.
+      backend, precision: how `.keras`/catalogue models run (see `sr_tf.backends`); a SavedModel
+        runs in TensorFlow in the precision it was exported with (`sr-tf export --precision`).
       max_pixels: inputs with more pixels (H * W, read from the header) are reported as errors, not
         decoded. The default (1 MP) keeps an x4 model's outputs for one image near 0.5 GB; None
         uses the image reader's own limit (Pillow's 179 MP), which is far more than memory allows.
@@ -54,6 +58,8 @@ class BatchConfig:
     max_batch_pixels: int = 1 << 20
     tile: int = 256
     tile_pad: int = 16
+    backend: str = "tf"
+    precision: str = "float32"
     max_pixels: int | None = DEFAULT_MAX_PIXELS
     num_shards: int = 1
     quality: int = 95
@@ -79,6 +85,7 @@ class BatchConfig:
         _positive_int(self, "max_batch_pixels", 1)
         _positive_int(self, "tile", 0)
         _positive_int(self, "tile_pad", 0)
+        check_choice(self.backend, self.precision)
         _positive_int(self, "num_shards", 1)
         if self.max_pixels is not None:
             _positive_int(self, "max_pixels", 1)

@@ -96,7 +96,8 @@ class PredictDoFn(beam.DoFn):
     def setup(self):
         from sr_tf.batch.predictor import load_predictor
 
-        self._predictor = load_predictor(self.config.model, self.config.tile, self.config.tile_pad)
+        c = self.config
+        self._predictor = load_predictor(c.model, c.tile, c.tile_pad, c.backend, c.precision)
         self._writes = 0
         self._kill_after = int(os.environ.get(KILL_AFTER_ENV, "0") or 0)
 

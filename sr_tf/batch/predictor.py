@@ -57,17 +57,21 @@ def is_savedmodel(spec: str) -> bool:
     return storage.exists(storage.join(spec, "saved_model.pb"))
 
 
-def load_predictor(spec: str, tile: int = 256, tile_pad: int = 16) -> Predictor:
+def load_predictor(spec: str, tile: int = 256, tile_pad: int = 16, backend: str = "tf",
+                   precision: str = "float32") -> Predictor:
     """A predictor for `--model`: SavedModel directory (local or gs://), `.keras` file or catalogue name.
 
-    `tile` / `tile_pad` apply to `.keras` and catalogue models; a SavedModel tiles as exported.
+    `tile` / `tile_pad`, `backend` and `precision` apply to `.keras` and catalogue models; a
+    SavedModel tiles as exported and runs in TensorFlow in its exported precision.
 
     Raises:
-      ValueError: the SavedModel has no `serving_default` signature taking `images`.
+      ValueError: the SavedModel has no `serving_default` signature taking `images`, or a
+        backend/precision was asked of a SavedModel.
       FileNotFoundError: a path that does not exist.
     """
     import tensorflow as tf
 
+    from sr_tf.backends import cast_model
     from sr_tf.export import (
         DEFAULT_SIGNATURE,
         ENCODED_SIGNATURE,
@@ -77,6 +81,10 @@ def load_predictor(spec: str, tile: int = 256, tile_pad: int = 16) -> Predictor:
     )
 
     if is_savedmodel(spec):
+        if (backend, precision) != ("tf", "float32"):
+            raise ValueError("A SavedModel runs in TensorFlow in the precision it was exported with "
+                             "(sr-tf export --precision); --backend/--precision apply to .keras files and "
+                             f"catalogue models. Received: backend={backend!r}, precision={precision!r}")
         local = spec
         if storage.is_gcs(spec):
             local = storage.download_tree(spec, tempfile.mkdtemp(prefix="sr-tf-model-"))
@@ -102,11 +110,36 @@ def load_predictor(spec: str, tile: int = 256, tile_pad: int = 16) -> Predictor:
     from sr_tf.models import model_scale
 
     model = load_generator(spec_local)
-    module = SRServingModule(model, model_scale(model), ExportConfig(tile_size=tile, tile_pad=tile_pad, warmup=False))
+    if backend != "tf":
+        return _upscaler_predictor(model, spec, tile, tile_pad, backend, precision)
+    module = SRServingModule(cast_model(model, precision), model_scale(model),
+                             ExportConfig(tile_size=tile, tile_pad=tile_pad, warmup=False))
     fn = module.pixels.get_concrete_function()
     predictor = Predictor(fn, f"model {spec}", module.encoded.get_concrete_function())
     predictor.keep_alive = module
     return predictor
+
+
+def _upscaler_predictor(model, spec: str, tile: int, tile_pad: int, backend: str, precision: str) -> Predictor:
+    """The serving graph's arithmetic (0-255 in, clipped whole numbers out) around an `Upscaler`,
+    for backends other than TensorFlow. Tiles are blended as `sr-tf upscale` blends them."""
+    import tensorflow as tf
+
+    from sr_tf.export import PIXELS_OUTPUT
+    from sr_tf.inference import Upscaler
+
+    upscaler = Upscaler(model, backend, precision)
+
+    def fn(images):
+        x = np.clip(images.numpy(), 0, 255) / 255.0
+        y = np.stack([upscaler(image, tile, tile_pad) for image in x])
+        return {PIXELS_OUTPUT: tf.constant(np.round(np.clip(y * 255.0, 0.0, 255.0)))}
+
+    def encoded_fn(image_bytes):
+        raise ValueError(f"16-bit images keep their precision only through TensorFlow's encoded_image graph; "
+                         f"run them with --backend tf (this job: --backend {backend})")
+
+    return Predictor(fn, f"model {spec} ({backend}, {precision})", encoded_fn)
 
 
 # --- images <-> model rows --------------------------------------------------------------------

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from sr_tf.cli import runtime
+
 HELP = ("Upscale a folder, bucket prefix, glob, file list, JSONL or TFRecord of images as an Apache Beam job "
         "(DirectRunner here; any Beam runner with --runner ...), writing SR images and "
         "prediction.results-* / prediction.errors_stats-* JSONL files.")
@@ -71,6 +73,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tile", type=int, default=256,
                    help="tile edge for .keras/catalogue models; SavedModels tile as exported (default: %(default)s)")
     p.add_argument("--tile-pad", type=int, default=16, help="context pixels around tiles (default: %(default)s)")
+    runtime.add_arguments(p)
     p.add_argument("--max-pixels", type=int, default=1 << 20,
                    help="inputs with more pixels (H*W, from the header) are reported as errors, not decoded "
                         "(default: %(default)s)")
@@ -99,6 +102,7 @@ def run(args: argparse.Namespace) -> int:
             model=args.model, input=args.input, output=args.output,
             instances_format=args.instances_format, output_format=args.output_format,
             batch_size=args.batch_size, max_batch_pixels=args.max_batch_pixels, tile=args.tile, tile_pad=args.tile_pad,
+            backend=args.backend, precision=args.precision,
             max_pixels=args.max_pixels, num_shards=args.num_shards, quality=args.quality,
             tfrecord_feature=args.tfrecord_feature, overwrite=args.overwrite,
         )

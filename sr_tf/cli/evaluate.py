@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from sr_tf.cli import runtime
+
 HELP = (
     "Evaluate models and a bicubic baseline on HR images (PSNR/SSIM on RGB and Y, border crop = scale): "
     "results.json, results.md and an HTML report with aligned crops."
@@ -43,6 +45,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--title", default="", help="report title")
     p.add_argument("--no-html", action="store_true", help="skip report.html")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    runtime.add_arguments(p)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -64,6 +67,8 @@ def run(args: argparse.Namespace) -> int:
             limit=args.limit,
             tile=args.tile,
             tile_pad=args.tile_pad,
+            backend=args.backend,
+            precision=args.precision,
             crop_size=args.crop_size,
             interpolate=tuple(args.interpolate) if args.interpolate else None,
             alphas=tuple(parse_alphas(args.alphas)),
@@ -72,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
             title=args.title,
         )
         evaluation, files, _ = run_evaluation(config)
-    except (ValueError, FileNotFoundError, KeyError) as e:
+    except (ValueError, FileNotFoundError, KeyError, ImportError) as e:
         print(f"sr-tf evaluate: error: {e}", file=sys.stderr)
         return 2
     for reason in evaluation.settings.get("skipped", []):

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from sr_tf.cli import runtime
+
 HELP = "Export a generator as a TF Serving SavedModel (BASE/NAME/VERSION) with pixel and encoded-image signatures."
 
 
@@ -16,17 +18,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tile-pad", type=int, default=16, help="context pixels around each tile (default: %(default)s)")
     p.add_argument("--no-warmup", action="store_true", help="do not write assets.extra/tf_serving_warmup_requests")
     p.add_argument("--overwrite", action="store_true", help="replace an existing version directory")
+    runtime.add_arguments(p, backend=False)
 
 
 def run(args: argparse.Namespace) -> int:
     from sr_tf.export import ExportConfig, export_savedmodel, load_generator
 
     try:
-        config = ExportConfig(tile_size=args.tile_size, tile_pad=args.tile_pad, warmup=not args.no_warmup)
+        config = ExportConfig(tile_size=args.tile_size, tile_pad=args.tile_pad, warmup=not args.no_warmup,
+                              precision=args.precision)
         model = load_generator(args.model)
         path = export_savedmodel(model, args.out, config, overwrite=args.overwrite)
     except (ValueError, FileNotFoundError, FileExistsError, KeyError) as err:
         print(f"sr-tf export: {err}", file=sys.stderr)
         return 2
-    print(f"Exported {args.model} to {path} (signatures: serving_default, encoded_image)")
+    print(f"Exported {args.model} to {path} ({args.precision}; signatures: serving_default, encoded_image)")
     return 0

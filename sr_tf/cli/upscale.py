@@ -8,6 +8,8 @@ import os
 import sys
 from pathlib import Path
 
+from sr_tf.cli import runtime
+
 HELP = "Upscale images (files, folders, globs) with a catalogue model or a .keras file."
 OUTPUT_FORMATS = ("auto", "png", "jpg", "webp")
 
@@ -29,6 +31,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="how the alpha channel is upscaled (default: %(default)s)")
     p.add_argument("--recursive", action="store_true", help="also take images in sub-folders of input folders")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    runtime.add_arguments(p)
 
 
 def expand_inputs(patterns: list[str], recursive: bool = False) -> tuple[list[Path], list[str]]:
@@ -106,7 +109,11 @@ def run(args: argparse.Namespace) -> int:
     from sr_tf.inference import Upscaler, upscale_image
 
     out_dir = Path(args.output)
-    upscaler = Upscaler(load_model(args.model))
+    try:
+        upscaler = Upscaler(load_model(args.model), args.backend, args.precision)
+    except (ImportError, ValueError) as e:
+        print(f"sr-tf upscale: {e}", file=sys.stderr)
+        return 2
     inputs = {f.resolve() for f in files}
     planned: dict[Path, Path] = {}
     failures = len(missing)

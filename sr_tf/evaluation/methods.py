@@ -52,7 +52,8 @@ def bicubic_method(scale: int) -> Method:
     return Method(BICUBIC, BICUBIC, "MATLAB imresize of the 8-bit LR", scale, lambda lr: bicubic_upscale(lr, scale))
 
 
-def model_method(model, name: str, *, spec: str = "", kind: str = "model", tile: int = 0, tile_pad: int = 10) -> Method:
+def model_method(model, name: str, *, spec: str = "", kind: str = "model", tile: int = 0, tile_pad: int = 10,
+                 backend: str = "tf", precision: str = "float32") -> Method:
     """Wraps a generator (`[N, H, W, 3] float32 [0, 1] -> [N, sH, sW, 3]`) with tiled inference.
 
     Args:
@@ -61,10 +62,11 @@ def model_method(model, name: str, *, spec: str = "", kind: str = "model", tile:
       spec: what the user gave, for the report.
       kind: see `Method`.
       tile, tile_pad: tiled inference for images larger than `tile` LR pixels (0: never tile).
+      backend, precision: how the model runs (see `sr_tf.backends`).
     """
     from sr_tf.inference import Upscaler, upscale_image
 
-    upscaler = Upscaler(model)  # compiled once, reused for every image
+    upscaler = Upscaler(model, backend, precision)  # compiled once, reused for every image
 
     def upscale(lr: np.ndarray) -> np.ndarray:
         return upscale_image(upscaler, lr, tile=tile, tile_pad=tile_pad)
@@ -92,7 +94,8 @@ def method_name(spec: str) -> str:
     return f"{run}/{stem}" if stem in RUN_OUTPUTS and run else stem
 
 
-def load_methods(specs: Sequence[str], scale: int, *, tile: int = 0, tile_pad: int = 10) -> list[Method]:
+def load_methods(specs: Sequence[str], scale: int, *, tile: int = 0, tile_pad: int = 10,
+                 backend: str = "tf", precision: str = "float32") -> list[Method]:
     """The bicubic baseline followed by one method per model spec, all checked to upscale by `scale`.
 
     Raises:
@@ -106,7 +109,8 @@ def load_methods(specs: Sequence[str], scale: int, *, tile: int = 0, tile_pad: i
         if name in taken:  # two files with the same name in different folders
             name = f"{name} ({len(methods)})"
         taken.add(name)
-        method = model_method(model, name, spec=spec, kind=kind, tile=tile, tile_pad=tile_pad)
+        method = model_method(model, name, spec=spec, kind=kind, tile=tile, tile_pad=tile_pad,
+                              backend=backend, precision=precision)
         if method.scale != scale:
             raise ValueError(f"Model {spec!r} upscales by {method.scale}, but the evaluation scale is {scale}.")
         methods.append(method)

@@ -7,6 +7,7 @@ import os
 import platform
 from pathlib import Path
 
+from sr_tf.backends import check_choice
 from sr_tf.evaluation.curves import CurvePoint, alpha_curve
 from sr_tf.evaluation.data import HRPreparation, open_pairs
 from sr_tf.evaluation.methods import load_generator, load_methods
@@ -33,6 +34,7 @@ class EvaluateConfig:
       center_crop: centre square crop of each HR image, in HR pixels (0: whole image).
       limit: only the first `limit` images.
       tile, tile_pad: tiled inference for LR images larger than `tile` pixels (0: never tile).
+      backend, precision: how the models run (see `sr_tf.backends`).
       crop_size: side of the crop shown per image, in HR pixels (0: no pictures).
       interpolate: `(psnr_model, gan_model)` for the PSNR/SSIM-vs-alpha curve, or None.
       alphas: the alphas of that curve.
@@ -53,6 +55,8 @@ class EvaluateConfig:
     limit: int | None = None
     tile: int = 512
     tile_pad: int = 10
+    backend: str = "tf"
+    precision: str = "float32"
     crop_size: int = 128
     interpolate: tuple[str, str] | None = None
     alphas: tuple[float, ...] = DEFAULT_ALPHAS
@@ -65,6 +69,7 @@ class EvaluateConfig:
             raise ValueError("No data given: pass HR image files, folders, globs or TFRecords.")
         if self.crop_size < 0:
             raise ValueError(f"crop_size must be >= 0. Received: crop_size={self.crop_size}")
+        check_choice(self.backend, self.precision)
         if self.interpolate is not None and len(self.interpolate) != 2:
             raise ValueError(f"interpolate takes two models (PSNR, GAN). Received: {self.interpolate!r}")
 
@@ -87,6 +92,8 @@ def _settings(config: EvaluateConfig, preparation: HRPreparation) -> dict:
         "limit": config.limit,
         "tile": config.tile,
         "tile_pad": config.tile_pad,
+        "backend": config.backend,
+        "precision": config.precision,
         "sr_tf": sr_tf.__version__,
         "tensorflow": tf.__version__,
         "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, "
@@ -119,7 +126,8 @@ def run_evaluation(config: EvaluateConfig) -> tuple[Evaluation, ReportFiles, lis
         )
 
     pairs, total = pairs_of_data(skipped)
-    methods = load_methods(config.models, config.scale, tile=config.tile, tile_pad=config.tile_pad)
+    methods = load_methods(config.models, config.scale, tile=config.tile, tile_pad=config.tile_pad,
+                           backend=config.backend, precision=config.precision)
     curve_models = None
     if config.interpolate is not None:
         from sr_tf.models.interpolate import interpolate_models
