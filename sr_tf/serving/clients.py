@@ -52,6 +52,7 @@ class RestClient:
         self.model_path = _model_path(model, version, label)
         self.timeout = timeout
         self._session = requests.Session()
+        self._floats: dict[str, set[str]] = {}  # signature -> its DT_FLOAT outputs
 
     def _call(self, method: str, path: str, body: bytes | None = None):
         response = self._session.request(
@@ -83,10 +84,20 @@ class RestClient:
         payload = {k: jsonable(v) for k, v in inputs.items()} if named else jsonable(inputs)
         body = orjson.dumps({"signature_name": signature_name, "inputs": payload}, option=orjson.OPT_SERIALIZE_NUMPY)
         outputs = self._call("POST", self.model_path + ":predict", body)["outputs"]
+        floats = self._float_outputs(signature_name)
         with codec.gc_paused():
             if isinstance(outputs, dict) and not ("b64" in outputs and len(outputs) == 1):
-                return {k: _as_array(v) for k, v in outputs.items()}
-            return _as_array(outputs)
+                return {k: _as_array(v, k in floats) for k, v in outputs.items()}
+            return _as_array(outputs, bool(floats))
+
+    def _float_outputs(self, signature_name: str) -> set[str]:
+        """The signature's DT_FLOAT outputs (from the metadata, asked once): servers may write their
+        whole-number values as JSON integers, which must still come back as float32."""
+        if signature_name not in self._floats:
+            signatures = self.metadata()["metadata"]["signature_def"]["signature_def"]
+            outputs = signatures.get(signature_name, {}).get("outputs", {})
+            self._floats[signature_name] = {k for k, v in outputs.items() if v.get("dtype") == "DT_FLOAT"}
+        return self._floats[signature_name]
 
     def upscale_image(self, image: bytes) -> bytes:
         """Encoded image (PNG/JPEG/WebP) in -> upscaled PNG bytes out."""
@@ -102,14 +113,14 @@ class RestClient:
         self._session.close()
 
 
-def _as_array(value) -> np.ndarray:
-    """A JSON tensor as numpy: floats as float32 (TF Serving writes them with a ".0"), ints as int64."""
+def _as_array(value, is_float: bool = False) -> np.ndarray:
+    """A JSON tensor as numpy: floats (and `is_float` tensors written as integers) as float32, ints as int64."""
     if isinstance(value, dict) and "b64" in value:
         return np.array(base64.b64decode(value["b64"]), dtype=object)
     first = value
     while isinstance(first, list) and first:
         first = first[0]
-    if isinstance(first, float):
+    if isinstance(first, float) or is_float:
         try:  # naming the dtype up front is about twice as fast as letting numpy infer it
             return np.array(value, dtype=np.float32)
         except (ValueError, TypeError):

@@ -54,8 +54,17 @@ def test_output_formats_and_bytes_alias():
     ]}
     col = json.loads(format_predict_response(outputs, "columnar"))
     assert col["outputs"]["score"] == [0.5, 2.0] and col["outputs"]["label"] == ["cat", "dog"]
-    single = format_predict_response({"y": np.array([[1, 2]], np.float32)}, "columnar")
-    assert single == b'{"outputs":[[1.0,2.0]]}'  # one output: its name is left out, floats keep ".0"
+    single = format_predict_response({"y": np.array([[1.5, 2]], np.float32)}, "columnar")
+    assert single == b'{"outputs":[[1.5,2.0]]}'  # one output: its name is left out
+
+
+def test_whole_number_floats_are_written_as_integers():
+    pixels = np.array([[[0, 255, 17], [3, 128, 254]]], np.float32)  # an upscaled image's values
+    assert format_predict_response({"y": pixels}, "row") == b'{"predictions":[[[0,255,17],[3,128,254]]]}'
+    for value in (0.5, -1e-7, 2.0**53, 1e300):  # not whole, or not exactly a float64 integer
+        arr = np.array([1.0, value], np.float64)
+        assert json.loads(format_predict_response({"y": arr}, "columnar"))["outputs"] == arr.tolist()
+        assert b"1.0" in format_predict_response({"y": arr}, "columnar")
 
 
 @pytest.mark.parametrize("body,message", [
