@@ -98,3 +98,10 @@ def test_openvino_missing_is_a_clear_error(monkeypatch, image):
     monkeypatch.setitem(sys.modules, "openvino", None)  # import openvino now raises ImportError
     with pytest.raises(ImportError, match=r"sr-tf\[openvino\]"):
         forward_fn(_tiny("srvgg"), "openvino")
+
+
+def test_evaluate_config_checks_the_choice():
+    from sr_tf.evaluation.workflow import EvaluateConfig
+
+    with pytest.raises(ValueError, match="'int8'"):
+        EvaluateConfig(data=("photos",), out="report", precision="int8")

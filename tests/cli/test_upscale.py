@@ -100,3 +100,19 @@ def test_unknown_model_is_a_clear_error(inputs, tmp_path):
     d, _ = inputs
     with pytest.raises(SystemExit, match="neither a catalogue model"):
         main(["upscale", str(d), "-o", str(tmp_path / "o"), "--model", "nope"])
+
+
+def test_precision_and_backend_flags(model_file, inputs, tmp_path, capsys, monkeypatch):
+    import sys
+
+    d, images = inputs
+    out = tmp_path / "bf16"
+    assert main(["upscale", str(d / "rgb.png"), "-o", str(out), "--model", model_file, "--no-progress",
+                 "--precision", "bfloat16"]) == 0
+    # the zero-weight model is nearest upsampling; bfloat16 keeps 8 bits, so 8-bit pixels move by <= 1
+    diff = np.abs(read_image(out / "rgb_out.png").astype(int) - nearest(images["rgb.png"]))
+    assert diff.max() <= 1
+    monkeypatch.setitem(sys.modules, "openvino", None)  # as if OpenVINO were not installed
+    assert main(["upscale", str(d / "rgb.png"), "-o", str(tmp_path / "ov"), "--model", model_file,
+                 "--backend", "openvino"]) == 2
+    assert "pip install 'sr-tf[openvino]'" in capsys.readouterr().err
