@@ -35,6 +35,19 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def process_cpu(pid: int) -> float:
+    """User + system CPU seconds of a process, all threads (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_per_call(fn, n: int) -> float:
+    start = time.process_time()
+    for _ in range(n):
+        fn()
+    return (time.process_time() - start) / n
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", help="catalogue name or .keras file (default: SRVGGNetCompact 64 feat, 16 convs, x4)")
@@ -101,15 +114,23 @@ def main(argv: list[str] | None = None) -> int:
 
         import orjson
 
-        def json_floor():
-            """The JSON work no REST path can avoid, with the fastest library (orjson): the client
-            writes the request, the server reads it and writes the response (whole numbers as
-            integers), the client reads the response into float32."""
+        request_body = orjson.dumps({"inputs": x}, option=orjson.OPT_SERIALIZE_NUMPY)
+        response_body = orjson.dumps({"outputs": reference.astype(np.int64)}, option=orjson.OPT_SERIALIZE_NUMPY)
+
+        def server_floor():  # read the request, write the response (whole numbers as integers)
             with gc_paused():
-                request = orjson.dumps({"inputs": x}, option=orjson.OPT_SERIALIZE_NUMPY)
-                np.asarray(orjson.loads(request)["inputs"], np.float32)
-                response = orjson.dumps({"outputs": reference.astype(np.int64)}, option=orjson.OPT_SERIALIZE_NUMPY)
-                return np.array(orjson.loads(response)["outputs"], np.float32)
+                np.asarray(orjson.loads(request_body)["inputs"], np.float32)
+                return orjson.dumps({"outputs": reference.astype(np.int64)}, option=orjson.OPT_SERIALIZE_NUMPY)
+
+        def client_floor():  # write the request, read the response into float32
+            with gc_paused():
+                orjson.dumps({"inputs": x}, option=orjson.OPT_SERIALIZE_NUMPY)
+                return np.array(orjson.loads(response_body)["outputs"], np.float32)
+
+        def json_floor():
+            """The JSON work no REST path can avoid, with the fastest library (orjson)."""
+            server_floor()
+            return client_floor()
 
         runs = {
             "JSON floor (orjson, in-process)": json_floor,
@@ -129,6 +150,19 @@ def main(argv: list[str] | None = None) -> int:
                 start = time.perf_counter()
                 fn()
                 results[name].append(time.perf_counter() - start)
+        # CPU seconds per call, which machine load does not inflate: the server process's own
+        # (from /proc) and this client's, against the model's and each side's JSON floor.
+        n = max(args.iterations // 2, 5)
+        cpu = {
+            "model (in-process)": cpu_per_call(in_process_tensor, n),
+            "server JSON floor": cpu_per_call(server_floor, n),
+            "client JSON floor": cpu_per_call(client_floor, n),
+        }
+        server_before, client_before = process_cpu(server.pid), time.process_time()
+        for _ in range(n):
+            rest.predict(x)
+        cpu["server process, REST JSON"] = (process_cpu(server.pid) - server_before) / n
+        cpu["client, REST JSON"] = (time.process_time() - client_before) / n
     finally:
         server.terminate()
         server.wait(60)
@@ -156,6 +190,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name:36s} {med:10.1f} {mean:9.1f} {ratio:7.3f}  <= {target:.2f} {verdict}")
         else:
             print(f"{name:36s} {med:10.1f} {mean:9.1f} {1.0:7.3f}  (baseline)")
+    own = cpu["server process, REST JSON"] - cpu["model (in-process)"]
+    print("CPU ms per call: " + ", ".join(f"{k} {v * 1e3:.1f}" for k, v in cpu.items()))
+    print(f"server's own CPU (server process minus the model) {own * 1e3:.1f} ms = "
+          f"{own / cpu['server JSON floor']:.2f}x the server's JSON floor; target <= 1.20 "
+          f"{'met' if own <= 1.2 * cpu['server JSON floor'] else 'NOT met'}")
     overhead = statistics.median(results["REST JSON tensor"]) - base_tensor
     floor = statistics.median(results["JSON floor (orjson, in-process)"])
     print(f"REST JSON overhead {overhead * 1e3:.1f} ms = {overhead / floor:.2f}x the JSON floor "
