@@ -210,7 +210,6 @@ class StopOnSignal(keras.callbacks.Callback):
         if self.received is not None and signum == signal.SIGINT:
             raise KeyboardInterrupt
         self.received = signum
-        self.model.stop_training = True
         self.log(f"{signal.Signals(signum).name}: stopping at the end of this epoch, after a checkpoint "
                  "(Ctrl-C again to quit now).")
 
@@ -219,7 +218,9 @@ class StopOnSignal(keras.callbacks.Callback):
             for signum in (signal.SIGINT, signal.SIGTERM):
                 self._previous[signum] = signal.signal(signum, self._handle)
 
-    def on_train_batch_end(self, batch, logs=None):
+    def on_epoch_end(self, epoch, logs=None):
+        # Not earlier: a resumed run starts at an epoch boundary, where the uninterrupted run
+        # validates and checkpoints too.
         if self.received is not None:
             self.model.stop_training = True
 

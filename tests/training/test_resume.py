@@ -101,3 +101,34 @@ def test_killed_between_checkpoints_resumes_from_the_last_one(tmp_path, uninterr
     resumed = checkpoint_arrays(out, 4)
     assert_same_state(resumed, expected)
     assert any(not np.array_equal(at_kill[k], resumed[k]) for k in resumed if k.startswith("generator/"))
+
+
+@pytest.mark.large
+def test_ctrl_c_finishes_the_epoch_saves_and_resumes_exactly(tmp_path, uninterrupted):
+    import signal
+    import time
+
+    data, _ = uninterrupted
+    command = [a if a != "steps_per_epoch=2" else "steps_per_epoch=20" for a in train_command(data, tmp_path / "x")]
+    command = [*command, "--set", "checkpoint_every=20", "--set", "val_every=20"]
+    full, stopped = tmp_path / "full", tmp_path / "stopped"
+    with_out = lambda out: [a if a != str(tmp_path / "x") else str(out) for a in command]  # noqa: E731
+    steps = ["--steps", "100"]
+    proc = run_cli([*with_out(full), *steps])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": ""}
+    running = subprocess.Popen([sys.executable, "-m", "sr_tf", *with_out(stopped), *steps], cwd=ROOT, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first = stopped / "checkpoints" / "ckpt-000000020.json"
+    deadline = time.monotonic() + 240
+    while not first.exists() and running.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    running.send_signal(signal.SIGINT)  # somewhere in the second epoch
+    out, err = running.communicate(timeout=240)
+    assert running.returncode == 0, err[-3000:]
+    assert "SIGINT: stopping at the end of this epoch" in out
+    saved = sorted(int(p.stem.split("-")[1]) for p in (stopped / "checkpoints").glob("*.json"))
+    assert saved[-1] % 20 == 0 and saved[-1] < 100, saved  # at an epoch end, before the last step
+    proc = run_cli([*with_out(stopped), *steps])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert_same_state(checkpoint_arrays(stopped, 100), checkpoint_arrays(full, 100))
