@@ -34,10 +34,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     runtime.add_arguments(p)
 
 
-def expand_inputs(patterns: list[str], recursive: bool = False) -> tuple[list[Path], list[str]]:
-    """Files to process (in order, without duplicates) and the inputs that matched nothing."""
+def expand_inputs(patterns: list[str], recursive: bool = False,
+                  suffixes: tuple[str, ...] | None = None) -> tuple[list[Path], list[str]]:
+    """Files to process (in order, without duplicates) and the inputs that matched nothing.
+
+    Folders contribute their files with one of `suffixes` (default: the readable image types).
+    """
     from sr_tf.imageio import READABLE_SUFFIXES
 
+    suffixes = READABLE_SUFFIXES if suffixes is None else suffixes
     files, missing, seen = [], [], set()
 
     def add(path: Path) -> None:
@@ -51,7 +56,7 @@ def expand_inputs(patterns: list[str], recursive: bool = False) -> tuple[list[Pa
         if path.is_dir():
             walker = path.rglob("*") if recursive else path.iterdir()
             for child in sorted(walker):
-                if child.is_file() and child.suffix.lower() in READABLE_SUFFIXES:
+                if child.is_file() and child.suffix.lower() in suffixes:
                     add(child)
         elif path.is_file():
             add(path)
