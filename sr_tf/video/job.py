@@ -59,17 +59,17 @@ class VideoPlan:
                 "segments": [[s.start, s.end, s.frames] for s in self.segments]}
 
 
-def plan_video(source: str, target: str | os.PathLike, scale: int, config: VideoConfig) -> VideoPlan:
-    """Probes `source` and checks that the output can be encoded and muxed as asked.
+def plan_video(source, target: str | os.PathLike, scale: int, config: VideoConfig, name: str | None = None) -> VideoPlan:
+    """Probes `source` (a path or an opener) and checks the output can be encoded and muxed as asked.
 
     Raises:
       VideoError: the input is unusable, or the settings / output container cannot work.
     """
-    info = probe_video(source)
+    info = probe_video(source, name)
     size = output_size(info, scale, config.outscale)
     pix_fmt = choose_pix_fmt(config.codec, info.pix_fmt, config.pix_fmt)
     check_encoder(config, info, size, pix_fmt)
-    check_streams(info, target, config.codec)
+    check_streams(source, info, target, config.codec)
     return VideoPlan(info, plan_segments(info, config.segment_seconds), size, pix_fmt)
 
 
@@ -127,7 +127,7 @@ def upscale_video(
             encode_segment(source, plan.info, segment, upscaler, config, path, on_frames)
     tmp = Path(target).parent / f".{Path(target).stem}.sr-tf-partial{Path(target).suffix}"
     try:
-        join_segments(plan.info, plan.segments, [str(p) for p in paths], tmp)
+        join_segments(source, plan.info, plan.segments, [str(p) for p in paths], tmp)
         os.replace(tmp, target)
     finally:
         if tmp.exists():

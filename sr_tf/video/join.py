@@ -36,13 +36,13 @@ def _codec(stream) -> str:
     return stream.codec_context.name if stream.codec_context is not None else "unknown codec"
 
 
-def check_streams(info: VideoInfo, target: str | os.PathLike, codec: str) -> None:
+def check_streams(source, info: VideoInfo, target: str | os.PathLike, codec: str) -> None:
     """Fails early when the target's container cannot hold the upscaled codec or a copied stream.
 
     Nothing is written: an output container creates its file only when its header is written.
     """
-    with open_input(info.path) as source, _open_output(target) as out:
-        for s in source.streams:
+    with open_input(source, info.path) as inp, _open_output(target) as out:
+        for s in inp.streams:
             if s.index != info.video_index:
                 _copy_stream(out, s, info)
                 continue
@@ -59,14 +59,13 @@ def _open_output(target: str | os.PathLike):
         raise VideoError(f"{target}: {err}; name the output .mp4, .mkv, .mov or .webm") from None
 
 
-def join_segments(info: VideoInfo, segments: list[Segment], segment_paths: list[str], target: str | os.PathLike,
-                  source=None) -> None:
+def join_segments(source, info: VideoInfo, segments: list[Segment], segment_paths: list[str],
+                  target: str | os.PathLike) -> None:
     """Writes `target` from the encoded `segments` (files `segment_paths`) and the other streams of `info.path`.
 
-    Args:
-      source: the input as a path or binary file object (default `info.path`).
+    `source`: the input, a path or an opener (see `probe.open_input`).
     """
-    with open_input(source if source is not None else info.path) as inp, _open_output(target) as out:
+    with open_input(source, info.path) as inp, _open_output(target) as out:
         out.metadata.update(inp.metadata)
         first = av.open(segment_paths[0])
         mapping = {}

@@ -47,7 +47,7 @@ class VideoInfo:
     """The facts about an input that the pipeline needs (all times in the video stream's time base).
 
     Attributes:
-      path: the file.
+      path: the input's name (a path or URI), for messages.
       video_index: index of the upscaled stream among the container's streams.
       width, height: coded frame size in pixels; `pix_fmt` the decoder's pixel format.
       time_base: the video stream's time base.
@@ -83,11 +83,16 @@ class VideoInfo:
         return len(self.frame_pts)
 
 
-def _sniff(path: str) -> str | None:
+def _sniff(source) -> str | None:
+    """The container a file's first bytes announce, if any (`source`: a path or a seekable file)."""
     try:
-        with open(path, "rb") as f:
-            head = f.read(16)
-    except OSError:
+        if hasattr(source, "read"):
+            source.seek(0)
+            head = source.read(16)
+        else:
+            with open(source, "rb") as f:
+                head = f.read(16)
+    except (OSError, ValueError):
         return None
     for offset, magic, name in _SIGNATURES:
         if head[offset : offset + len(magic)] == magic:
@@ -95,15 +100,21 @@ def _sniff(path: str) -> str | None:
     return None
 
 
-def open_input(source):
-    """`av.open` for reading, with FFmpeg's errors turned into one-line `VideoError`s."""
-    name = getattr(source, "name", source)
-    if isinstance(source, (str, os.PathLike)) and not os.path.isfile(source):
+def open_input(source, name: str | None = None):
+    """`av.open` for reading, with FFmpeg's errors turned into one-line `VideoError`s.
+
+    `source`: a path, or a callable returning a new binary file object (storage that is not a
+    local file); `name` names it in messages.
+    """
+    name = name or str(getattr(source, "name", source))
+    if callable(source):
+        source = source()
+    elif not os.path.isfile(source):
         raise VideoError(f"{name}: no such file")
     try:
         return av.open(source, "r")
     except av.FFmpegError as err:
-        kind = _sniff(source) if isinstance(source, (str, os.PathLike)) else None
+        kind = _sniff(source)
         if kind:
             raise VideoError(f"{name}: truncated or corrupt {kind} file ({_reason(err)})") from None
         raise VideoError(f"{name}: not a video file ({_reason(err)})") from None
@@ -125,10 +136,15 @@ def video_stream(container, name: str):
     return stream
 
 
-def probe_video(path: str) -> VideoInfo:
-    """Reads what `VideoInfo` lists. Raises `VideoError` with one line for anything unusable."""
-    name = str(path)
-    with open_input(path) as container:
+def probe_video(source, name: str | None = None) -> VideoInfo:
+    """Reads what `VideoInfo` lists from a path or an opener (see `open_input`).
+
+    Raises:
+      VideoError: one line for anything unusable (not a video, no video stream, no decoder,
+        truncated, undecodable).
+    """
+    name = name or str(source)
+    with open_input(source, name) as container:
         stream = video_stream(container, name)
         tb = stream.time_base
         pts, keys, durations = [], [], {}

@@ -212,8 +212,7 @@ def _decode(source, info: VideoInfo, segment: Segment, batch_size: int, out: que
             stop: threading.Event) -> None:
     """Puts `(pts list, [N, H, W, 3] float32)` batches of the segment's frames into `out`."""
     for from_start in (False, True):
-        handle = source() if callable(source) else source
-        with open_input(handle) as container:
+        with open_input(source, info.path) as container:
             pts, frames = [], []
             try:
                 for frame in _segment_frames(container, info, segment, from_start):
