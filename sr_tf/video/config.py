@@ -65,6 +65,8 @@ class VideoConfig:
                 options["b"] = "0"  # constant quality mode needs a zero bitrate target
         if self.preset is not None:
             options["preset"] = self.preset
+        if self.codec == "libx265":
+            options["x265-params"] = "log-level=error"  # x265 prints a banner per encoder (per segment)
         return options
 
     def fingerprint(self) -> dict:

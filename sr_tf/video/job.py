@@ -14,6 +14,7 @@ import dataclasses
 import json
 import os
 import shutil
+import signal
 from collections.abc import Callable
 from pathlib import Path
 
@@ -31,6 +32,7 @@ from sr_tf.video.segment import (
 )
 
 JOB_FILE = "job.json"
+KILL_AFTER_ENV = "SR_TF_VIDEO_KILL_AFTER"  # fault injection for tests: SIGKILL self after N new segments
 
 
 @dataclasses.dataclass(frozen=True)
@@ -122,9 +124,13 @@ def upscale_video(
     done = [p.exists() for p in paths]
     if on_start:
         on_start(plan.info.frames, sum(s.frames for s, d in zip(plan.segments, done, strict=True) if d))
+    kill_after, encoded = int(os.environ.get(KILL_AFTER_ENV, "0") or 0), 0
     for segment, path, finished in zip(plan.segments, paths, done, strict=True):
         if not finished:
             encode_segment(source, plan.info, segment, upscaler, config, path, on_frames)
+            encoded += 1
+            if kill_after and encoded >= kill_after:
+                os.kill(os.getpid(), signal.SIGKILL)
     tmp = Path(target).parent / f".{Path(target).stem}.sr-tf-partial{Path(target).suffix}"
     try:
         join_segments(source, plan.info, plan.segments, [str(p) for p in paths], tmp)

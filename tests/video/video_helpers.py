@@ -12,15 +12,18 @@ SUBTITLE_CODECS = {"mp4": "mov_text", "mov": "mov_text", "mkv": "subrip"}
 SUBTITLES = ("hello", "world")
 
 
-def pattern(i: int, height: int, width: int, seed: int = 0) -> np.ndarray:
-    """Frame i of a moving colour pattern with some texture, `[H, W, 3] uint8`."""
+def pattern(i: int, height: int, width: int, seed: int = 0, deep: bool = False) -> np.ndarray:
+    """Frame i of a moving colour pattern with some texture: `[H, W, 3]` uint8, or uint16 with `deep`
+    (values that 8 bits cannot hold)."""
     rng = np.random.default_rng(seed + i)
     y, x = np.mgrid[0:height, 0:width].astype(np.float32)
-    r = 0.5 + 0.45 * np.sin((x + 2 * i) / 5.0)
-    g = 0.5 + 0.45 * np.cos((y - i) / 4.0)
-    b = 0.5 + 0.45 * np.sin((x + y + 3 * i) / 7.0)
-    image = np.stack([r, g, b], -1) * 255 + rng.normal(0, 6, (height, width, 3))
-    return np.clip(np.round(image), 0, 255).astype(np.uint8)
+    r = 0.5 + 0.4 * np.sin((x + 2 * i) / 5.0)
+    g = 0.5 + 0.4 * np.cos((y - i) / 4.0)
+    b = 0.5 + 0.4 * np.sin((x + y + 3 * i) / 7.0)
+    image = np.clip(np.stack([r, g, b], -1) + rng.normal(0, 0.025, (height, width, 3)), 0, 1)
+    if deep:
+        return np.round(image * 65535).astype(np.uint16)
+    return np.round(image * 255).astype(np.uint8)
 
 
 def make_clip(
@@ -39,6 +42,7 @@ def make_clip(
     sar: Fraction | None = None,
     audio: bool = True,
     subtitles: bool = True,
+    deep: bool = False,
     seed: int = 0,
 ) -> list[np.ndarray]:
     """Writes a clip with a keyframe every `keyint` frames, an AAC track and a subtitle stream.
@@ -57,15 +61,16 @@ def make_clip(
     video.time_base = time_base
     ctx = video.codec_context
     ctx.time_base = time_base
-    if colorspace is not None:
+    if colorspace is not None:  # with the primaries and transfer that go with the matrix
         ctx.colorspace = colorspace
+        ctx.color_primaries, ctx.color_trc = {1: (1, 1), 5: (5, 6), 6: (6, 6)}[colorspace]
     if color_range is not None:
         ctx.color_range = color_range
     if sar is not None:
         ctx.sample_aspect_ratio = sar
     if rotation:
         video.set_display_rotation(rotation)
-    ctx.options = {"g": str(keyint), "keyint_min": str(keyint), "sc_threshold": "0"} if codec.startswith("libx26") \
+    ctx.options = {"g": str(keyint), "keyint_min": str(keyint), "sc_threshold": "0"} if codec == "libx264" \
         else {"g": str(keyint)}
     if codec == "libx265":
         ctx.options = {"x265-params": f"keyint={keyint}:min-keyint={keyint}:scenecut=0:log-level=error"}
@@ -76,9 +81,9 @@ def make_clip(
         sub.time_base = Fraction(1, 1000)
     images = []
     for i, t in enumerate(pts):
-        image = pattern(i, height, width, seed)
+        image = pattern(i, height, width, seed, deep)
         images.append(image)
-        frame = av.VideoFrame.from_ndarray(image, format="rgb24").reformat(
+        frame = av.VideoFrame.from_ndarray(image, format="rgb48le" if deep else "rgb24").reformat(
             format=pix_fmt, dst_colorspace={1: "ITU709", 5: "ITU601", 6: "ITU601"}.get(colorspace or 6, "ITU601"),
             dst_color_range=color_range or 1)
         frame.pts, frame.time_base = t, time_base
@@ -140,3 +145,48 @@ def stream_packets(path) -> dict[int, list[tuple]]:
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
     mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
     return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
+
+
+def frame_planes(frame: av.VideoFrame) -> list[np.ndarray]:
+    """The frame's planes as integer arrays (8- or 16-bit samples), padding removed."""
+    dtype = np.uint16 if max(c.bits for c in frame.format.components) > 8 else np.uint8
+    out = []
+    for plane in frame.planes:
+        rows = np.frombuffer(plane, dtype).reshape(plane.height, -1)
+        out.append(rows[:, : plane.width].astype(np.int64))
+    return out
+
+
+def decoded_planes(path) -> list[list[np.ndarray]]:
+    with av.open(str(path)) as container:
+        return [frame_planes(f) for f in container.decode(video=0)]
+
+
+def video_facts(path) -> dict:
+    """What the tests compare between an input and its output, besides pixels."""
+    from sr_tf.video import probe_video
+
+    info = probe_video(str(path))
+    with av.open(str(path)) as container:
+        durations = {s.index: (float(s.duration * s.time_base) if s.duration else None) for s in container.streams}
+        video = container.streams.video[0]
+        first = next(container.decode(video=0))
+        return {
+            "size": (info.width, info.height), "frames": info.frames, "codec": info.codec,
+            "pix_fmt": first.format.name, "matrix": info.display_matrix, "sar": info.sample_aspect_ratio,
+            "colour": (first.colorspace, first.color_range, first.color_primaries, first.color_trc),
+            "duration": container.duration, "stream_durations": durations,
+            "streams": [(s.type, s.codec_context.name if s.codec_context else None) for s in container.streams],
+            "time_base": video.time_base,
+        }
+
+
+def subtitle_cues(path) -> list[tuple[float, float, bytes]]:
+    """(start s, duration s, text) of every subtitle packet that holds text."""
+    cues = []
+    with av.open(str(path)) as container:
+        for packet in container.demux(container.streams.subtitles[0]):
+            data = bytes(packet)
+            if packet.size and len(data) > 2:  # MP4's 2-byte empty samples fill gaps between cues
+                cues.append((float(packet.pts * packet.time_base), float(packet.duration * packet.time_base), data))
+    return cues
