@@ -1,8 +1,8 @@
 """Upscaling one segment of a video into a file of its own.
 
 Three stages overlap: a decoder thread demuxes, decodes and converts frames to float RGB
-(`[N, H, W, 3]` batches of `batch_size`), the calling thread runs the model on each batch, and an
-encoder thread converts the upscaled RGB back to the output pixel format, encodes and muxes it.
+(`[N, H, W, 3]` batches of `batch_size`), a model thread upscales each batch, and the calling
+thread converts the upscaled RGB back to the output pixel format, encodes and muxes it.
 PyAV releases the GIL inside FFmpeg and TensorFlow releases it inside its kernels, so the three
 run in parallel; queues of two batches bound the memory in flight.
 
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import queue
+import sys
 import threading
 from collections.abc import Callable
 from typing import Protocol
@@ -157,41 +158,41 @@ def encode_segment(
         finally:
             decoded.put(_DONE)
 
-    def encode():
+    def run_model():
         try:
-            _encode(tmp, info, config, size, pix_fmt, upscaled, written, on_frames)
-        except BaseException:
-            stop.set()
-            while upscaled.get() is not _DONE:  # let the model thread finish its puts
-                pass
-            raise
+            while not stop.is_set():
+                item = decoded.get()
+                if item is _DONE:
+                    break
+                pts, batch = item
+                out = upscaler.upscale_batch(batch, config.tile, config.tile_pad)
+                if out.shape[2] != size[0] or out.shape[1] != size[1]:
+                    from sr_tf.inference import resize_float  # bicubic, as `sr-tf upscale --scale`
 
-    decoder, encoder = _Stage(decode, "sr-tf-decode"), _Stage(encode, "sr-tf-encode")
+                    out = resize_float(out, size[1], size[0])
+                upscaled.put((pts, out))
+        finally:
+            upscaled.put(_DONE)
+
+    # Encoding stays on the calling thread; the decoder and the model run beside it.
+    decoder, model = _Stage(decode, "sr-tf-decode"), _Stage(run_model, "sr-tf-model")
     decoder.start()
-    encoder.start()
+    model.start()
     try:
-        while not stop.is_set():
-            item = decoded.get()
-            if item is _DONE:
-                break
-            pts, batch = item
-            out = upscaler.upscale_batch(batch, config.tile, config.tile_pad)
-            if out.shape[2] != size[0] or out.shape[1] != size[1]:
-                from sr_tf.inference import resize_float  # bicubic, as `sr-tf upscale --scale`
-
-                out = resize_float(out, size[1], size[0])
-            upscaled.put((pts, out))
+        _encode(tmp, info, config, size, pix_fmt, upscaled, written, on_frames)
     finally:
         stop.set()
-        upscaled.put(_DONE)
-        while decoder.is_alive():  # unblock a decoder waiting on a full queue
-            try:
-                decoded.get(timeout=0.1)
-            except queue.Empty:
-                pass
+        while decoder.is_alive() or model.is_alive():  # unblock stages waiting on a full queue
+            for q in (decoded, upscaled):
+                try:
+                    q.get(timeout=0.05)
+                except queue.Empty:
+                    pass
         decoder.join()
-        encoder.join()
-    for stage in (decoder, encoder):
+        model.join()
+        if sys.exc_info()[0] is not None and os.path.exists(tmp):
+            os.unlink(tmp)
+    for stage in (decoder, model):
         if stage.error is not None:
             if os.path.exists(tmp):
                 os.unlink(tmp)
