@@ -50,7 +50,10 @@ def make_clip(
     `pts` (in `time_base`) makes a variable frame rate; `size` is (width, height). Returns the
     RGB frames that were encoded.
     """
+    import os
+
     path = str(path)
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     ext = path.rsplit(".", 1)[-1]
     width, height = size
     time_base = time_base or Fraction(1, fps * 512)
