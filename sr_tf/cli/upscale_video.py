@@ -83,6 +83,9 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         config = video_config(args, args.batch, args.tile, args.tile_pad, args.scale)
+    except ImportError as err:  # PyAV is the `video` extra
+        print(f"sr-tf upscale-video: {err}; pip install 'sr-tf[video]'", file=sys.stderr)
+        return 2
     except ValueError as err:
         print(f"sr-tf upscale-video: {err}", file=sys.stderr)
         return 2

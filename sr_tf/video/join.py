@@ -88,7 +88,7 @@ def join_segments(source, info: VideoInfo, segments: list[Segment], segment_path
             mapping[s.index] = o
         extradata = first.streams.video[0].codec_context.extradata
         first.close()
-        if hasattr(inp, "chapters") and inp.chapters():
+        if inp.chapters():
             out.set_chapters(inp.chapters())
         out.start_encoding()  # fixes every output stream's time base
         video = mapping[info.video_index]

@@ -22,7 +22,7 @@ def test_two_videos_of_several_segments_each_are_upscaled_and_joined(tmp_path, r
             "--segment-seconds", "0.5", "--batch-size", "4", "--tile", "0"]
     assert main(args) == 1  # the broken file fails, the others go on
     assert "2 succeeded, 1 failed" in capsys.readouterr().out
-    for rel, segments in (("a.mp4", 4), ("deeper/b.mkv", 3)):
+    for rel in ("a.mp4", "deeper/b.mkv"):
         a, b = video_facts(src / rel), video_facts(out / rel)
         assert b["size"] == (a["size"][0] * 4, a["size"][1] * 4)
         assert b["frames"] == a["frames"] and b["streams"] == a["streams"]

@@ -35,7 +35,8 @@ def _assert_same_except_size(src, out, **changes):
     assert b["size"] == (w * SCALE, h * SCALE)
     for key, value in changes.items():
         assert b[key] == value, key
-    for key in ("frames", "matrix", "sar", "colour", "duration", "stream_durations", "streams", "pix_fmt"):
+    for key in ("frames", "matrix", "sar", "colour", "duration", "stream_durations", "streams", "pix_fmt", "title",
+                "chapters"):
         if key not in changes:
             assert b[key] == a[key], key
 
@@ -93,7 +94,7 @@ def test_mkv_variable_frame_rate_full_range_bt601_odd_size(tmp_path, nearest_mod
     src = tmp_path / "vfr.mkv"
     pts = [0, 40, 80, 160, 200, 330, 370, 410, 500, 540, 700, 740, 780, 820, 990, 1030, 1070, 1200]
     make_clip(src, size=(35, 27), pts=pts, time_base=Fraction(1, 1000), keyint=4, pix_fmt="yuv444p",
-              colorspace=5, color_range=2, rotation=None, sar=Fraction(8, 9))
+              colorspace=5, color_range=2, rotation=None, sar=Fraction(8, 9), chapters=True)
     assert _run(src, "-o", tmp_path, "--model", nearest_model_file, "--segment-seconds", "0.3") == 0
     out = tmp_path / "vfr_out.mkv"
     # Matroska's muxer recomputes the duration of a copied AAC track (its codec delay) 18 ms longer than the
@@ -102,6 +103,7 @@ def test_mkv_variable_frame_rate_full_range_bt601_odd_size(tmp_path, nearest_mod
     _assert_same_except_size(src, out, duration=facts["duration"], stream_durations=facts["stream_durations"])
     assert facts["stream_durations"][0] == video_facts(src)["stream_durations"][0]
     assert video_facts(out)["colour"][:2] == (5, 2)
+    assert video_facts(out)["title"] == "sr-tf test clip" and len(video_facts(out)["chapters"]) == 2
     _, t_in = decoded_frames(src)
     _, t_out = decoded_frames(out)
     assert t_out == t_in == [t / 1000 for t in pts]

@@ -43,6 +43,7 @@ def make_clip(
     audio: bool = True,
     subtitles: bool = True,
     deep: bool = False,
+    chapters: bool = False,
     seed: int = 0,
 ) -> list[np.ndarray]:
     """Writes a clip with a keyframe every `keyint` frames, an AAC track and a subtitle stream.
@@ -59,6 +60,11 @@ def make_clip(
     time_base = time_base or Fraction(1, fps * 512)
     pts = pts if pts is not None else [i * int(1 / (fps * time_base)) for i in range(frames)]
     out = av.open(path, "w")
+    out.metadata["title"] = "sr-tf test clip"
+    if chapters:
+        out.set_chapters([{"id": 1, "start": 0, "end": 500, "time_base": Fraction(1, 1000), "metadata": {"title": "one"}},
+                          {"id": 2, "start": 500, "end": 1000, "time_base": Fraction(1, 1000),
+                           "metadata": {"title": "two"}}])
     video = out.add_stream(codec, rate=fps)
     video.width, video.height, video.pix_fmt = width, height, pix_fmt
     video.time_base = time_base
@@ -180,7 +186,8 @@ def video_facts(path) -> dict:
             "colour": (first.colorspace, first.color_range, first.color_primaries, first.color_trc),
             "duration": container.duration, "stream_durations": durations,
             "streams": [(s.type, s.codec_context.name if s.codec_context else None) for s in container.streams],
-            "time_base": video.time_base,
+            "time_base": video.time_base, "title": container.metadata.get("title"),
+            "chapters": [(c["start"] * c["time_base"], c["metadata"].get("title")) for c in container.chapters()],
         }
 
 
