@@ -94,7 +94,7 @@ def test_mkv_variable_frame_rate_full_range_bt601_odd_size(tmp_path, nearest_mod
     src = tmp_path / "vfr.mkv"
     pts = [0, 40, 80, 160, 200, 330, 370, 410, 500, 540, 700, 740, 780, 820, 990, 1030, 1070, 1200]
     make_clip(src, size=(35, 27), pts=pts, time_base=Fraction(1, 1000), keyint=4, pix_fmt="yuv444p",
-              colorspace=5, color_range=2, rotation=None, sar=Fraction(8, 9), chapters=True)
+              colorspace=5, color_range=2, rotation=None, sar=Fraction(8, 9), chapters=True, attachment=True)
     assert _run(src, "-o", tmp_path, "--model", nearest_model_file, "--segment-seconds", "0.3") == 0
     out = tmp_path / "vfr_out.mkv"
     # Matroska's muxer recomputes the duration of a copied AAC track (its codec delay) 18 ms longer than the
@@ -104,6 +104,7 @@ def test_mkv_variable_frame_rate_full_range_bt601_odd_size(tmp_path, nearest_mod
     assert facts["stream_durations"][0] == video_facts(src)["stream_durations"][0]
     assert video_facts(out)["colour"][:2] == (5, 2)
     assert video_facts(out)["title"] == "sr-tf test clip" and len(video_facts(out)["chapters"]) == 2
+    assert ("attachment", None, "font.ttf") in video_facts(out)["streams"]
     _, t_in = decoded_frames(src)
     _, t_out = decoded_frames(out)
     assert t_out == t_in == [t / 1000 for t in pts]
@@ -141,7 +142,7 @@ def test_ten_bit_input_stays_ten_bit_with_libx265(tmp_path, nearest_model_file):
     assert _run(src, "-o", out, "--model", nearest_model_file, "--codec", "libx265") == 0
     facts = video_facts(out)
     assert facts["codec"] == "hevc" and facts["pix_fmt"] == "yuv420p10le"
-    _assert_same_except_size(src, out, codec="hevc", streams=[("video", "hevc"), ("audio", "aac")])
+    _assert_same_except_size(src, out, codec="hevc", streams=[("video", "hevc", None), ("audio", "aac", None)])
 
 
 def test_untagged_input_is_tagged_with_what_players_assume(tmp_path, nearest_model_file):

@@ -44,6 +44,7 @@ def make_clip(
     subtitles: bool = True,
     deep: bool = False,
     chapters: bool = False,
+    attachment: bool = False,
     seed: int = 0,
 ) -> list[np.ndarray]:
     """Writes a clip with a keyframe every `keyint` frames, an AAC track and a subtitle stream.
@@ -67,6 +68,8 @@ def make_clip(
                            "metadata": {"title": "two"}}])
     video = out.add_stream(codec, rate=fps)
     video.width, video.height, video.pix_fmt = width, height, pix_fmt
+    if attachment:  # e.g. a subtitle font, as Matroska files carry them
+        out.add_attachment("font.ttf", "font/ttf", b"not really a font" * 8)
     video.time_base = time_base
     ctx = video.codec_context
     ctx.time_base = time_base
@@ -185,7 +188,8 @@ def video_facts(path) -> dict:
             "pix_fmt": first.format.name, "matrix": info.display_matrix, "sar": info.sample_aspect_ratio,
             "colour": (first.colorspace, first.color_range, first.color_primaries, first.color_trc),
             "duration": container.duration, "stream_durations": durations,
-            "streams": [(s.type, s.codec_context.name if s.codec_context else None) for s in container.streams],
+            "streams": [(s.type, s.codec_context.name if s.codec_context else None, s.metadata.get("filename"))
+                        for s in container.streams],
             "time_base": video.time_base, "title": container.metadata.get("title"),
             "chapters": [(c["start"] * c["time_base"], c["metadata"].get("title")) for c in container.chapters()],
         }
