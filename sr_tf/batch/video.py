@@ -31,17 +31,16 @@ import numpy as np
 from apache_beam.metrics import Metrics
 
 from sr_tf.batch import storage
-from sr_tf.batch.config import ERRORS_PREFIX, RESULTS_PREFIX, BatchConfig, shard_name
+from sr_tf.batch.config import BatchConfig
 from sr_tf.batch.pipeline import (
     METRICS_NAMESPACE,
     BatchSummary,
     Outcome,
     WriteShard,
-    _counter,
-    _remove_shards,
     check_model_spec,
     error_line,
     result_line,
+    run_and_summarise,
     shard_of,
 )
 from sr_tf.batch.sources import Source, _matches, _normalise, _rel
@@ -363,13 +362,4 @@ def run_video_batch(config: BatchConfig, video: VideoConfig, pipeline_args: list
     scale = _model_scale(config.model)
     pipeline = beam.Pipeline(options=PipelineOptions(list(pipeline_args or [])))
     build_video_pipeline(pipeline, config, video, sources, scale)
-    _remove_shards(config.output)
-    result = pipeline.run()
-    result.wait_until_finish()
-    succeeded, failed = _counter(result, "result_lines"), _counter(result, "error_lines")
-    files = {p: [storage.join(config.output, shard_name(p, k, config.num_shards)) for k in range(config.num_shards)]
-             for p in (RESULTS_PREFIX, ERRORS_PREFIX)}
-    for uri in files[RESULTS_PREFIX] + files[ERRORS_PREFIX]:
-        if not storage.exists(uri):  # a shard that got no lines
-            storage.write_bytes(uri, b"", "application/jsonl")
-    return BatchSummary(succeeded, failed, 0, files[RESULTS_PREFIX], files[ERRORS_PREFIX])
+    return run_and_summarise(pipeline, config)

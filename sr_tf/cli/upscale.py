@@ -82,6 +82,18 @@ def output_path(source: Path, out_dir: Path, suffix: str, fmt: str) -> Path:
     return out_dir / name
 
 
+def refuse_overwrite(source: Path, target: Path, inputs: set[Path], planned: dict[Path, Path]) -> str | None:
+    """The error line when `target` would overwrite an input or another output of the run, else None
+    (and `target` is recorded in `planned`)."""
+    resolved = target.resolve()
+    if resolved in inputs or (target.exists() and os.path.samefile(target, source)):
+        return f"error: {source}: output {target} would overwrite an input; choose another --output or --suffix"
+    if resolved in planned:
+        return f"error: {source}: output {target} would overwrite the output of {planned[resolved]}"
+    planned[resolved] = source
+    return None
+
+
 def load_model(spec: str):
     from sr_tf.pretrained import load_model as load
 
@@ -125,18 +137,11 @@ def run(args: argparse.Namespace) -> int:
     bar = tqdm(files, unit="img", disable=args.no_progress, desc="images")
     for source in bar:
         target = output_path(source, out_dir, args.suffix, args.format)
-        resolved = target.resolve()
-        if resolved in inputs or (target.exists() and os.path.samefile(target, source)):
-            print(f"error: {source}: output {target} would overwrite an input; choose another --output or --suffix",
-                  file=sys.stderr)
+        refusal = refuse_overwrite(source, target, inputs, planned)
+        if refusal:
+            print(refusal, file=sys.stderr)
             failures += 1
             continue
-        if resolved in planned:
-            print(f"error: {source}: output {target} would overwrite the output of {planned[resolved]}",
-                  file=sys.stderr)
-            failures += 1
-            continue
-        planned[resolved] = source
         tiles = tqdm(total=0, unit="tile", leave=False, disable=args.no_progress, desc=source.name)
 
         def on_tile(done: int, total: int, tiles=tiles) -> None:

@@ -89,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as err:
         print(f"sr-tf upscale-video: {err}", file=sys.stderr)
         return 2
-    from sr_tf.cli.upscale import expand_inputs
+    from sr_tf.cli.upscale import expand_inputs, refuse_overwrite
     from sr_tf.video import VIDEO_SUFFIXES
 
     files, missing = expand_inputs(args.inputs, args.recursive, suffixes=VIDEO_SUFFIXES)
@@ -112,18 +112,11 @@ def run(args: argparse.Namespace) -> int:
     failures, done = len(missing), 0
     planned: dict[Path, Path] = {}
     for source, target in zip(files, _targets(files, args.output, args.suffix), strict=True):
-        resolved = target.resolve()
-        if resolved in inputs or (target.exists() and os.path.samefile(target, source)):
-            print(f"error: {source}: output {target} would overwrite an input; choose another --output or --suffix",
-                  file=sys.stderr)
+        refusal = refuse_overwrite(source, target, inputs, planned)
+        if refusal:
+            print(refusal, file=sys.stderr)
             failures += 1
             continue
-        if resolved in planned:
-            print(f"error: {source}: output {target} would overwrite the output of {planned[resolved]}",
-                  file=sys.stderr)
-            failures += 1
-            continue
-        planned[resolved] = source
         target.parent.mkdir(parents=True, exist_ok=True)
         bars: list = []
 
