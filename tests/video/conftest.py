@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from video_helpers import SCALE
 
 from sr_tf.models import SRVGGNetCompact
-
-SCALE = 4
 
 
 def _model(zero: bool, seed: int = 3):

@@ -9,8 +9,8 @@ from fractions import Fraction
 import av
 import numpy as np
 import pytest
-from conftest import SCALE
 from video_helpers import (
+    SCALE,
     decoded_frames,
     decoded_planes,
     make_clip,

@@ -8,6 +8,7 @@ from fractions import Fraction
 import av
 import numpy as np
 
+SCALE = 4  # of the tiny test models (conftest.py)
 SUBTITLE_CODECS = {"mp4": "mov_text", "mov": "mov_text", "mkv": "subrip"}
 SUBTITLES = ("hello", "world")
 
