@@ -173,12 +173,12 @@ class _ServingFrames:
         return self._predictor(batch * 255.0) / 255.0  # tiled inside the graph, as exported
 
 
-def load_frame_upscaler(spec: str, tile: int, tile_pad: int):
+def load_frame_upscaler(spec: str, tile: int, tile_pad: int, backend: str = "tf", precision: str = "float32"):
     """The model of a video job, loaded once per worker (see the module docstring)."""
     from sr_tf.batch.predictor import is_savedmodel, load_predictor
 
     if is_savedmodel(spec):
-        return _ServingFrames(load_predictor(spec, tile, tile_pad))
+        return _ServingFrames(load_predictor(spec, tile, tile_pad, backend, precision))
     from sr_tf.inference import Upscaler
     from sr_tf.pretrained import load_model
 
@@ -187,7 +187,7 @@ def load_frame_upscaler(spec: str, tile: int, tile_pad: int):
         fd, local = tempfile.mkstemp(suffix=".keras")
         with os.fdopen(fd, "wb") as f:
             f.write(storage.read_bytes(spec))
-    return Upscaler(load_model(local))
+    return Upscaler(load_model(local), backend, precision)
 
 
 class UpscaleSegmentDoFn(beam.DoFn):
@@ -199,7 +199,8 @@ class UpscaleSegmentDoFn(beam.DoFn):
         self.segments = Metrics.counter(METRICS_NAMESPACE, "video_segments")
 
     def setup(self):
-        self._upscaler = load_frame_upscaler(self.config.model, self.config.tile, self.config.tile_pad)
+        c = self.config
+        self._upscaler = load_frame_upscaler(c.model, c.tile, c.tile_pad, c.backend, c.precision)
 
     def process(self, task: SegmentTask) -> Iterator[SegmentDone]:
         from sr_tf.video.segment import encode_segment
@@ -325,7 +326,8 @@ def build_video_pipeline(pipeline, config: BatchConfig, video: VideoConfig, sour
 def check_video_manifest(config: BatchConfig, video: VideoConfig) -> None:
     """Refuses to resume into an output folder written with other settings (`--overwrite` restarts)."""
     uri = storage.join(config.output, MANIFEST)
-    want = {"model": config.model, "tile": config.tile, "tile_pad": config.tile_pad, **video.fingerprint()}
+    want = {"model": config.model, "tile": config.tile, "tile_pad": config.tile_pad, "backend": config.backend,
+            "precision": config.precision, **video.fingerprint()}
     try:
         have = json.loads(storage.read_text(uri))
     except FileNotFoundError:
@@ -344,7 +346,7 @@ def check_video_manifest(config: BatchConfig, video: VideoConfig) -> None:
 
 def _model_scale(spec: str) -> int:
     """The model's scale, read in the driver (plans need output sizes)."""
-    return load_frame_upscaler(spec, 0, 0).scale
+    return load_frame_upscaler(spec, 0, 0).scale  # in TensorFlow: the scale is the same in every backend
 
 
 def run_video_batch(config: BatchConfig, video: VideoConfig, pipeline_args: list[str] | None = None) -> BatchSummary:

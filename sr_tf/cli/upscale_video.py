@@ -7,6 +7,8 @@ import os
 import sys
 from pathlib import Path
 
+from sr_tf.cli import runtime
+
 HELP = ("Upscale videos (files, folders, globs) with a catalogue model or a .keras file; audio and subtitle "
         "streams, timestamps, rotation and colour tags are kept. Resumes where a killed run stopped.")
 DEFAULT_MODEL = "realesr-animevideov3-x4"
@@ -51,6 +53,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tile", type=int, default=0, help="tile size in input pixels; 0 = whole frames (default)")
     p.add_argument("--tile-pad", type=int, default=16, help="context pixels around each tile (default: %(default)s)")
     p.add_argument("--batch", type=int, default=4, help="frames per model call (default: %(default)s)")
+    runtime.add_arguments(p)
     add_encoding_arguments(p)
     p.add_argument("--suffix", default="out", help="appended to output names: NAME_SUFFIX.EXT (default: %(default)s)")
     p.add_argument("--recursive", action="store_true", help="also take videos in sub-folders of input folders")
@@ -106,8 +109,8 @@ def run(args: argparse.Namespace) -> int:
     from sr_tf.inference import Upscaler
     from sr_tf.video import VideoError, upscale_video
 
-    upscaler = Upscaler(load_model(args.model))
-    model_id = _model_id(args.model)
+    upscaler = Upscaler(load_model(args.model), args.backend, args.precision)
+    model_id = f"{_model_id(args.model)} ({args.backend}, {args.precision})"
     inputs = {f.resolve() for f in files}
     failures, done = len(missing), 0
     planned: dict[Path, Path] = {}
