@@ -81,27 +81,42 @@ class Upscaler:
         """
         if rgb.ndim != 3 or rgb.shape[-1] != 3:
             raise ValueError(f"Upscaler expects [H, W, 3]. Received: shape={rgb.shape}")
+        return self.upscale_batch(rgb[None], tile, tile_pad, on_tile)[0]
+
+    def upscale_batch(
+        self,
+        batch: np.ndarray,
+        tile: int = 0,
+        tile_pad: int = 16,
+        on_tile: Callable[[int, int], None] | None = None,
+    ) -> np.ndarray:
+        """Upscales `[N, H, W, 3]` float32 images in [0, 1] of one size (e.g. video frames).
+
+        Tiled like `__call__`; each tile position runs for all N images in one model call.
+        """
+        if batch.ndim != 4 or batch.shape[-1] != 3:
+            raise ValueError(f"Upscaler expects [N, H, W, 3]. Received: shape={batch.shape}")
         if tile < 0 or tile_pad < 0:
             raise ValueError(f"tile and tile_pad must be >= 0. Received: tile={tile}, tile_pad={tile_pad}")
-        h, w, _ = rgb.shape
+        n, h, w, _ = batch.shape
         pad, s = tile_pad, self.scale
         if tile == 0 or (h <= tile and w <= tile):
-            out = self.run(rgb[None])[0]
+            out = self.run(batch)
             if on_tile:
                 on_tile(1, 1)
             return out
         rows, cols = _spans(h, tile, pad), _spans(w, tile, pad)
-        acc = np.zeros((h * s, w * s, 3), np.float32)
-        weight = np.zeros((h * s, w * s, 1), np.float32)
+        acc = np.zeros((n, h * s, w * s, 3), np.float32)
+        weight = np.zeros((1, h * s, w * s, 1), np.float32)
         total, done = len(rows) * len(cols), 0
         for cy0, cy1, ey0, ey1 in rows:
             wy = _ramp(ey0, cy0, cy1, ey1, pad, s)
             for cx0, cx1, ex0, ex1 in cols:
                 wx = _ramp(ex0, cx0, cx1, ex1, pad, s)
-                out = self.run(rgb[None, ey0:ey1, ex0:ex1])[0]
-                mask = (wy[:, None] * wx[None, :])[..., None]
-                acc[ey0 * s : ey1 * s, ex0 * s : ex1 * s] += out * mask
-                weight[ey0 * s : ey1 * s, ex0 * s : ex1 * s] += mask
+                out = self.run(batch[:, ey0:ey1, ex0:ex1])
+                mask = (wy[:, None] * wx[None, :])[None, ..., None]
+                acc[:, ey0 * s : ey1 * s, ex0 * s : ex1 * s] += out * mask
+                weight[:, ey0 * s : ey1 * s, ex0 * s : ex1 * s] += mask
                 done += 1
                 if on_tile:
                     on_tile(done, total)

@@ -420,6 +420,11 @@ def run_batch(config: BatchConfig, pipeline_args: list[str] | None = None) -> Ba
     options = PipelineOptions(list(pipeline_args or []))
     pipeline = beam.Pipeline(options=options)
     build_pipeline(pipeline, config, sources, limit)
+    return run_and_summarise(pipeline, config)
+
+
+def run_and_summarise(pipeline, config: BatchConfig) -> BatchSummary:
+    """Runs a built job and waits for it; every results/errors shard exists afterwards, none from earlier."""
     _remove_shards(config.output)  # every line is rebuilt by this run; none may survive from an earlier one
     result = pipeline.run()
     result.wait_until_finish()

@@ -18,6 +18,7 @@ SUBCOMMANDS: dict[str, str] = {
     "predict": "sr_tf.cli.predict",
     "evaluate": "sr_tf.cli.evaluate",
     "upscale": "sr_tf.cli.upscale",
+    "upscale-video": "sr_tf.cli.upscale_video",
     "make-tfrecords": "sr_tf.cli.make_tfrecords",
     "degrade": "sr_tf.cli.degrade",
     "train": "sr_tf.cli.train",

@@ -84,6 +84,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "(default: each record is an encoded image, as Vertex AI's tf-record format)")
     p.add_argument("--overwrite", action="store_true",
                    help="recompute outputs that exist (default: skip them, so re-runs resume)")
+    p.add_argument("--video", action="store_true",
+                   help="inputs are videos: their keyframe-aligned segments are spread over the workers and "
+                        "each video is joined into OUTPUT/REL with its other streams (see sr-tf upscale-video)")
+    from sr_tf.cli.upscale_video import add_encoding_arguments
+
+    add_encoding_arguments(p.add_argument_group("video (with --video)"))
     p.set_defaults(beam_args=[])
     taken = set(p._option_string_actions)
     for action in _beam_actions():
@@ -106,7 +112,14 @@ def run(args: argparse.Namespace) -> int:
             max_pixels=args.max_pixels, num_shards=args.num_shards, quality=args.quality,
             tfrecord_feature=args.tfrecord_feature, overwrite=args.overwrite,
         )
-        summary = run_batch(config, args.beam_args)
+        if args.video:
+            from sr_tf.batch.video import run_video_batch
+            from sr_tf.cli.upscale_video import video_config
+
+            video = video_config(args, config.batch_size, config.tile, config.tile_pad, None)
+            summary = run_video_batch(config, video, args.beam_args)
+        else:
+            summary = run_batch(config, args.beam_args)
     except (FileNotFoundError, ValueError, ImportError) as err:
         print(f"sr-tf batch-predict: {err}", file=sys.stderr)
         return 2

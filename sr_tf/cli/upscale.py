@@ -34,10 +34,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     runtime.add_arguments(p)
 
 
-def expand_inputs(patterns: list[str], recursive: bool = False) -> tuple[list[Path], list[str]]:
-    """Files to process (in order, without duplicates) and the inputs that matched nothing."""
+def expand_inputs(patterns: list[str], recursive: bool = False,
+                  suffixes: tuple[str, ...] | None = None) -> tuple[list[Path], list[str]]:
+    """Files to process (in order, without duplicates) and the inputs that matched nothing.
+
+    Folders contribute their files with one of `suffixes` (default: the readable image types).
+    """
     from sr_tf.imageio import READABLE_SUFFIXES
 
+    suffixes = READABLE_SUFFIXES if suffixes is None else suffixes
     files, missing, seen = [], [], set()
 
     def add(path: Path) -> None:
@@ -51,7 +56,7 @@ def expand_inputs(patterns: list[str], recursive: bool = False) -> tuple[list[Pa
         if path.is_dir():
             walker = path.rglob("*") if recursive else path.iterdir()
             for child in sorted(walker):
-                if child.is_file() and child.suffix.lower() in READABLE_SUFFIXES:
+                if child.is_file() and child.suffix.lower() in suffixes:
                     add(child)
         elif path.is_file():
             add(path)
@@ -75,6 +80,18 @@ def output_path(source: Path, out_dir: Path, suffix: str, fmt: str) -> Path:
         ext = "." + fmt
     name = f"{source.stem}_{suffix}{ext}" if suffix else f"{source.stem}{ext}"
     return out_dir / name
+
+
+def refuse_overwrite(source: Path, target: Path, inputs: set[Path], planned: dict[Path, Path]) -> str | None:
+    """The error line when `target` would overwrite an input or another output of the run, else None
+    (and `target` is recorded in `planned`)."""
+    resolved = target.resolve()
+    if resolved in inputs or (target.exists() and os.path.samefile(target, source)):
+        return f"error: {source}: output {target} would overwrite an input; choose another --output or --suffix"
+    if resolved in planned:
+        return f"error: {source}: output {target} would overwrite the output of {planned[resolved]}"
+    planned[resolved] = source
+    return None
 
 
 def load_model(spec: str):
@@ -120,18 +137,11 @@ def run(args: argparse.Namespace) -> int:
     bar = tqdm(files, unit="img", disable=args.no_progress, desc="images")
     for source in bar:
         target = output_path(source, out_dir, args.suffix, args.format)
-        resolved = target.resolve()
-        if resolved in inputs or (target.exists() and os.path.samefile(target, source)):
-            print(f"error: {source}: output {target} would overwrite an input; choose another --output or --suffix",
-                  file=sys.stderr)
+        refusal = refuse_overwrite(source, target, inputs, planned)
+        if refusal:
+            print(refusal, file=sys.stderr)
             failures += 1
             continue
-        if resolved in planned:
-            print(f"error: {source}: output {target} would overwrite the output of {planned[resolved]}",
-                  file=sys.stderr)
-            failures += 1
-            continue
-        planned[resolved] = source
         tiles = tqdm(total=0, unit="tile", leave=False, disable=args.no_progress, desc=source.name)
 
         def on_tile(done: int, total: int, tiles=tiles) -> None:
