@@ -310,8 +310,22 @@ def _assert_fits(image: tf.Tensor, size: int, what: str) -> None:
     )
 
 
+def _detail(patches: tf.Tensor) -> tf.Tensor:
+    """`[n, P, P, 3]` uint8 -> `[n]` mean absolute difference between neighbouring pixels of the
+    gray image: 0 on flat patches, large on edges and texture."""
+    gray = tf.reduce_mean(tf.cast(patches, tf.float32), axis=-1)
+    dy = tf.reduce_mean(tf.abs(gray[:, 1:, :] - gray[:, :-1, :]), axis=[1, 2])
+    dx = tf.reduce_mean(tf.abs(gray[:, :, 1:] - gray[:, :, :-1]), axis=[1, 2])
+    return dx + dy
+
+
 def _random_crops(element, seed, config: DatasetConfig):
-    """`crops_per_image` random crops: `{"hr": [k, P, P, 3]}` (+ `"lr": [k, p, p, 3]`) uint8."""
+    """`crops_per_image` random crops: `{"hr": [k, P, P, 3]}` (+ `"lr": [k, p, p, 3]`) uint8.
+
+    With `crop_candidates = m > 1` each crop is the one with the most detail (`_detail`) of `m`
+    random candidates, so flat areas (sky, out-of-focus backgrounds), which teach a network little,
+    are drawn less often.
+    """
     s, big, small = config.scale, config.patch_size, config.lr_patch_size
     hr = element["hr"]
     if "lr" in element:
@@ -319,17 +333,21 @@ def _random_crops(element, seed, config: DatasetConfig):
         _assert_fits(lr, small, "LR")
         limit_y = tf.minimum(tf.shape(lr)[0] - small, (tf.shape(hr)[0] - big) // s)
         limit_x = tf.minimum(tf.shape(lr)[1] - small, (tf.shape(hr)[1] - big) // s)
+        step = s  # positions are on the LR grid
     else:
         _assert_fits(hr, big, "HR")
         limit_y, limit_x = tf.shape(hr)[0] - big, tf.shape(hr)[1] - big
-    k = config.crops_per_image
-    ys = tf.random.stateless_uniform([k], seed, 0, limit_y + 1, dtype=tf.int32)
-    xs = tf.random.stateless_uniform([k], tf.random.experimental.stateless_fold_in(seed, 1), 0, limit_x + 1, dtype=tf.int32)
-    out = {}
+        step = 1
+    k, m = config.crops_per_image, config.crop_candidates
+    ys = tf.random.stateless_uniform([k * m], seed, 0, limit_y + 1, dtype=tf.int32)
+    xs = tf.random.stateless_uniform([k * m], tf.random.experimental.stateless_fold_in(seed, 1), 0, limit_x + 1, dtype=tf.int32)
+    hr_crops = tf.stack([tf.slice(hr, [ys[j] * step, xs[j] * step, 0], [big, big, 3]) for j in range(k * m)])
+    if m > 1:
+        best = tf.argmax(tf.reshape(_detail(hr_crops), [k, m]), axis=1, output_type=tf.int32) + tf.range(k) * m
+        ys, xs, hr_crops = tf.gather(ys, best), tf.gather(xs, best), tf.gather(hr_crops, best)
+    out = {"hr": hr_crops}
     if "lr" in element:
         out["lr"] = tf.stack([tf.slice(lr, [ys[j], xs[j], 0], [small, small, 3]) for j in range(k)])
-        ys, xs = ys * s, xs * s
-    out["hr"] = tf.stack([tf.slice(hr, [ys[j], xs[j], 0], [big, big, 3]) for j in range(k)])
     return out
 
 

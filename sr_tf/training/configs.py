@@ -60,12 +60,14 @@ class OptimConfig:
 
 @dataclass
 class DataConfig:
-    """Training patches: global batch of `batch_size` HR patches of `hr_patch_size`, LR = HR / scale."""
+    """Training patches: global batch of `batch_size` HR patches of `hr_patch_size`, LR = HR / scale.
+    `crop_candidates`: each patch is the most detailed of this many random crops (1: plain random)."""
 
     scale: int = 4
     hr_patch_size: int = 128
     batch_size: int = 16
     degradation: str = "bicubic"  # bicubic | realesrgan
+    crop_candidates: int = 1
 
 
 @dataclass

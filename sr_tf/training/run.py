@@ -123,7 +123,7 @@ def dataset_configs(config: TrainConfig, data: TrainData) -> tuple[DatasetConfig
     if in_memory is None:
         in_memory = data.source == "folder" and _decoded_bytes(files or list_images(data.path), data.hr_downscale) <= MEMORY_BUDGET
     train = DatasetConfig(path=data.path, source=data.source, batch_size=d.batch_size, degradation=d.degradation,
-                          files=tuple(files), cache_decoded=in_memory, **common)
+                          crop_candidates=d.crop_candidates, files=tuple(files), cache_decoded=in_memory, **common)
     if not (val_files or data.val_path):
         return train, None
     val = DatasetConfig(path=data.val_path or data.path, source="folder", files=tuple(val_files), training=False,

@@ -137,3 +137,18 @@ def test_files_select_part_of_a_folder(tmp_path):
     assert [ids(hr) for _lr, hr in batches(build_dataset(config), 2)] == [[20], [40]]
     with pytest.raises(ValueError, match="source='folder'"):
         DatasetConfig(path="x", files=chosen)
+
+
+def test_crop_candidates_prefer_detailed_patches(tmp_path):
+    rng = np.random.default_rng(9)
+    image = np.full((64, 64, 3), 128, np.uint8)
+    image[:, 32:] = rng.integers(0, 256, (64, 32, 3), dtype=np.uint8)  # left half flat, right half noise
+    write_folder(tmp_path / "hr", {"half.png": image})
+    config = DatasetConfig(path=str(tmp_path / "hr"), source="folder", scale=2, patch_size=8, batch_size=16)
+
+    def flat_share(cfg):
+        hr = np.concatenate([b for _, b in batches(build_dataset(cfg), 4)])
+        return float(np.mean([p.std() == 0 for p in hr]))
+
+    assert flat_share(config) > 0.25  # plain random crops land on the flat half often
+    assert flat_share(config.replace(crop_candidates=8)) == 0.0  # flat only when all 8 are (p ~ 0.1%)
