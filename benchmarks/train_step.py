@@ -76,15 +76,6 @@ def timed(variants: dict, turns: int, warmup: int, chunk: int) -> dict[str, tupl
     return {name: (statistics.median(w for w, _ in s), statistics.median(c for _, c in s)) for name, s in samples.items()}
 
 
-def has_bf16() -> bool:
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
-
-
 # --------------------------------------------------------------------------- ours
 
 
@@ -346,7 +337,9 @@ def main(argv=None) -> None:
             torch.set_num_threads(args.threads)
     from machine import describe
 
-    bf16 = has_bf16() and not args.no_bf16
+    from sr_tf.training.distribute import cpu_has_bf16
+
+    bf16 = cpu_has_bf16() and not args.no_bf16
     print(describe())
     if not bf16:
         print("bfloat16 lines skipped: " + ("--no-bf16" if args.no_bf16 else "this CPU has no AVX512-BF16 or AMX"))
