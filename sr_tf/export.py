@@ -31,13 +31,15 @@ import numpy as np
 import tensorflow as tf
 
 from sr_tf.backends import PRECISIONS, cast_model
+from sr_tf.signatures import (  # noqa: F401  (re-exported: the names are part of this module's API)
+    BYTES_INPUT,
+    BYTES_OUTPUT,
+    DEFAULT_SIGNATURE,
+    ENCODED_SIGNATURE,
+    PIXELS_INPUT,
+    PIXELS_OUTPUT,
+)
 
-DEFAULT_SIGNATURE = "serving_default"
-ENCODED_SIGNATURE = "encoded_image"
-PIXELS_INPUT = "images"
-PIXELS_OUTPUT = "upscaled"
-BYTES_INPUT = "image_bytes"
-BYTES_OUTPUT = "upscaled_bytes"
 WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -266,7 +268,7 @@ def export_savedmodel(model, out: str | os.PathLike, config: ExportConfig | None
     base, name, _ = version_dir_parts(out)
     out = Path(out)
     if out.exists() and not overwrite:
-        raise FileExistsError(f"Version directory already exists (pass overwrite=True to replace it): {out}")
+        raise FileExistsError(f"Version directory already exists (overwrite=True replaces it): {out}")
     scale = model_scale(model) if scale is None else int(scale)
     base.mkdir(parents=True, exist_ok=True)
     module = SRServingModule(cast_model(model, config.precision), scale, config)

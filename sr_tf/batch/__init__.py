@@ -5,16 +5,17 @@ Vertex AI requests offline. Apache Beam is imported only when a job is built (`s
 """
 
 from sr_tf.batch.config import BatchConfig, shard_name
-from sr_tf.batch.sources import Instance, Source, find_sources
 
-_LAZY = {"BatchSummary", "build_pipeline", "run_batch"}
+# Imported on first use, so `sr_tf.batch.config` (the CLI's choices) costs no NumPy, Pillow or Beam.
+_LAZY = {"BatchSummary": "pipeline", "build_pipeline": "pipeline", "run_batch": "pipeline",
+         "Instance": "sources", "Source": "sources", "find_sources": "sources"}
 
 
 def __getattr__(name):
     if name in _LAZY:
-        from sr_tf.batch import pipeline
+        import importlib
 
-        return getattr(pipeline, name)
+        return getattr(importlib.import_module(f"sr_tf.batch.{_LAZY[name]}"), name)
     raise AttributeError(f"module 'sr_tf.batch' has no attribute {name!r}")
 
 

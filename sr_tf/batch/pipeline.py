@@ -23,7 +23,7 @@ import json
 import os
 import signal
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import apache_beam as beam
@@ -37,6 +37,9 @@ from sr_tf.batch.sources import Instance, Source, expand, find_sources
 
 METRICS_NAMESPACE = "sr_tf.batch"
 KILL_AFTER_ENV = "SR_TF_BATCH_KILL_AFTER"  # fault injection for tests: SIGKILL self after N writes
+# The driver's progress bar, ticked once per finished instance by DoFns that run in the driver's
+# process (the DirectRunner's default in-memory mode); on remote runners it stays still until the end.
+_on_instance: Callable[[], None] | None = None
 _CONTENT_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".webp": "image/webp", ".json": "application/json"}
 
 
@@ -105,11 +108,14 @@ class PredictDoFn(beam.DoFn):
         self._pending: dict[tuple[int, int], list[_Job]] = {}
 
     def process(self, instance: Instance) -> Iterator[Outcome]:
-        yield from self._handle(instance)
+        for outcome in self._handle(instance):
+            _tick()
+            yield outcome
 
     def finish_bundle(self):
         for shape in list(self._pending):
             for outcome in self._flush(shape):
+                _tick()
                 yield GlobalWindows.windowed_value(outcome)
 
     # --- per instance ---------------------------------------------------------------
@@ -274,6 +280,11 @@ class PredictDoFn(beam.DoFn):
         if self._kill_after and self._writes >= self._kill_after:
             os.kill(os.getpid(), signal.SIGKILL)
 
+def _tick() -> None:
+    if _on_instance is not None:
+        _on_instance()
+
+
 def _storage_errors() -> tuple[type[BaseException], ...]:
     """Errors of the storage client that fail one instance (retried on a re-run), not the job."""
     try:
@@ -398,12 +409,14 @@ def _counter(result, name: str) -> int:
     return total
 
 
-def run_batch(config: BatchConfig, pipeline_args: list[str] | None = None) -> BatchSummary:
+def run_batch(config: BatchConfig, pipeline_args: list[str] | None = None, progress: bool = False) -> BatchSummary:
     """Runs the job (DirectRunner unless `pipeline_args` names another `--runner`) and waits for it.
 
     Args:
       config: the job.
       pipeline_args: Apache Beam pipeline options, e.g. `["--runner=DataflowRunner", "--project=p"]`.
+      progress: show a progress bar of finished instances on stderr (out of the number of images
+        when the inputs are image files; it moves while the job runs on the in-process DirectRunner).
 
     Raises:
       FileNotFoundError / ValueError: bad `--model` or `--input`, or `--output` holds another
@@ -426,8 +439,18 @@ def run_batch(config: BatchConfig, pipeline_args: list[str] | None = None) -> Ba
 def run_and_summarise(pipeline, config: BatchConfig) -> BatchSummary:
     """Runs a built job and waits for it; every results/errors shard exists afterwards, none from earlier."""
     _remove_shards(config.output)  # every line is rebuilt by this run; none may survive from an earlier one
-    result = pipeline.run()
-    result.wait_until_finish()
+    global _on_instance
+    from tqdm import tqdm
+
+    total = len(sources) if all(s.kind == "image" for s in sources) else None
+    bar = tqdm(total=total, unit="img", desc="instances", disable=not progress)
+    _on_instance = bar.update
+    try:
+        result = pipeline.run()
+        result.wait_until_finish()
+    finally:
+        _on_instance = None
+        bar.close()
     succeeded, failed = _counter(result, "result_lines"), _counter(result, "error_lines")
     files = {p: [storage.join(config.output, shard_name(p, k, config.num_shards)) for k in range(config.num_shards)]
              for p in (RESULTS_PREFIX, ERRORS_PREFIX)}

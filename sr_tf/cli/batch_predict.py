@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from sr_tf.cli import runtime
+from sr_tf.cli.options import UsageError, add_progress, add_threads, add_tiling
 
 HELP = ("Upscale a folder, bucket prefix, glob, file list, JSONL or TFRecord of images as an Apache Beam job "
         "(DirectRunner here; any Beam runner with --runner ...), writing SR images and "
@@ -20,8 +21,11 @@ EPILOG = (
 )
 
 
+PASS_UNKNOWN = True  # options that are not ours go to Apache Beam, checked by its own option classes
+
+
 class _PassToBeam(argparse.Action):
-    """Collects a Beam option, as typed, into `args.beam_args` for Beam's own parser."""
+    """Collects a Beam option, as typed, into `beam_args` for Beam's own parser."""
 
     def __call__(self, parser, namespace, values, option_string=None):
         flags = list(getattr(namespace, "beam_args", None) or [])
@@ -52,6 +56,29 @@ def _beam_actions() -> list[argparse.Action]:
     return [a for a in parser._actions if a.option_strings and not isinstance(a, argparse._HelpAction)]
 
 
+def beam_arguments(unknown: list[str]) -> list[str]:
+    """The command line's options that are not ours, checked against Beam's and written `--name=value`.
+
+    Beam is imported here, not in `add_arguments`: `--help` and our own argument errors stay fast.
+    Raises `UsageError` for an option that is neither ours nor Beam's (Beam itself would only warn).
+    """
+    if not unknown:
+        return []
+    parser = argparse.ArgumentParser(prog="sr-tf batch-predict", add_help=False, allow_abbrev=False,
+                                     exit_on_error=False)
+    for action in _beam_actions():
+        parser.add_argument(*action.option_strings, action=_PassToBeam, nargs=action.nargs, dest="beam_args")
+    parser.set_defaults(beam_args=[])
+    try:
+        known, rest = parser.parse_known_args(unknown)
+    except argparse.ArgumentError as err:  # e.g. a Beam option without its value
+        raise UsageError(str(err)) from None
+    if rest:
+        raise UsageError(f"unrecognized arguments: {' '.join(rest)} (neither an option of sr-tf batch-predict "
+                         "nor an Apache Beam pipeline option)")
+    return known.beam_args
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from sr_tf.batch.config import INSTANCES_FORMATS, OUTPUT_FORMATS
 
@@ -70,9 +97,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int, default=8, help="same-shape images per model call (default: %(default)s)")
     p.add_argument("--max-batch-pixels", type=int, default=1 << 20,
                    help="input pixels per model call at most; large images go one at a time (default: %(default)s)")
-    p.add_argument("--tile", type=int, default=256,
-                   help="tile edge for .keras/catalogue models; SavedModels tile as exported (default: %(default)s)")
-    p.add_argument("--tile-pad", type=int, default=16, help="context pixels around tiles (default: %(default)s)")
+    add_tiling(p, "tile edge for .keras/catalogue models; SavedModels tile as exported (default: %(default)s)")
     runtime.add_arguments(p)
     p.add_argument("--max-pixels", type=int, default=1 << 20,
                    help="inputs with more pixels (H*W, from the header) are reported as errors, not decoded "
@@ -90,39 +115,37 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     from sr_tf.cli.upscale_video import add_encoding_arguments
 
     add_encoding_arguments(p.add_argument_group("video (with --video)"))
-    p.set_defaults(beam_args=[])
-    taken = set(p._option_string_actions)
-    for action in _beam_actions():
-        strings = [s for s in action.option_strings if s not in taken]
-        if len(strings) != len(action.option_strings):
-            continue  # ours wins on a name clash
-        p.add_argument(*strings, action=_PassToBeam, nargs=action.nargs, dest="beam_args", help=argparse.SUPPRESS)
+    add_progress(p)
+    add_threads(p)
 
 
 def run(args: argparse.Namespace) -> int:
-    from sr_tf.batch import BatchConfig
-    from sr_tf.batch.pipeline import run_batch
+    from sr_tf.batch.config import BatchConfig
 
+    config = BatchConfig(  # checks the values before Beam or TensorFlow is imported
+        model=args.model, input=args.input, output=args.output,
+        instances_format=args.instances_format, output_format=args.output_format,
+        batch_size=args.batch_size, max_batch_pixels=args.max_batch_pixels, tile=args.tile, tile_pad=args.tile_pad,
+        backend=args.backend, precision=args.precision, max_pixels=args.max_pixels, num_shards=args.num_shards,
+        quality=args.quality,
+        tfrecord_feature=args.tfrecord_feature, overwrite=args.overwrite,
+    )
     try:
-        config = BatchConfig(
-            model=args.model, input=args.input, output=args.output,
-            instances_format=args.instances_format, output_format=args.output_format,
-            batch_size=args.batch_size, max_batch_pixels=args.max_batch_pixels, tile=args.tile, tile_pad=args.tile_pad,
-            backend=args.backend, precision=args.precision,
-            max_pixels=args.max_pixels, num_shards=args.num_shards, quality=args.quality,
-            tfrecord_feature=args.tfrecord_feature, overwrite=args.overwrite,
-        )
+        from sr_tf.batch.pipeline import run_batch
+    except ImportError as err:
+        raise UsageError(f"{err}: install the batch extra (pip install 'sr-tf[batch]')") from err
+    beam_args = beam_arguments(args.unknown)
+    try:
         if args.video:
             from sr_tf.batch.video import run_video_batch
             from sr_tf.cli.upscale_video import video_config
 
             video = video_config(args, config.batch_size, config.tile, config.tile_pad, None)
-            summary = run_video_batch(config, video, args.beam_args)
+            summary = run_video_batch(config, video, beam_args)
         else:
-            summary = run_batch(config, args.beam_args)
-    except (FileNotFoundError, ValueError, ImportError) as err:
-        print(f"sr-tf batch-predict: {err}", file=sys.stderr)
-        return 2
+            summary = run_batch(config, beam_args, progress=not args.no_progress)
+    except (FileNotFoundError, ValueError):
+        raise  # our checks of --model, --input and --output: one line, exit status 2
     except Exception as err:  # the pipeline itself failed (a runner or worker error)
         text = str(err).strip().splitlines()
         print(f"sr-tf batch-predict: the job failed: {text[0] if text else type(err).__name__}", file=sys.stderr)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from sr_tf.cli.options import add_progress, add_threads, integer
+
 HELP = ("Make LR images from HR images (a file or a folder) with the pipeline's degradations: "
         "bicubic (MATLAB imresize), blur-bicubic, or realesrgan (seeded per file name).")
 DEGRADATION_NAMES = ("bicubic", "blur-bicubic", "realesrgan")
@@ -14,12 +16,14 @@ SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("input", metavar="IN", help="HR image file or folder (local or gs://)")
     p.add_argument("output", metavar="OUT", help="output PNG file (for a file IN) or folder (created if missing)")
-    p.add_argument("--scale", type=int, default=4, help="downscale factor (default: %(default)s)")
+    p.add_argument("--scale", type=integer(1), default=4, help="downscale factor (default: %(default)s)")
     p.add_argument("--degradation", choices=DEGRADATION_NAMES, default="bicubic", help="(default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="seed of the realesrgan degradation (default: %(default)s)")
     p.add_argument("--blur-sigma", type=float, default=1.6, help="blur-bicubic Gaussian sigma (default: %(default)s)")
     p.add_argument("--blur-kernel-size", type=int, default=7, help="blur-bicubic kernel size (default: %(default)s)")
     p.add_argument("--suffix", default="", help="appended to output stems, e.g. x4 for DIV2K names (default: none)")
+    add_progress(p)
+    add_threads(p)
 
 
 def image_seed(seed: int, name: str):
@@ -51,13 +55,11 @@ def run(args: argparse.Namespace) -> int:
     import posixpath
 
     import tensorflow as tf
+    from tqdm import tqdm
 
     from sr_tf.data.decoding import UnreadableImageError
     from sr_tf.data.schema import join
 
-    if args.scale < 1:
-        print(f"error: --scale must be >= 1. Received: {args.scale}", file=sys.stderr)
-        return 2
     gfile = tf.io.gfile
     if gfile.isdir(args.input):
         names = sorted(n.rstrip("/") for n in gfile.listdir(args.input)
@@ -73,13 +75,13 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: no such file or folder: {args.input}", file=sys.stderr)
         return 2
     failed = 0
-    for path, name, out in jobs:
+    for path, name, out in tqdm(jobs, unit="img", desc="images", disable=args.no_progress):
         try:
             with gfile.GFile(path, "rb") as f:
                 png = degrade_bytes(f.read(), name, args)
         except (UnreadableImageError, ValueError) as e:
             failed += 1
-            print(f"skipped {e}", file=sys.stderr)
+            tqdm.write(f"skipped {e}", file=sys.stderr)
             continue
         tmp = out + ".partial"
         with gfile.GFile(tmp, "wb") as f:

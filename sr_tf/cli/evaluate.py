@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from sr_tf.cli import runtime
+from sr_tf.cli.options import add_progress, add_threads, add_tiling, integer
 
 HELP = (
     "Evaluate models and a bicubic baseline on HR images (PSNR/SSIM on RGB and Y, border crop = scale): "
@@ -22,21 +23,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="folder of LR images matching the HR images by stem (NTIRE: 0801x4.png); "
                    "default: make LR from HR with --degradation")
     p.add_argument("--scale", type=int, default=4, choices=(2, 3, 4, 8), help="upscaling factor (default: %(default)s)")
-    p.add_argument("--degradation", default="bicubic",
+    p.add_argument("--degradation", default="bicubic", choices=("bicubic", "blur-bicubic", "realesrgan"),
                    help="how LR is made from HR, as the training pipeline does: bicubic (MATLAB imresize), "
                    "blur-bicubic or realesrgan (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="seed of random degradations (default: %(default)s)")
     p.add_argument("--out", required=True, metavar="REPORT_DIR", help="report folder (created if missing)")
-    p.add_argument("--hr-downscale", type=int, default=1, metavar="F",
+    p.add_argument("--hr-downscale", type=integer(1), default=1, metavar="F",
                    help="downscale each HR image by F (antialiased bicubic) first, e.g. 2 for JPEG photos "
                    "(default: %(default)s = none)")
-    p.add_argument("--center-crop", type=int, default=0, metavar="N",
+    p.add_argument("--center-crop", type=integer(0), default=0, metavar="N",
                    help="evaluate the centre NxN HR pixels of each image (default: whole image)")
-    p.add_argument("--limit", type=int, default=None, metavar="K", help="only the first K images")
-    p.add_argument("--tile", type=int, default=512, metavar="N",
-                   help="tiled inference for LR images larger than N pixels; 0 = never (default: %(default)s)")
-    p.add_argument("--tile-pad", type=int, default=10, metavar="P", help="context around each tile (default: %(default)s)")
-    p.add_argument("--crop-size", type=int, default=128, metavar="N",
+    p.add_argument("--limit", type=integer(1), default=None, metavar="K", help="only the first K images")
+    add_tiling(p)
+    p.add_argument("--crop-size", type=integer(0), default=128, metavar="N",
                    help="side of the crop shown per image in HR pixels; 0 = no pictures (default: %(default)s)")
     p.add_argument("--interpolate", nargs=2, default=None, metavar=("PSNR_MODEL", "GAN_MODEL"),
                    help="also plot PSNR/SSIM against network-interpolation alpha for this pair (curve.png)")
@@ -44,7 +43,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "(default: %(default)s)")
     p.add_argument("--title", default="", help="report title")
     p.add_argument("--no-html", action="store_true", help="skip report.html")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_progress(p)
+    add_threads(p)
     runtime.add_arguments(p)
 
 

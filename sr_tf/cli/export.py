@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 from sr_tf.cli import runtime
+from sr_tf.cli.options import UsageError, add_threads, add_tiling
 
 HELP = "Export a generator as a TF Serving SavedModel (BASE/NAME/VERSION) with pixel and encoded-image signatures."
 
@@ -13,24 +13,23 @@ HELP = "Export a generator as a TF Serving SavedModel (BASE/NAME/VERSION) with p
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", required=True, help="catalogue name (e.g. realesr-animevideov3-x4) or a .keras file")
     p.add_argument("--out", required=True, help="version directory BASE/NAME/VERSION (VERSION a positive integer)")
-    p.add_argument("--tile-size", type=int, default=256,
-                   help="in-graph tile edge in input pixels; 0 = whole image at once (default: %(default)s)")
-    p.add_argument("--tile-pad", type=int, default=16, help="context pixels around each tile (default: %(default)s)")
+    add_tiling(p, "in-graph tile edge in input pixels; 0 = whole image at once (default: %(default)s)",
+               aliases=("--tile-size",))
     p.add_argument("--no-warmup", action="store_true", help="do not write assets.extra/tf_serving_warmup_requests")
     p.add_argument("--overwrite", action="store_true", help="replace an existing version directory")
     runtime.add_arguments(p, backend=False)
+    add_threads(p)
 
 
 def run(args: argparse.Namespace) -> int:
     from sr_tf.export import ExportConfig, export_savedmodel, load_generator
 
+    config = ExportConfig(tile_size=args.tile, tile_pad=args.tile_pad, warmup=not args.no_warmup,
+                          precision=args.precision)
+    model = load_generator(args.model)
     try:
-        config = ExportConfig(tile_size=args.tile_size, tile_pad=args.tile_pad, warmup=not args.no_warmup,
-                              precision=args.precision)
-        model = load_generator(args.model)
         path = export_savedmodel(model, args.out, config, overwrite=args.overwrite)
-    except (ValueError, FileNotFoundError, FileExistsError, KeyError) as err:
-        print(f"sr-tf export: {err}", file=sys.stderr)
-        return 2
+    except FileExistsError as err:
+        raise UsageError(f"{args.out} exists already: give --overwrite to replace it, or another --out") from err
     print(f"Exported {args.model} to {path} ({args.precision}; signatures: serving_default, encoded_image)")
     return 0

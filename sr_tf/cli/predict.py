@@ -1,4 +1,8 @@
-"""`sr-tf predict`: upscale an image through a running TF Serving (or `sr-tf serve`) server."""
+"""`sr-tf predict`: upscale an image through a running TF Serving (or `sr-tf serve`) server.
+
+Over REST this needs requests, NumPy and Pillow, not TensorFlow (a call costs the request, not a
+TensorFlow import); over gRPC, `tensorflow-serving-api` (which imports TensorFlow).
+"""
 
 from __future__ import annotations
 
@@ -6,37 +10,57 @@ import argparse
 import sys
 from pathlib import Path
 
+from sr_tf.cli.options import UsageError, integer
+
 HELP = "Send an image to a TF Serving-compatible server (REST http://... or gRPC grpc://host:port) and save the result."
+OUTPUT_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("input", help="image file (PNG, JPEG, WebP, ...)")
-    p.add_argument("output", help="where to write the upscaled PNG")
+    p.add_argument("output", help="where to write the upscaled image; its extension (.png, .jpg, .webp) sets the format")
     p.add_argument("--server", default="http://localhost:8501",
                    help="http(s)://host:port for REST, grpc://host:port for gRPC (default: %(default)s)")
     p.add_argument("--model", required=True, help="model name on the server")
-    p.add_argument("--version", type=int, help="model version (default: the newest)")
+    p.add_argument("--version", type=integer(1), help="model version (default: the newest)")
     p.add_argument("--label", help="model version label")
     p.add_argument("--timeout", type=float, default=120.0, help="seconds (default: %(default)s)")
+    p.add_argument("--quality", type=integer(1), default=95, help="JPEG/WebP quality 1-100 (default: %(default)s)")
 
 
 def run(args: argparse.Namespace) -> int:
+    output = Path(args.output)
+    if output.suffix.lower() not in OUTPUT_SUFFIXES:
+        raise UsageError(f"OUTPUT must end in one of {', '.join(OUTPUT_SUFFIXES)}. Received: {args.output!r}")
+    if not args.server.startswith(("http://", "https://", "grpc://")):
+        raise UsageError(f"--server must start with http://, https:// or grpc://. Received: {args.server!r}")
+    if args.version is not None and args.label is not None:
+        raise UsageError("give --version or --label, not both")
+    if args.quality > 100:
+        raise UsageError(f"--quality must be in 1..100. Received: {args.quality}")
+    import requests
+
+    from sr_tf.imageio import decode_image, encode_image, format_for
     from sr_tf.serving.clients import GrpcClient, RestClient, ServingClientError
 
     try:
         data = Path(args.input).read_bytes()
-        if args.server.startswith(("http://", "https://")):
-            client = RestClient(args.server, args.model, args.version, args.label, timeout=args.timeout)
-        elif args.server.startswith("grpc://"):
+        if args.server.startswith("grpc://"):
             client = GrpcClient(args.server[len("grpc://"):], args.model, args.version, args.label, timeout=args.timeout)
         else:
-            raise ValueError(f"--server must start with http://, https:// or grpc://. Received: {args.server!r}")
+            client = RestClient(args.server, args.model, args.version, args.label, timeout=args.timeout)
         try:
-            result = client.upscale_image(data)
+            result = client.upscale_image(data)  # PNG bytes
         finally:
             client.close()
-        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.output).write_bytes(result)
+        fmt = format_for(output)
+        if fmt != "PNG":
+            result = encode_image(decode_image(result, "the server's answer"), fmt, quality=args.quality)
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_bytes(result)
+    except requests.ConnectionError:
+        print(f"sr-tf predict: cannot connect to {args.server}: is the server running?", file=sys.stderr)
+        return 1
     except (OSError, ValueError, ServingClientError) as err:
         print(f"sr-tf predict: {err}", file=sys.stderr)
         return 1

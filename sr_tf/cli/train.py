@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from sr_tf.cli.options import add_threads
+
 HELP = "Train a super-resolution model from a recipe or TOML/YAML config (resumes an existing --out)."
 
 
@@ -36,6 +38,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="stop at the end of the epoch (steps_per_epoch steps) in which this much wall time has "
                         "passed, after a checkpoint; rerun the same command to resume")
     p.add_argument("--no-progress", action="store_true", help="a line per epoch instead of a progress bar")
+    add_threads(p)
 
 
 def run(args: argparse.Namespace) -> int:

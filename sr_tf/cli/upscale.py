@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from sr_tf.cli import runtime
+from sr_tf.cli.options import add_progress, add_threads, add_tiling
 
 HELP = "Upscale images (files, folders, globs) with a catalogue model or a .keras file."
 OUTPUT_FORMATS = ("auto", "png", "jpg", "webp")
@@ -18,11 +19,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("inputs", nargs="+", help="image files, folders (their images) or glob patterns")
     p.add_argument("-o", "--output", required=True, help="output folder (created if missing)")
     p.add_argument("-m", "--model", default="realesrgan-x4plus",
-                   help="catalogue name (see `--list-models`) or a .keras file (default: %(default)s)")
+                   help="catalogue name (list them with `sr-tf models`) or a .keras file (default: %(default)s)")
     p.add_argument("-s", "--scale", type=float, default=None,
                    help="final upscaling factor; the model output is resized when it differs from the model's own")
-    p.add_argument("--tile", type=int, default=0, help="tile size in input pixels; 0 = whole image (default)")
-    p.add_argument("--tile-pad", type=int, default=16, help="context pixels around each tile (default: %(default)s)")
+    add_tiling(p)
     p.add_argument("--format", choices=OUTPUT_FORMATS, default="auto",
                    help="output format; auto keeps PNG/JPEG/WebP inputs as they are, others become PNG")
     p.add_argument("--suffix", default="out", help="appended to output names: NAME_SUFFIX.EXT (default: %(default)s)")
@@ -30,7 +30,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--alpha-mode", choices=("model", "bicubic"), default="model",
                    help="how the alpha channel is upscaled (default: %(default)s)")
     p.add_argument("--recursive", action="store_true", help="also take images in sub-folders of input folders")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_progress(p)
+    add_threads(p)
     runtime.add_arguments(p)
 
 
@@ -104,9 +105,6 @@ def load_model(spec: str):
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.tile < 0 or args.tile_pad < 0:
-        print("sr-tf upscale: --tile and --tile-pad must be >= 0", file=sys.stderr)
-        return 2
     if args.scale is not None and args.scale <= 0:
         print("sr-tf upscale: --scale must be positive", file=sys.stderr)
         return 2

@@ -2,6 +2,8 @@
 
 Both offer `predict(inputs) -> outputs` on numpy arrays and `upscale_image(bytes) -> bytes` on
 encoded images (through the exported `encoded_image` signature), plus status and metadata.
+Importing this module imports no TensorFlow: the REST client needs only requests, NumPy and orjson;
+the gRPC client imports `tensorflow_serving.apis` (and with it TensorFlow) when it is created.
 """
 
 from __future__ import annotations
@@ -11,8 +13,8 @@ import base64
 import numpy as np
 import orjson
 
-from sr_tf.export import BYTES_INPUT, BYTES_OUTPUT, DEFAULT_SIGNATURE, ENCODED_SIGNATURE
 from sr_tf.serving import codec
+from sr_tf.signatures import BYTES_INPUT, BYTES_OUTPUT, DEFAULT_SIGNATURE, ENCODED_SIGNATURE
 
 
 class ServingClientError(RuntimeError):

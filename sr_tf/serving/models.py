@@ -258,6 +258,23 @@ def version_path(base_path: str, version: int) -> str:
     return candidate
 
 
+def no_versions_message(config: ModelConfig) -> str | None:
+    """Why `config` serves nothing (its base path is missing, or holds no version), or None.
+
+    TF Serving logs "No versions of servable X found under base path Y" in this case; the server
+    keeps polling, so the model appears once a version is written there.
+    """
+    import tensorflow as tf
+
+    if list_versions(config.base_path):
+        return None
+    if not tf.io.gfile.exists(config.base_path):
+        return (f"Model {config.name!r}: base path {config.base_path} does not exist; nothing is served "
+                "for it until a version folder (BASE/1/saved_model.pb, from `sr-tf export`) appears there")
+    return (f"Model {config.name!r}: no versions found under base path {config.base_path} (version folders "
+            "are named by a number and hold saved_model.pb, e.g. BASE/1/ from `sr-tf export`)")
+
+
 class ModelManager:
     """Loads the models of a config, polls their base paths and resolves requests to servables.
 
@@ -292,6 +309,12 @@ class ModelManager:
     # --- lifecycle ------------------------------------------------------------------------
     def start(self) -> None:
         self.poll_once()
+        with self._lock:
+            configs = list(self._configs.values())
+        for config in configs:
+            message = no_versions_message(config)
+            if message:
+                log.warning(message)
         if self.poll_seconds > 0:
             self._thread = threading.Thread(target=self._poll_loop, name="sr-tf-model-poll", daemon=True)
             self._thread.start()

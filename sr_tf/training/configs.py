@@ -292,6 +292,29 @@ def _check_value(path: str, tp, value):
     raise ValueError(f"Config key {path!r} expects {tp}. Received: {path}={value!r}")
 
 
+def _key_paths(cls, prefix: str = "") -> list[str]:
+    """Every settable key of the dataclass `cls`, dotted (`data.batch_size`), nested ones included."""
+    paths = []
+    for name, tp in _field_types(cls).items():
+        paths.append(prefix + name)
+        sub = _dataclass_of(tp)
+        if sub is not None:
+            paths += _key_paths(sub, f"{prefix}{name}.")
+    return paths
+
+
+def _nearest_keys(cls, key: str, prefix: str) -> str:
+    """`did you mean 'data.batch_size'?` (same last part, or a close spelling), else the valid keys."""
+    import difflib
+
+    paths = _key_paths(cls, prefix)
+    same_leaf = [p for p in paths if p.rsplit(".", 1)[-1] == key]
+    close = same_leaf or difflib.get_close_matches(prefix + key, paths, n=3, cutoff=0.75)
+    if close:
+        return "did you mean " + " or ".join(repr(p) for p in close) + "?"
+    return f"expected one of {sorted(_field_types(cls))}."
+
+
 def merge(config, updates: dict[str, Any], prefix: str = ""):
     """Returns a copy of the dataclass `config` with nested `updates` applied (unknown keys raise)."""
     config = dataclasses.replace(config)
@@ -299,7 +322,7 @@ def merge(config, updates: dict[str, Any], prefix: str = ""):
     for key, value in updates.items():
         path = f"{prefix}{key}"
         if key not in types:
-            raise ValueError(f"Unknown config key {path!r}; expected one of {sorted(types)}.")
+            raise ValueError(f"Unknown config key {path!r}; {_nearest_keys(type(config), key, prefix)}")
         sub_cls = _dataclass_of(types[key])
         current = getattr(config, key)
         if sub_cls is not None and isinstance(value, dict):

@@ -12,6 +12,7 @@ from sr_tf.batch import BatchConfig
 from sr_tf.batch.pipeline import PredictDoFn
 from sr_tf.batch.sources import Instance
 from sr_tf.cli import build_parser, main
+from sr_tf.cli.batch_predict import beam_arguments
 
 
 def _folder(tmp_path, n=3):
@@ -27,8 +28,9 @@ def test_cli_runs_prints_summary_and_passes_beam_options(tmp_path, savedmodel, c
     (src / "broken.png").write_bytes(b"nope")
     argv = ["batch-predict", "--model", str(savedmodel), "--input", str(src), "--output", str(tmp_path / "o"),
             "--runner", "DirectRunner", "--direct_num_workers=1", "--experiments", "a", "--experiments=b"]
-    args = build_parser(argv).parse_args(argv)
-    assert args.beam_args == ["--runner=DirectRunner", "--direct_num_workers=1", "--experiments=a", "--experiments=b"]
+    args, unknown = build_parser(argv).parse_known_args(argv)
+    assert beam_arguments(unknown) == [
+        "--runner=DirectRunner", "--direct_num_workers=1", "--experiments=a", "--experiments=b"]
     assert main(argv) == 1  # one input failed
     assert capsys.readouterr().out.strip().splitlines()[-1] == "3 succeeded, 1 failed"
     (src / "broken.png").unlink()
@@ -60,6 +62,15 @@ def test_a_directory_without_a_savedmodel_is_refused(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     assert main(["batch-predict", "--model", str(tmp_path / "empty"), "--input", str(src), "--output", "o"]) == 2
     assert "without saved_model.pb" in capsys.readouterr().err
+
+
+def test_an_option_neither_ours_nor_beams_is_refused(tmp_path, capsys):
+    argv = ["batch-predict", "--model", "m", "--input", "i", "--output", str(tmp_path / "o"), "--runner", "DirectRunner"]
+    assert main(argv + ["--no_such_beam_option", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "unrecognized arguments: --no_such_beam_option 1" in err and len(err.strip().splitlines()) == 1
+    assert main(argv[:-1]) == 2  # --runner without its value
+    assert "--runner" in capsys.readouterr().err
 
 
 def test_unknown_format_is_an_argparse_error(capsys):
@@ -170,3 +181,14 @@ def test_bytes_default_copy_for_vertex_file_lists(tmp_path, savedmodel, capsys):
     pixels = tf.constant(random_image(5, (1, 3, 4, 3)).astype(np.float32))
     np.testing.assert_array_equal(copy.signatures["pixels"](images=pixels)["upscaled"].numpy(),
                                   original.signatures["serving_default"](images=pixels)["upscaled"].numpy())
+
+
+def test_progress_bar_counts_each_instance_as_it_finishes(tmp_path, savedmodel, capfd):
+    src = _folder(tmp_path, 3)
+    (src / "broken.png").write_bytes(b"nope")
+    assert main(["batch-predict", "--model", str(savedmodel), "--input", str(src), "--output", str(tmp_path / "o")]) == 1
+    err = capfd.readouterr().err
+    assert "instances: 100%" in err and "4/4" in err  # failures count as finished too
+    assert main(["batch-predict", "--model", str(savedmodel), "--input", str(src), "--output", str(tmp_path / "o"),
+                 "--no-progress"]) == 1
+    assert "instances:" not in capfd.readouterr().err

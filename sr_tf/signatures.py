@@ -1,0 +1,12 @@
+"""Names in an exported SavedModel: its signatures, their inputs and outputs.
+
+The contract between `sr_tf.export`, the servers and the clients, kept here without importing
+TensorFlow so that a REST client (`sr-tf predict`, the web page) can use it without the import.
+"""
+
+DEFAULT_SIGNATURE = "serving_default"  # float32 [N, H, W, 3] in [0, 255] -> float32 [N, sH, sW, 3]
+ENCODED_SIGNATURE = "encoded_image"  # PNG/JPEG/WebP bytes [N] -> PNG bytes [N]
+PIXELS_INPUT = "images"
+PIXELS_OUTPUT = "upscaled"
+BYTES_INPUT = "image_bytes"
+BYTES_OUTPUT = "upscaled_bytes"
