@@ -153,8 +153,11 @@ class SRServingModule(tf.Module):
 
     def _upscale_one_encoded(self, data: tf.Tensor) -> tf.Tensor:
         """One encoded image -> PNG bytes with the same channels and bit depth."""
-        is_png = tf.equal(tf.strings.substr(data, 0, 8), _PNG_SIGNATURE)
-        is_16bit = tf.logical_and(is_png, tf.equal(tf.strings.substr(data, 24, 1), b"\x10"))
+        # The first 25 bytes, zero-padded: a shorter input must reach decode_image's own error
+        # ("Unknown image file format"), not fail reading byte 24.
+        head = tf.strings.join([tf.strings.substr(data, 0, 25), b"\x00" * 25])
+        is_png = tf.equal(tf.strings.substr(head, 0, 8), _PNG_SIGNATURE)
+        is_16bit = tf.logical_and(is_png, tf.equal(tf.strings.substr(head, 24, 1), b"\x10"))
 
         def decode16():
             return tf.cast(tf.io.decode_png(data, channels=0, dtype=tf.uint16), tf.float32)

@@ -1,0 +1,37 @@
+"""The web page at `/`: try the served models in a browser.
+
+The page (`static/index.html`, `app.js`, `style.css`: no build step, nothing fetched from other
+hosts) uses the server's public REST API like any client: model status for the versions, metadata
+for the signatures, and `:predict` with the `encoded_image` signature (the image as `{"b64": ...}`).
+The one route of its own is `GET /ui/models`, the names of the served models, which TF Serving's
+API has no call for.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import FileResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+STATIC = resources.files("sr_tf.serving") / "static"
+
+
+def ui_routes(model_names) -> list[BaseRoute]:
+    """Routes of the page. `model_names()` returns the names of the served models."""
+    static = str(STATIC)
+
+    async def index(request: Request) -> Response:
+        return FileResponse(f"{static}/index.html", media_type="text/html; charset=utf-8")
+
+    async def models(request: Request) -> Response:
+        return Response(orjson.dumps({"models": sorted(model_names())}), media_type="application/json")
+
+    return [
+        Route("/", index, methods=["GET"]),
+        Route("/ui/models", models, methods=["GET"]),
+        Mount("/ui", StaticFiles(directory=static), name="ui"),
+    ]
