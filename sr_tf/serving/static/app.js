@@ -213,6 +213,7 @@ function applyZoom() {
     scale = Math.min(room / w, (0.62 * window.innerHeight) / h);
   }
   $("result").style.width = `${Math.max(1, Math.floor(w * scale))}px`;
+  $("split").style.width = $("result").style.width; // the slider's thumb sits on the divider
   const pixelated = scale > 1.5; // show the model's pixels as squares rather than blurring them again
   $("stage").classList.toggle("zoomed", pixelated);
   for (const id of ["side-input", "side-result"]) {
