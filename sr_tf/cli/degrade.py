@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from sr_tf.cli.options import add_progress, add_threads, integer
+from sr_tf.cli.options import UsageError, add_progress, add_threads, integer
 
 HELP = ("Make LR images from HR images (a file or a folder) with the pipeline's degradations: "
         "bicubic (MATLAB imresize), blur-bicubic, or realesrgan (seeded per file name).")
@@ -15,7 +15,9 @@ SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("input", metavar="IN", help="HR image file or folder (local or gs://)")
-    p.add_argument("output", metavar="OUT", help="output PNG file (for a file IN) or folder (created if missing)")
+    p.add_argument("output", metavar="OUT",
+                   help="output image for a file IN (its extension, .png/.jpg/.webp, sets the format), or a folder "
+                        "of PNGs for a folder IN (created if missing)")
     p.add_argument("--scale", type=integer(1), default=4, help="downscale factor (default: %(default)s)")
     p.add_argument("--degradation", choices=DEGRADATION_NAMES, default="bicubic", help="(default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="seed of the realesrgan degradation (default: %(default)s)")
@@ -35,8 +37,9 @@ def image_seed(seed: int, name: str):
     return tf.random.experimental.stateless_fold_in(tf.constant([seed, 0], tf.int64), zlib.crc32(name.encode()))
 
 
-def degrade_bytes(data: bytes, name: str, args: argparse.Namespace) -> bytes:
-    """PNG bytes of the degraded image (`[H, W, 3]` -> `[~H/s, ~W/s, 3]` uint8, rounded)."""
+def degrade_bytes(data: bytes, name: str, args: argparse.Namespace, fmt: str = "PNG") -> bytes:
+    """The degraded image (`[H, W, 3]` -> `[~H/s, ~W/s, 3]` uint8, rounded), encoded as `fmt`
+    ("PNG", "JPEG" or "WEBP")."""
     import tensorflow as tf
 
     from sr_tf.data.decoding import encode_png, load_rgb
@@ -48,6 +51,10 @@ def degrade_bytes(data: bytes, name: str, args: argparse.Namespace) -> bytes:
         options = {"sigma": args.blur_sigma, "kernel_size": args.blur_kernel_size}
     lr = degrade(hr, args.degradation, args.scale, seed=image_seed(args.seed, name), **options)
     array = tf.cast(tf.round(tf.clip_by_value(lr, 0.0, 1.0) * 255.0), tf.uint8).numpy()
+    if fmt != "PNG":
+        from sr_tf.imageio import encode_image
+
+        return encode_image(array, fmt)
     return encode_png(array, compress_level=6)
 
 
@@ -59,33 +66,38 @@ def run(args: argparse.Namespace) -> int:
 
     from sr_tf.data.decoding import UnreadableImageError
     from sr_tf.data.schema import join
+    from sr_tf.imageio import FORMATS
 
     gfile = tf.io.gfile
     if gfile.isdir(args.input):
         names = sorted(n.rstrip("/") for n in gfile.listdir(args.input)
                        if not n.startswith(".") and not gfile.isdir(join(args.input, n.rstrip("/"))))
-        jobs = [(join(args.input, n), n, join(args.output, posixpath.splitext(n)[0] + args.suffix + ".png")) for n in names]
+        jobs = [(join(args.input, n), n, join(args.output, posixpath.splitext(n)[0] + args.suffix + ".png"), "PNG")
+                for n in names]
         if posixpath.normpath(args.input) == posixpath.normpath(args.output):
             print("error: OUT must differ from IN (inputs are never overwritten)", file=sys.stderr)
             return 2
         gfile.makedirs(args.output)
     elif gfile.exists(args.input):
-        jobs = [(args.input, posixpath.basename(args.input), args.output)]
+        fmt = FORMATS.get(posixpath.splitext(args.output)[1].lower())
+        if fmt is None:
+            raise UsageError(f"OUT must end in one of {', '.join(FORMATS)} for a file IN. Received: {args.output!r}")
+        jobs = [(args.input, posixpath.basename(args.input), args.output, fmt)]
     else:
         print(f"error: no such file or folder: {args.input}", file=sys.stderr)
         return 2
     failed = 0
-    for path, name, out in tqdm(jobs, unit="img", desc="images", disable=args.no_progress):
+    for path, name, out, fmt in tqdm(jobs, unit="img", desc="images", disable=args.no_progress):
         try:
             with gfile.GFile(path, "rb") as f:
-                png = degrade_bytes(f.read(), name, args)
+                encoded = degrade_bytes(f.read(), name, args, fmt)
         except (UnreadableImageError, ValueError) as e:
             failed += 1
             tqdm.write(f"skipped {e}", file=sys.stderr)
             continue
         tmp = out + ".partial"
         with gfile.GFile(tmp, "wb") as f:
-            f.write(png)
+            f.write(encoded)
         gfile.rename(tmp, out, overwrite=True)
     print(f"{len(jobs) - failed} of {len(jobs)} image(s) degraded ({args.degradation}, x{args.scale}) -> {args.output}")
     return 1 if failed else 0

@@ -29,7 +29,7 @@ def test_help_answers_without_importing_heavy_modules(argv):
     assert status == 0, err
     assert heavy == [], f"`sr-tf {' '.join(argv)}` imported {heavy}"
     assert "usage: sr-tf" in out and err == ""
-    assert seconds < 10  # a generous bound for a loaded CI machine; benchmarks/cli_startup.sh measures it
+    assert seconds < 10  # a generous bound for a loaded CI machine; benchmarks/cli_startup.py measures it
 
 
 ARGUMENT_ERRORS = [

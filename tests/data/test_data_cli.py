@@ -59,3 +59,17 @@ def test_degrade_cli_realesrgan_is_seeded_per_file(tmp_path):
         outputs.append((tmp_path / name).read_bytes())
     assert outputs[0] == outputs[1] != outputs[2]
     assert decode(outputs[0]).shape == (8, 8, 3)
+
+
+def test_degrade_cli_writes_the_format_of_the_output_extension(tmp_path, capsys):
+    import io
+
+    from PIL import Image
+
+    write_folder(tmp_path / "hr", {"x.png": random_image(np.random.default_rng(3), 16, 16)})
+    for name, fmt in (("lr.jpg", "JPEG"), ("lr.webp", "WEBP"), ("lr.png", "PNG")):
+        assert main(["degrade", str(tmp_path / "hr" / "x.png"), str(tmp_path / name), "--no-progress"]) == 0
+        with Image.open(io.BytesIO((tmp_path / name).read_bytes())) as image:
+            assert (image.format, image.size) == (fmt, (4, 4))
+    assert main(["degrade", str(tmp_path / "hr" / "x.png"), str(tmp_path / "lr.gif")]) == 2
+    assert "OUT must end in one of" in capsys.readouterr().err and not (tmp_path / "lr.gif").exists()
