@@ -45,7 +45,7 @@ def main() -> None:
         photo = photo.resize((photo.width // args.downscale, photo.height // args.downscale), Image.Resampling.BICUBIC)
         photo.crop(tuple(args.crop)).save(crop)
         server = ModelServer([ModelConfig(args.model, str(tmp / args.model))],
-                             ServerConfig(rest_port=0, grpc_port=None, poll_seconds=0)).start()
+                             ServerConfig(rest_port=0, grpc_port=None, poll_seconds=0, ui=True)).start()
         try:
             with Browser(tmp / "profile", width=1100, height=1000, timeout=300) as browser:
                 browser.get(f"http://127.0.0.1:{server.rest_port}/")

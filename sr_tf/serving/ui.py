@@ -20,15 +20,15 @@ from starlette.staticfiles import StaticFiles
 STATIC = resources.files("sr_tf.serving") / "static"
 
 
-def ui_routes(model_names) -> list[BaseRoute]:
-    """Routes of the page. `model_names()` returns the names of the served models."""
+def routes(core) -> list[BaseRoute]:
+    """Routes of the page for the server whose `PredictionCore` is `core` (it names the models)."""
     static = str(STATIC)
 
     async def index(request: Request) -> Response:
         return FileResponse(f"{static}/index.html", media_type="text/html; charset=utf-8")
 
     async def models(request: Request) -> Response:
-        return Response(orjson.dumps({"models": sorted(model_names())}), media_type="application/json")
+        return Response(orjson.dumps({"models": sorted(core.manager.model_names())}), media_type="application/json")
 
     return [
         Route("/", index, methods=["GET"]),

@@ -25,7 +25,10 @@ except SystemExit as exit:  # as the interpreter does: a message is printed, wit
         status = 1
 finally:
     sys.stdout.flush()
-    print("\\n" + json.dumps({{"status": status, "heavy": sorted(m for m in {HEAVY!r} if m in sys.modules)}}))
+    import os
+    threads = len(os.listdir("/proc/self/task")) if os.path.isdir("/proc/self/task") else None
+    print("\\n" + json.dumps({{"status": status, "heavy": sorted(m for m in {HEAVY!r} if m in sys.modules),
+                               "threads": threads}}))
 """
 
 
@@ -38,10 +41,12 @@ def clean_env(**extra: str) -> dict[str, str]:
 
 
 def run_cli(argv: list[str], timeout: float = 600, **env: str):
-    """`sr-tf ARGV` in a new process: (exit status, heavy modules imported, stdout, stderr)."""
+    """`sr-tf ARGV` in a new process: (exit status, heavy modules imported, stdout, stderr).
+    `run_cli.threads` holds the process's thread count at exit (None off Linux)."""
     done = subprocess.run([sys.executable, "-c", _DRIVER, *argv], capture_output=True, text=True,
                           timeout=timeout, env=clean_env(**env), cwd=str(REPO))
     lines = done.stdout.rstrip("\n").splitlines()
     assert lines, f"no report from the driver; stderr:\n{done.stderr[-3000:]}"
     report = json.loads(lines[-1])
+    run_cli.threads = report["threads"]
     return report["status"], report["heavy"], "\n".join(lines[:-1]), done.stderr

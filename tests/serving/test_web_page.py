@@ -35,7 +35,8 @@ def x4_model(tmp_path_factory):
 
 
 def _server(base, **settings) -> ModelServer:
-    config = ServerConfig(rest_port=0, grpc_port=None, poll_seconds=0, grace_seconds=2, **settings)
+    config = ServerConfig(**{"rest_port": 0, "grpc_port": None, "poll_seconds": 0, "grace_seconds": 2, "ui": True,
+                             **settings})
     return ModelServer([ModelConfig("tiny4", str(base))], config).start()
 
 

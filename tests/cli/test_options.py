@@ -1,0 +1,37 @@
+"""Options shared by the verbs: `--threads` sizes TensorFlow's pools; argument types answer in one line."""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+import pytest
+from cli_helpers import run_cli
+
+from sr_tf.cli.options import integer
+from sr_tf.imageio import write_image
+from sr_tf.models import SRVGGNetCompact
+
+
+def test_integer_type_names_the_bound():
+    parse = integer(1)
+    assert parse("3") == 3
+    for text, message in (("0", "must be >= 1, got 0"), ("x", "expected an integer, got 'x'")):
+        with pytest.raises(argparse.ArgumentTypeError, match=message):
+            parse(text)
+
+
+@pytest.mark.skipif(not __import__("os").path.isdir("/proc/self/task"), reason="counts threads in /proc")
+def test_threads_sizes_tensorflows_thread_pools(tmp_path):
+    model = SRVGGNetCompact(num_feat=4, num_conv=1, upscale=2)
+    model(np.zeros((1, 4, 4, 3), np.float32))
+    model.save(tmp_path / "tiny.keras")
+    write_image(tmp_path / "in.png", np.zeros((8, 8, 3), np.uint8))
+    counts = {}
+    for n in (1, 4):
+        status, _, _, err = run_cli(["upscale", str(tmp_path / "in.png"), "-o", str(tmp_path / f"out{n}"), "--model",
+                                     str(tmp_path / "tiny.keras"), "--no-progress", "--threads", str(n)])
+        assert status == 0, err
+        counts[n] = run_cli.threads
+    # Intra- and inter-op pools each grow by 3 threads from --threads 1 to --threads 4.
+    assert counts[4] - counts[1] == 6, counts
