@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from sr_tf.cli import runtime
-from sr_tf.cli.options import add_progress, add_threads, add_tiling, integer
+from sr_tf.cli.options import EVALUATE_TILE, add_progress, add_threads, add_tiling, integer
 
 HELP = (
     "Evaluate models and a bicubic baseline on HR images (PSNR/SSIM on RGB and Y, border crop = scale): "
@@ -34,7 +34,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--center-crop", type=integer(0), default=0, metavar="N",
                    help="evaluate the centre NxN HR pixels of each image (default: whole image)")
     p.add_argument("--limit", type=integer(1), default=None, metavar="K", help="only the first K images")
-    add_tiling(p)
+    add_tiling(p, tile=EVALUATE_TILE)  # larger than the other verbs' so test sets run untiled (see options.py)
     p.add_argument("--crop-size", type=integer(0), default=128, metavar="N",
                    help="side of the crop shown per image in HR pixels; 0 = no pictures (default: %(default)s)")
     p.add_argument("--interpolate", nargs=2, default=None, metavar=("PSNR_MODEL", "GAN_MODEL"),

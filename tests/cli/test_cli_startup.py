@@ -122,7 +122,7 @@ def test_readme_commands_name_only_flags_of_their_verb():
 
 
 def test_every_verb_shares_one_tile_default():
-    from sr_tf.cli.options import TILE, TILE_PAD
+    from sr_tf.cli.options import EVALUATE_TILE, TILE, TILE_PAD
 
     tiled = {}
     for verb in VERBS:
@@ -130,6 +130,7 @@ def test_every_verb_shares_one_tile_default():
         if "--tile" in actions:
             tiled[verb] = (actions["--tile"].default, actions["--tile-pad"].default)
     assert set(tiled) >= {"upscale", "evaluate", "export", "batch-predict"}
+    assert tiled.pop("evaluate") == (EVALUATE_TILE, TILE_PAD)  # the stated exception: test sets run whole
     assert set(tiled.values()) == {(TILE, TILE_PAD)}, tiled
 
 
