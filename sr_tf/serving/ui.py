@@ -18,6 +18,10 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 STATIC = resources.files("sr_tf.serving") / "static"
+# The browser refuses anything from another host, and any inline script: the page needs only this
+# server (its files and API) and the blob: URLs of the images it shows.
+CONTENT_SECURITY_POLICY = ("default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+                           "img-src 'self' blob: data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
 
 
 def routes(core) -> list[BaseRoute]:
@@ -25,7 +29,8 @@ def routes(core) -> list[BaseRoute]:
     static = str(STATIC)
 
     async def index(request: Request) -> Response:
-        return FileResponse(f"{static}/index.html", media_type="text/html; charset=utf-8")
+        return FileResponse(f"{static}/index.html", media_type="text/html; charset=utf-8",
+                            headers={"Content-Security-Policy": CONTENT_SECURITY_POLICY})
 
     async def models(request: Request) -> Response:
         return Response(orjson.dumps({"models": sorted(core.manager.model_names())}), media_type="application/json")

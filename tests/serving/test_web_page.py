@@ -110,6 +110,7 @@ def test_page_shows_the_servers_errors_in_plain_words(page_url, tmp_path):
 def test_page_routes_and_no_outside_hosts(page_url):
     page = requests.get(page_url, timeout=10)
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert "default-src 'none'" in page.headers["content-security-policy"]  # the browser itself refuses other hosts
     assert requests.get(page_url + "ui/models", timeout=10).json() == {"models": ["tiny4"]}
     for name in ("app.js", "style.css"):
         assert requests.get(page_url + "ui/" + name, timeout=10).status_code == 200
