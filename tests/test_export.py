@@ -147,3 +147,12 @@ def test_cli_export_from_a_keras_file(model, tmp_path, capsys):
     got = tf.saved_model.load(str(out)).signatures["serving_default"](images=tf.constant(x))["upscaled"].numpy()
     _close(got, _expected(model, x))
     assert main(["export", "--model", str(keras_file), "--out", str(out)]) == 2  # exists already
+    assert "give --overwrite to replace it" in capsys.readouterr().err  # the flag, not the library's overwrite=True
+
+
+def test_short_junk_gets_the_decoders_words(tiled):
+    """TF Serving calls the graph directly: an input shorter than a PNG header must reach decode_image's
+    own error, not fail reading byte 24 of the header."""
+    _, loaded = tiled
+    with pytest.raises(tf.errors.InvalidArgumentError, match="Unknown image file format"):
+        loaded.signatures["encoded_image"](image_bytes=tf.constant([b"not a picture"]))

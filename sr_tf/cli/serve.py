@@ -153,12 +153,7 @@ def _model_configs(args, vertex):
     if len(given) > 1:
         raise ValueError(f"Give one of --model, --model_base_path and --model_config_file. Received: {', '.join(given)}")
     if args.model_config_file:
-        configs = parse_model_config_file(args.model_config_file)
-        missing = [c for c in configs if not c.base_path.startswith("gs://") and not os.path.isdir(c.base_path)]
-        for c in missing:
-            logging.warning("Model %r: base path %s does not exist (yet); it is served once it appears",
-                            c.name, c.base_path)
-        return configs
+        return parse_model_config_file(args.model_config_file)  # the manager warns of paths that serve nothing
     if args.model:
         return [resolve_model(args.model, name=args.model_name)]
     base = args.model_base_path

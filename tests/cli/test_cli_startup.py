@@ -52,9 +52,7 @@ ARGUMENT_ERRORS = [
     ["interpolate", "--psnr", "a.keras", "--gan", "b.keras", "--out", "c.h5"],
     ["vertex-job", "--project", "p"],
     ["serve", "--rest-port", "eighty"],
-    # Passes once the serving branch's sr_tf/cli/serve.py (checks before importing the server) is merged;
-    # then drop the mark.
-    pytest.param(["serve"], marks=pytest.mark.xfail(strict=False, reason="serve.py imports TF before its checks")),
+    ["serve"],
 ]
 
 
