@@ -433,16 +433,17 @@ def run_batch(config: BatchConfig, pipeline_args: list[str] | None = None, progr
     options = PipelineOptions(list(pipeline_args or []))
     pipeline = beam.Pipeline(options=options)
     build_pipeline(pipeline, config, sources, limit)
-    return run_and_summarise(pipeline, config)
+    total = len(sources) if all(s.kind == "image" for s in sources) else None
+    return run_and_summarise(pipeline, config, progress=progress, total=total)
 
 
-def run_and_summarise(pipeline, config: BatchConfig) -> BatchSummary:
-    """Runs a built job and waits for it; every results/errors shard exists afterwards, none from earlier."""
+def run_and_summarise(pipeline, config: BatchConfig, progress: bool = False, total: int | None = None) -> BatchSummary:
+    """Runs a built job and waits for it; every results/errors shard exists afterwards, none from earlier.
+    With `progress`, a bar counts the instances `PredictDoFn` finishes (out of `total` when known)."""
     _remove_shards(config.output)  # every line is rebuilt by this run; none may survive from an earlier one
     global _on_instance
     from tqdm import tqdm
 
-    total = len(sources) if all(s.kind == "image" for s in sources) else None
     bar = tqdm(total=total, unit="img", desc="instances", disable=not progress)
     _on_instance = bar.update
     try:
