@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from sr_tf.cli import runtime
+from sr_tf.cli.options import add_progress, add_threads, add_tiling, integer
 
 HELP = ("Upscale videos (files, folders, globs) with a catalogue model or a .keras file; audio and subtitle "
         "streams, timestamps, rotation and colour tags are kept. Resumes where a killed run stopped.")
@@ -50,14 +51,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="catalogue name or a .keras file (default: %(default)s)")
     p.add_argument("-s", "--scale", type=float, default=None,
                    help="final upscaling factor; the model output is resized when it differs from the model's own")
-    p.add_argument("--tile", type=int, default=0, help="tile size in input pixels; 0 = whole frames (default)")
-    p.add_argument("--tile-pad", type=int, default=16, help="context pixels around each tile (default: %(default)s)")
-    p.add_argument("--batch", type=int, default=4, help="frames per model call (default: %(default)s)")
+    add_tiling(p)  # each tile position runs for the whole batch of frames in one model call
+    p.add_argument("--batch", type=integer(1), default=4, help="frames per model call (default: %(default)s)")
     runtime.add_arguments(p)
     add_encoding_arguments(p)
     p.add_argument("--suffix", default="out", help="appended to output names: NAME_SUFFIX.EXT (default: %(default)s)")
     p.add_argument("--recursive", action="store_true", help="also take videos in sub-folders of input folders")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_progress(p)
+    add_threads(p)
 
 
 def _targets(files: list[Path], output: str, suffix: str) -> list[Path]:
@@ -78,9 +79,6 @@ def _model_id(spec: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.tile < 0 or args.tile_pad < 0 or args.batch < 1:
-        print("sr-tf upscale-video: --tile and --tile-pad must be >= 0, --batch >= 1", file=sys.stderr)
-        return 2
     if args.scale is not None and args.scale <= 0:
         print("sr-tf upscale-video: --scale must be positive", file=sys.stderr)
         return 2

@@ -132,11 +132,12 @@ def test_every_verb_shares_one_tile_default():
     assert set(tiled.values()) == {(TILE, TILE_PAD)}, tiled
 
 
-@pytest.mark.parametrize("verb", ["upscale", "evaluate", "export", "batch-predict", "degrade", "train"])
+@pytest.mark.parametrize("verb", ["upscale", "upscale-video", "evaluate", "export", "batch-predict", "degrade", "train"])
 def test_compute_verbs_take_threads(verb):
     assert "--threads" in _verb_parser(verb)._option_string_actions
 
 
-@pytest.mark.parametrize("verb", ["upscale", "evaluate", "batch-predict", "degrade", "train", "make-tfrecords"])
+@pytest.mark.parametrize("verb", ["upscale", "upscale-video", "evaluate", "batch-predict", "degrade", "train",
+                                  "make-tfrecords"])
 def test_long_running_verbs_can_hide_their_progress_bar(verb):
     assert "--no-progress" in _verb_parser(verb)._option_string_actions
