@@ -42,16 +42,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sr_tf.training.callbacks import latest_checkpoint
-    from sr_tf.training.configs import load_config
-    from sr_tf.training.run import TrainData, train
+    from sr_tf.training.configs import load_config  # no TensorFlow: config mistakes answer at once
 
     overrides = list(args.overrides) + ([f"total_steps={args.steps}"] if args.steps is not None else [])
     config = load_config(args.config, overrides)
-    if args.resume and latest_checkpoint(args.out) is None:
-        raise SystemExit(f"sr-tf train: --resume given but {args.out} has no checkpoint.")
+    config.check()
     if args.hr_downscale < 1:
         raise SystemExit(f"sr-tf train: --hr-downscale must be >= 1. Received: --hr-downscale={args.hr_downscale}")
+    from sr_tf.training.callbacks import latest_checkpoint
+    from sr_tf.training.run import TrainData, train
+
+    if args.resume and latest_checkpoint(args.out) is None:
+        raise SystemExit(f"sr-tf train: --resume given but {args.out} has no checkpoint.")
     data = TrainData(args.data, source=args.data_source, val_path=args.val_data, val_split=args.val_split,
                      hr_downscale=args.hr_downscale)
     print(f"Training {config.name} on {args.data} ({args.data_source}, {config.data.degradation})"
