@@ -279,7 +279,8 @@ def save_generator(generator: keras.Model, path: str | Path) -> None:
     if generator.dtype_policy.name != "float32":
         with dtype_policy("float32"):
             copy = generator.__class__.from_config({**generator.get_config(), "dtype": "float32"})
-            copy.build_from_config(generator.get_build_config())
+            channels = generator.get_build_config()["input_shape"][-1]
+            copy(tf.zeros([1, 8, 8, channels]))  # builds every layer (generators take any size)
             copy.set_weights(generator.get_weights())
         generator = copy
     _atomic_write(Path(path), lambda p: generator.save(p))
