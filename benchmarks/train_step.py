@@ -315,14 +315,13 @@ def torch_step(name: str, args, bf16: bool = False):
         g_opt.step()
 
     step = esrgan_step if name == "esrgan" else srresnet_step
-    if not bf16:
-        return step
 
-    def autocast_step():
-        with torch.autocast("cpu", dtype=torch.bfloat16):
-            step()
+    def run():  # `chunk` steps per turn, like ours
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            for _ in range(args.chunk):
+                step()
 
-    return autocast_step
+    return run
 
 
 def main(argv=None) -> None:
