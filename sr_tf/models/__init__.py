@@ -3,14 +3,18 @@
 All generators map `[N, H, W, C] float32 in [0, 1]` to `[N, s*H, s*W, C] float32`.
 """
 
+from sr_tf.models.cunet import CUNet
 from sr_tf.models.interpolate import interpolate_models
 from sr_tf.models.layers import PixelShuffle, torch_to_tf_shuffle_permutation
 from sr_tf.models.resized import ResizedGenerator
 from sr_tf.models.rrdbnet import RRDB, ResidualDenseBlock, RRDBNet
+from sr_tf.models.span import SPAN
 from sr_tf.models.srcnn import SRCNN
 from sr_tf.models.srresnet import ResidualBlock, SRResNet
 from sr_tf.models.srvgg import SRVGGNetCompact
 from sr_tf.models.unet_discriminator import UNetDiscriminatorSN
+from sr_tf.models.upconv7 import UpConv7
+from sr_tf.models.upcunet import UpCunet
 from sr_tf.models.vgg_discriminator import VGGStyleDiscriminator
 
 GENERATORS = {
@@ -18,6 +22,10 @@ GENERATORS = {
     "srresnet": SRResNet,
     "rrdbnet": RRDBNet,
     "srvgg_compact": SRVGGNetCompact,
+    "span": SPAN,
+    "upcunet": UpCunet,
+    "cunet": CUNet,
+    "upconv7": UpConv7,
 }
 DISCRIMINATORS = {
     "vgg_style": VGGStyleDiscriminator,
@@ -35,9 +43,11 @@ def model_scale(model) -> int:
 
 
 __all__ = [
+    "CUNet",
     "DISCRIMINATORS",
     "GENERATORS",
     "RRDB",
+    "SPAN",
     "SRCNN",
     "PixelShuffle",
     "RRDBNet",
@@ -47,6 +57,8 @@ __all__ = [
     "SRResNet",
     "SRVGGNetCompact",
     "UNetDiscriminatorSN",
+    "UpConv7",
+    "UpCunet",
     "VGGStyleDiscriminator",
     "interpolate_models",
     "model_scale",

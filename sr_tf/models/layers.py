@@ -140,3 +140,34 @@ def small_kaiming() -> keras.initializers.Initializer:
     """BasicSR's `default_init_weights(scale=0.1)`: PyTorch `kaiming_normal_` (fan_in, gain sqrt(2))
     times 0.1, i.e. variance `2 * 0.01 / fan_in`. Keeps residual branches near zero at the start."""
     return keras.initializers.VarianceScaling(scale=0.02, mode="fan_in", distribution="untruncated_normal")
+
+
+BORDERS = ("reflect", "replicate")
+
+
+def _border_indices(size: tf.Tensor, before, after, mode: str) -> tf.Tensor:
+    idx = tf.range(-before, size + after)
+    if mode == "replicate":
+        return tf.clip_by_value(idx, 0, size - 1)
+    # reflect without repeating the edge (numpy's "reflect", ncnn's BORDER_REFLECT); images
+    # smaller than the padding keep reflecting back and forth, so every size is defined.
+    period = tf.maximum(2 * (size - 1), 1)
+    m = tf.math.floormod(idx, period)
+    return tf.where(m < size, m, period - m)
+
+
+def border_pad(x: tf.Tensor, top, bottom, left, right, mode: str) -> tf.Tensor:
+    """Pads `[N, H, W, C]` by mirroring ("reflect", edge not repeated) or repeating the edge ("replicate").
+
+    The amounts may be Python ints or scalar int32 tensors; any H and W >= 1 work (`tf.pad`'s
+    REFLECT needs H, W > padding).
+    """
+    if mode not in BORDERS:
+        raise ValueError(f"border_pad: mode must be one of {BORDERS}. Received: mode={mode!r}")
+    x = tf.gather(x, _border_indices(tf.shape(x)[1], top, bottom, mode), axis=1)
+    return tf.gather(x, _border_indices(tf.shape(x)[2], left, right, mode), axis=2)
+
+
+def crop_border(x: tf.Tensor, n: int) -> tf.Tensor:
+    """Removes `n` pixels on every side of `[N, H, W, C]`."""
+    return x[:, n:-n, n:-n, :] if n else x

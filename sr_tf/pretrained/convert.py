@@ -7,14 +7,30 @@ that architecture would produce, and copies the weights in layer order:
 * ncnn kernels `[out, in, kh, kw]` become Keras kernels `[kh, kw, in, out]`;
 * the conv before a PyTorch-order PixelShuffle has its output channels
   permuted to TensorFlow's `depth_to_space` order;
+* ncnn deconvolution kernels `[out, in, kh, kw]` become Keras `Conv2DTranspose` kernels
+  `[kh, kw, out, in]` (both scatter without flipping), fully connected `[out, in]` become
+  `Dense` kernels `[in, out]`;
 * a trailing bicubic `Interp` becomes a `ResizedGenerator`.
+
+Real-CUGAN's and waifu2x's programs pad the input and crop the output around these graphs;
+our `UpCunet`, `CUNet` and `UpConv7` do that inside the model (see their modules).
 """
 
 from __future__ import annotations
 
+import keras
 import numpy as np
 
-from sr_tf.models import RRDBNet, SRVGGNetCompact, torch_to_tf_shuffle_permutation
+from sr_tf.models import (
+    SPAN,
+    CUNet,
+    RRDBNet,
+    SRVGGNetCompact,
+    UpConv7,
+    UpCunet,
+    torch_to_tf_shuffle_permutation,
+)
+from sr_tf.models.cunet import SEBlock, UNetConv
 from sr_tf.models.resized import ResizedGenerator
 from sr_tf.pretrained.ncnn import NcnnFormatError, NcnnLayer
 
@@ -25,9 +41,25 @@ def _kernel(layer: NcnnLayer) -> np.ndarray:
     return layer.weights[0].transpose(2, 3, 1, 0)
 
 
+def _keras_kernel(keras_layer, layer: NcnnLayer) -> np.ndarray:
+    """The ncnn layer's weights in the layout of `keras_layer` (Conv2D, Conv2DTranspose or Dense)."""
+    kinds = {keras.layers.Conv2DTranspose: "Deconvolution", keras.layers.Conv2D: "Convolution",
+             keras.layers.Dense: "InnerProduct"}
+    expected = next(kind for cls, kind in kinds.items() if isinstance(keras_layer, cls))
+    if layer.type != expected:
+        raise NcnnFormatError(f"layer {layer.name} is a {layer.type} where the model has a {expected}.")
+    if layer.type == "Deconvolution":
+        return layer.weights[0].transpose(2, 3, 0, 1)
+    if layer.type == "InnerProduct":
+        return layer.weights[0].T
+    return _kernel(layer)
+
+
 def _set_conv(keras_conv, layer: NcnnLayer, out_perm=None) -> None:
-    kernel = _kernel(layer)
-    bias = layer.weights[1] if len(layer.weights) > 1 else np.zeros(kernel.shape[-1], np.float32)
+    """Copies a Convolution / Deconvolution / InnerProduct layer's weights (and bias, zero if absent)."""
+    kernel = _keras_kernel(keras_conv, layer)
+    outputs = kernel.shape[-2] if layer.type == "Deconvolution" else kernel.shape[-1]
+    bias = layer.weights[1] if len(layer.weights) > 1 else np.zeros(outputs, np.float32)
     if out_perm is not None:
         kernel, bias = kernel[..., out_perm], bias[out_perm]
     expected = [tuple(v.shape) for v in keras_conv.get_weights()]
@@ -116,13 +148,114 @@ def rrdbnet_from_ncnn(layers: list[NcnnLayer], source: str = "<ncnn>") -> RRDBNe
     return model
 
 
+def _weight_layers(layers: list[NcnnLayer]) -> list[NcnnLayer]:
+    return [layer for layer in layers if layer.type in ("Convolution", "Deconvolution", "InnerProduct")]
+
+
+def _copy_in_order(keras_layers: list, layers: list[NcnnLayer], source: str, last_perm=None) -> None:
+    """Copies the graph's weight layers, in file (= forward) order, into `keras_layers`."""
+    if len(keras_layers) != len(layers):
+        raise NcnnFormatError(
+            f"{source}: the graph has {len(layers)} conv/deconv/dense layers, the recognised model {len(keras_layers)}."
+        )
+    for i, (keras_layer, layer) in enumerate(zip(keras_layers, layers, strict=True)):
+        _set_conv(keras_layer, layer, out_perm=last_perm if i == len(layers) - 1 else None)
+
+
+def span_from_ncnn(layers: list[NcnnLayer], source: str = "<ncnn>") -> SPAN:
+    """SPAN: input normalisation (MemoryData mean, optional scalar Mul), 22 convs, pixel shuffle."""
+    convs, shuffles = _of_type(layers, "Convolution"), _of_type(layers, "PixelShuffle")
+    means = _of_type(layers, "MemoryData")
+    if len(convs) != 22 or len(shuffles) != 1 or len(means) != 1:
+        raise NcnnFormatError(
+            f"{source}: not a SPAN graph (needs 22 convs, one PixelShuffle and one MemoryData mean; "
+            f"found {len(convs)}, {len(shuffles)}, {len(means)})."
+        )
+    binary = _of_type(layers, "BinaryOp")
+    subs = [b for b in binary if int(b.param(0, 0)) == 1 and means[0].tops[0] in b.bottoms]
+    if len(subs) != 1:
+        raise NcnnFormatError(f"{source}: SPAN graph without the input mean subtraction.")
+    muls = [b for b in binary if int(b.param(0, 0)) == 2 and int(b.param(1, 0)) == 1 and b.bottoms == subs[0].tops]
+    normalised = (muls or subs)[0].tops
+    if convs[0].bottoms != normalised:
+        raise NcnnFormatError(f"{source}: SPAN's first conv must read the normalised input.")
+    img_range = float(muls[0].param(2, 1.0)) if muls else 1.0
+    upscale = int(shuffles[0].param(0, 1))
+    num_out = int(convs[-1].param(0)) // (upscale * upscale)
+    model = SPAN(convs[0].weights[0].shape[1], num_out, int(convs[0].param(0)), upscale, img_range,
+                 tuple(float(v) for v in means[0].weights[0]))
+    model(np.zeros((1, 4, 4, model.num_in_ch), np.float32))
+    keras_convs = [model.conv_1]
+    for block in model.blocks:
+        keras_convs += [block.c1, block.c2, block.c3]
+    keras_convs += [model.conv_2, model.conv_cat, model.conv_up]
+    perm = torch_to_tf_shuffle_permutation(num_out, upscale) if int(shuffles[0].param(1, 0)) == 0 else None
+    _copy_in_order(keras_convs, convs, source, last_perm=perm)
+    return model
+
+
+def _unet_layers(unet) -> list:
+    """The Keras layers of a `UNet1` / `UNet2` holding weights, in forward order."""
+    out = []
+    for name in ("conv1", "conv1_down", "conv2", "conv2_down", "conv2_up", "conv3", "conv3_up", "conv4",
+                 "conv4_up", "conv5", "conv_bottom"):
+        layer = getattr(unet, name, None)
+        if isinstance(layer, UNetConv):
+            out += [layer.conv_a, layer.conv_b]
+            if isinstance(layer.seblock, SEBlock):
+                out += [layer.seblock.squeeze, layer.seblock.excite]
+        elif layer is not None:
+            out.append(layer)
+    return out
+
+
+def unet_from_ncnn(layers: list[NcnnLayer], source: str = "<ncnn>"):
+    """waifu2x's `UpConv7` and `CUNet`, or Real-CUGAN's `UpCunet`, from a graph with transposed convs."""
+    weights = _weight_layers(layers)
+    types = {layer.type for layer in layers}
+    if any(int(layer.param(4, 0)) for layer in _of_type(layers, "Convolution")):
+        raise NcnnFormatError(f"{source}: a graph with transposed convs whose convs pad is not a waifu2x/Real-CUGAN network.")
+    first = weights[0]
+    num_in, num_feat = first.weights[0].shape[1], int(first.param(0))
+    if "Crop" not in types:
+        if [layer.type for layer in weights] != ["Convolution"] * 6 + ["Deconvolution"]:
+            raise NcnnFormatError(f"{source}: not an UpConv7 graph (six convs and one transposed conv).")
+        model = UpConv7(num_in, int(weights[-1].param(0)), num_feat)
+        model(np.zeros((1, 4, 4, num_in), np.float32))
+        _copy_in_order([*model.convs, model.conv_up], weights, source)
+        return model
+    se = "Pooling" in types
+    shuffles = _of_type(layers, "PixelShuffle")
+    bottoms = _of_type(layers, "Deconvolution")
+    if "Scale" in types:  # waifu2x's Caffe-converted CUNet: Scale (SE) and Eltwise (sums)
+        model = CUNet(num_in, int(weights[-1].param(0)), num_feat)
+    elif shuffles:
+        model = UpCunet(4, se, num_in, int(weights[-1].param(0)) // 4, num_feat)
+    else:
+        scale = 3 if any(int(layer.param(3, 1)) == 3 for layer in bottoms) else 2
+        model = UpCunet(scale, se, num_in, int(weights[-1].param(0)), num_feat)
+    model(np.zeros((1, 4, 4, num_in), np.float32))
+    keras_layers = _unet_layers(model.unet1) + _unet_layers(model.unet2)
+    perm = None
+    if shuffles:
+        keras_layers.append(model.conv_final)
+        perm = torch_to_tf_shuffle_permutation(model.num_out_ch, 2) if int(shuffles[0].param(1, 0)) == 0 else None
+    _copy_in_order(keras_layers, weights, source, last_perm=perm)
+    return model
+
+
 def model_from_ncnn(layers: list[NcnnLayer], source: str = "<ncnn>"):
     """Recognises the architecture of an ncnn graph and returns our Keras model with its weights."""
     types = {layer.type for layer in layers}
+    if "Swish" in types:
+        return span_from_ncnn(layers, source)
+    if "Deconvolution" in types:
+        return unet_from_ncnn(layers, source)
     if "PixelShuffle" in types:
         return srvgg_from_ncnn(layers, source)
     if "Concat" in types and "Eltwise" in types:
         return rrdbnet_from_ncnn(layers, source)
     raise NcnnFormatError(
-        f"{source}: architecture not recognised (supported: SRVGGNetCompact, RRDBNet). Layer types: {sorted(types)}"
+        f"{source}: architecture not recognised (supported: SRVGGNetCompact, RRDBNet, SPAN, UpCunet, CUNet, "
+        f"UpConv7). Layer types: {sorted(types)}"
     )

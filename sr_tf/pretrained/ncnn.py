@@ -121,34 +121,67 @@ class _Reader:
         return self.raw_fp32(count)
 
 
+WEIGHTLESS = frozenset({
+    "Input", "Split", "Concat", "Eltwise", "BinaryOp", "Interp", "PixelShuffle", "ReLU", "Swish",
+    "Sigmoid", "TanH", "Clip", "Crop", "Noop", "Reshape", "Permute", "Padding", "Flatten", "Pooling",
+})
+
+
+def _kernel(reader: _Reader, layer: NcnnLayer, source: str) -> np.ndarray:
+    """A Convolution's or Deconvolution's tagged weights as `[out, in, kh, kw]` (both store them so)."""
+    out = int(layer.param(0, 0))
+    kw = int(layer.param(1, 0))
+    kh = int(layer.param(11, kw))
+    count = int(layer.param(6, 0))
+    if int(layer.param(8, 0)):
+        raise NcnnFormatError(f"{source}: layer {layer.name} is int8-quantised; not supported.")
+    if int(layer.param(7, 1)) != 1:
+        raise NcnnFormatError(f"{source}: layer {layer.name} is a grouped convolution; not supported.")
+    if out * kh * kw == 0 or count % (out * kh * kw):
+        raise NcnnFormatError(f"{source}: layer {layer.name}: weight count {count} does not fit out={out}, k={kh}x{kw}.")
+    return reader.tagged(count).reshape(out, count // (out * kh * kw), kh, kw)
+
+
+def _memory_data_count(layer: NcnnLayer) -> int:
+    dims = [int(layer.param(key, 0)) for key in (0, 1, 11, 2)]  # w, h, d, c
+    return int(np.prod([d for d in dims if d])) if any(dims) else 1
+
+
 def read_weights(layers: list[NcnnLayer], data: bytes, source: str = "<bin>") -> None:
     """Fills `layer.weights` for every weight-bearing layer, reading `data` in layer order.
 
-    Convolution: `[kernel [out, in, kh, kw], bias [out]]` (bias only if `5=1`).
-    PReLU: `[slopes [n]]`. Other layer types must carry no weights.
+    Convolution / Deconvolution: `[kernel [out, in, kh, kw], bias [out]]` (bias only if `5=1`).
+    InnerProduct: `[weights [out, in], bias [out]]` (bias only if `1=1`).
+    PReLU: `[slopes [n]]`. MemoryData: `[values]` (flat, `w*h*d*c` floats).
+    Scale: `[scale [n], bias [n]]`, nothing when the scale comes from a second input (`0=-233`).
+    Other layer types must carry no weights.
     """
     reader = _Reader(data, source)
-    weightless = {
-        "Input", "Split", "Concat", "Eltwise", "BinaryOp", "Interp", "PixelShuffle", "ReLU",
-        "Sigmoid", "TanH", "Clip", "Crop", "Noop", "Reshape", "Permute", "Padding", "Flatten",
-    }
     for layer in layers:
-        if layer.type == "Convolution":
-            out = int(layer.param(0, 0))
-            kw = int(layer.param(1, 0))
-            kh = int(layer.param(11, kw))
-            count = int(layer.param(6, 0))
+        if layer.type in ("Convolution", "Deconvolution"):
+            layer.weights = [_kernel(reader, layer, source)]
+            if int(layer.param(5, 0)):
+                layer.weights.append(reader.raw_fp32(int(layer.param(0, 0))))
+        elif layer.type == "InnerProduct":
+            out, count = int(layer.param(0, 0)), int(layer.param(2, 0))
             if int(layer.param(8, 0)):
                 raise NcnnFormatError(f"{source}: layer {layer.name} is int8-quantised; not supported.")
-            if out * kh * kw == 0 or count % (out * kh * kw):
-                raise NcnnFormatError(f"{source}: layer {layer.name}: weight count {count} does not fit out={out}, k={kh}x{kw}.")
-            kernel = reader.tagged(count).reshape(out, count // (out * kh * kw), kh, kw)
-            layer.weights = [kernel]
-            if int(layer.param(5, 0)):
+            if out == 0 or count % out:
+                raise NcnnFormatError(f"{source}: layer {layer.name}: weight count {count} does not fit {out} outputs.")
+            layer.weights = [reader.tagged(count).reshape(out, count // out)]
+            if int(layer.param(1, 0)):
                 layer.weights.append(reader.raw_fp32(out))
         elif layer.type == "PReLU":
             layer.weights = [reader.raw_fp32(int(layer.param(0, 0)))]
-        elif layer.type not in weightless:
+        elif layer.type == "MemoryData":
+            layer.weights = [reader.raw_fp32(_memory_data_count(layer))]
+        elif layer.type == "Scale":
+            size = int(layer.param(0, 0))
+            if size != -233:
+                layer.weights = [reader.raw_fp32(size)]
+                if int(layer.param(1, 0)):
+                    layer.weights.append(reader.raw_fp32(size))
+        elif layer.type not in WEIGHTLESS:
             raise NcnnFormatError(f"{source}: layer type {layer.type} ({layer.name}) is not supported by the importer.")
     if reader.pos != len(data):
         raise NcnnFormatError(f"{source}: {len(data) - reader.pos} bytes left over after the last layer's weights.")

@@ -1,0 +1,75 @@
+"""The ncnn CPU reference for the zoo's models: the graphs run by the `ncnn` package, with the pre- and
+post-processing that realcugan-ncnn-vulkan and waifu2x-ncnn-vulkan (`process_cpu`, one tile) do around them.
+
+Everything returns the float image the C++ programs quantise last (`v * 255 + 0.5`, truncated), in [0, 1]
+units, so outputs can be compared before rounding.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+REFLECT, REPLICATE = 2, 1  # ncnn::BORDER_REFLECT, ncnn::BORDER_REPLICATE
+
+
+def _net(param: str, weights: str):
+    import ncnn
+
+    net = ncnn.Net()
+    net.opt.use_vulkan_compute = False
+    net.opt.num_threads = 1
+    net.load_param(param)
+    net.load_model(weights)
+    return net
+
+
+def extract(param: str, weights: str, chw: np.ndarray, in_name: str, out_name: str) -> np.ndarray:
+    """Runs one graph on a `[C, H, W]` float32 array; returns `[C', H', W']`."""
+    import ncnn
+
+    net = _net(param, weights)
+    chw = np.ascontiguousarray(chw, dtype=np.float32)
+    mat = ncnn.Mat(chw)  # keep `chw` alive until extraction is done: ncnn.Mat does not copy
+    ex = net.create_extractor()
+    ex.input(in_name, mat)
+    ret, out = ex.extract(out_name)
+    assert ret == 0, f"ncnn extraction failed with {ret}"
+    return np.array(out).copy()
+
+
+def _prepadded(image_hwc: np.ndarray, prepadding: int, multiple: int, border: int) -> np.ndarray:
+    """The C++ programs' tile preparation for a single tile: `[C, H', W']`, padded by ncnn itself."""
+    import ncnn
+
+    h, w = image_hwc.shape[:2]
+    chw = np.ascontiguousarray(image_hwc.transpose(2, 0, 1), dtype=np.float32)
+    mat = ncnn.Mat(chw)
+    bottom = prepadding + (h + multiple - 1) // multiple * multiple - h
+    right = prepadding + (w + multiple - 1) // multiple * multiple - w
+    padded = ncnn.copy_make_border(mat, prepadding, bottom, prepadding, right, border, 0.0)
+    return np.array(padded).copy()
+
+
+def realcugan_cpu(param: str, weights: str, image_hwc: np.ndarray, scale: int) -> np.ndarray:
+    """realcugan-ncnn-vulkan's `RealCUGAN::process_cpu` on one tile: `[H, W, 3]` in [0, 1] -> `[sH, sW, 3]`."""
+    prepadding = {2: 18, 3: 14, 4: 19}[scale]
+    multiple = 4 if scale == 3 else 2
+    h, w = image_hwc.shape[:2]
+    padded = _prepadded(image_hwc, prepadding, multiple, REFLECT)
+    out = extract(param, weights, padded, "in0", "out0")[:, : h * scale, : w * scale]
+    if scale == 4:  # the x4 graph leaves the nearest-upsampled input for the program to add
+        nearest = padded[:, prepadding : prepadding + h, prepadding : prepadding + w]
+        out = out + np.repeat(np.repeat(nearest, 4, axis=1), 4, axis=2)
+    return out.transpose(1, 2, 0)
+
+
+def waifu2x_cpu(param: str, weights: str, image_hwc: np.ndarray, prepadding: int) -> np.ndarray:
+    """waifu2x-ncnn-vulkan's `Waifu2x::process_cpu` (x2) on one tile: `[H, W, 3]` in [0, 1] -> `[2H, 2W, 3]`."""
+    h, w = image_hwc.shape[:2]
+    padded = _prepadded(image_hwc, prepadding, 2, REPLICATE)
+    return extract(param, weights, padded, "Input1", "Eltwise4")[:, : 2 * h, : 2 * w].transpose(1, 2, 0)
+
+
+def plain(param: str, weights: str, image_hwc: np.ndarray) -> np.ndarray:
+    """Graphs the programs run as they are (SPAN, RealSR's RRDBNet): input "data", output "output"."""
+    return extract(param, weights, image_hwc.transpose(2, 0, 1), "data", "output").transpose(1, 2, 0)
