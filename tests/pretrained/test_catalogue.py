@@ -1,33 +1,15 @@
 """The catalogue's real published weights against the ncnn CPU reference."""
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 from sr_tf.pretrained import CATALOGUE, load_pretrained, ncnn_files
 from sr_tf.pretrained import catalogue as catalogue_module
+from sr_tf.pretrained.entries import REALESRGAN
 from tests.pretrained.ncnn_writer import psnr, run_ncnn
+from tests.pretrained.photos import crops
 
 pytest.importorskip("ncnn")
-PHOTOS = Path(__file__).resolve().parents[3] / "shared" / "data" / "photos"
-
-
-def crops(size: int) -> list[np.ndarray]:
-    """Crops of real photos when ../shared is there, else a synthetic image with edges and texture."""
-    if PHOTOS.is_dir():
-        from PIL import Image
-
-        out = []
-        for name in ("LadyBird.jpg", "Wood.jpg"):
-            with Image.open(PHOTOS / name) as im:
-                rgb = np.asarray(im.convert("RGB"))
-            y, x = rgb.shape[0] // 3, rgb.shape[1] // 3
-            out.append(rgb[y : y + size, x : x + size + 6].astype(np.float32) / 255)
-        return out
-    yy, xx = np.mgrid[0:size, 0 : size + 6] / size
-    synthetic = np.stack([np.sin(9 * xx) * 0.5 + 0.5, (yy > 0.5) * 0.8, (xx * yy) % 0.3 / 0.3], -1)
-    return [synthetic.astype(np.float32)]
 
 
 @pytest.fixture(autouse=True)
@@ -36,7 +18,7 @@ def _cache(tmp_path_factory, monkeypatch):
 
 
 @pytest.mark.large
-@pytest.mark.parametrize("name", sorted(CATALOGUE))
+@pytest.mark.parametrize("name", sorted(n for n, e in CATALOGUE.items() if e.source is REALESRGAN))
 def test_catalogue_model_matches_ncnn(name):
     model = load_pretrained(name)
     param, weights = ncnn_files(name)
