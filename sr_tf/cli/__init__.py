@@ -28,6 +28,7 @@ SUBCOMMANDS: dict[str, str] = {
     "evaluate": "sr_tf.cli.evaluate",
     "upscale": "sr_tf.cli.upscale",
     "upscale-video": "sr_tf.cli.upscale_video",
+    "models": "sr_tf.cli.models",
     "make-tfrecords": "sr_tf.cli.make_tfrecords",
     "degrade": "sr_tf.cli.degrade",
     "train": "sr_tf.cli.train",

