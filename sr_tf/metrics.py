@@ -9,6 +9,9 @@ The convention (BasicSR's `calculate_psnr` / `calculate_ssim`, and the MATLAB co
 * `y_channel=True` compares only the luma of BT.601 as MATLAB's `rgb2ycbcr` computes it
   (`Y = 16 + 65.481 R + 128.553 G + 24.966 B` for R, G, B in [0, 1], so Y lies in [16, 235]).
   Papers report "PSNR-Y / SSIM-Y" this way.
+* Greyscale images are compared on their grey values (published tables do so: a grey image
+  expanded to RGB and scored on the 16-235 Y would gain ~1.3 dB); `rgb_to_gray` gives the
+  grey value of an RGB output (full-range BT.601 luma, exact for R = G = B).
 * `crop_border` pixels are removed on every side before comparing; papers use the scale
   factor (4 for x4).
 * SSIM uses an 11x11 Gaussian window with sigma 1.5, 'valid' filtering (no padding), and the
@@ -34,6 +37,8 @@ import tensorflow as tf
 # MATLAB rgb2ycbcr / BT.601 luma weights for R, G, B in [0, 1] giving Y in [16, 235].
 Y_WEIGHTS = (65.481, 128.553, 24.966)
 Y_OFFSET = 16.0
+# The same luma at full range (the weights above / 219): a grey pixel R = G = B = v gives v.
+GRAY_WEIGHTS = (0.299, 0.587, 0.114)
 
 SSIM_WINDOW_SIZE = 11
 SSIM_SIGMA = 1.5
@@ -92,6 +97,26 @@ def rgb_to_y(images, max_val: float | None = None) -> tf.Tensor:
     rgb = tf.cast(images, dtype) / tf.constant(peak, dtype)
     weights = tf.constant(Y_WEIGHTS, dtype)
     return tf.reduce_sum(rgb * weights, axis=-1, keepdims=True) + tf.constant(Y_OFFSET, dtype)
+
+
+def rgb_to_gray(images, max_val: float | None = None) -> tf.Tensor:
+    """Full-range BT.601 luma `0.299 R + 0.587 G + 0.114 B`, on the 8-bit scale.
+
+    How an RGB output is compared with a greyscale ground truth: a grey pixel (R = G = B = v)
+    maps to v, so a grey output scores exactly as its grey values would.
+
+    Args:
+      images: `[..., 3]` RGB, values in `[0, max_val]` (None: from the dtype, see `default_max_val`).
+
+    Returns:
+      `[..., 1]` float64 in `[0, 255]`, not rounded.
+    """
+    images = tf.convert_to_tensor(images)
+    if images.shape.rank is not None and images.shape[-1] is not None and images.shape[-1] != 3:
+        raise ValueError(f"rgb_to_gray needs RGB images with 3 channels in the last axis. Received: shape={images.shape}")
+    peak = _resolve_max_val(images.dtype, max_val)
+    rgb = tf.cast(images, tf.float64) * (_PEAK / peak)
+    return tf.reduce_sum(rgb * tf.constant(GRAY_WEIGHTS, tf.float64), axis=-1, keepdims=True)
 
 
 def _prepare(a, b, max_val, crop_border: int, y_channel: bool, min_size: int, name: str):

@@ -27,6 +27,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="how LR is made from HR, as the training pipeline does: bicubic (MATLAB imresize), "
                    "blur-bicubic or realesrgan (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="seed of random degradations (default: %(default)s)")
+    p.add_argument("--convention", choices=("matlab", "pipeline"), default="matlab",
+                   help="how bicubic LR images and the bicubic baseline are rounded. matlab: MATLAB's imresize of "
+                   "the 8-bit image, rounded to 8 bits after each axis, byte-identical to the benchmarks' LR files "
+                   "(the published tables); pipeline: as sr-tf's training pipeline, rounded once (default: %(default)s)")
     p.add_argument("--out", required=True, metavar="REPORT_DIR", help="report folder (created if missing)")
     p.add_argument("--hr-downscale", type=integer(1), default=1, metavar="F",
                    help="downscale each HR image by F (antialiased bicubic) first, e.g. 2 for JPEG photos "
@@ -62,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
             lr_data=args.lr_data,
             degradation=args.degradation,
             seed=args.seed,
+            convention=args.convention,
             hr_downscale=args.hr_downscale,
             center_crop=args.center_crop,
             limit=args.limit,

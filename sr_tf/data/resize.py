@@ -51,8 +51,9 @@ def resize_matrix(
     scale: float,
     antialias: bool = True,
     prefilter: tf.Tensor | None = None,
+    dtype: tf.DType = tf.float32,
 ) -> tf.Tensor:
-    """The `[out_length, in_length]` float32 matrix of MATLAB's bicubic resize along one axis.
+    """The `[out_length, in_length]` matrix of MATLAB's bicubic resize along one axis.
 
     Args:
       in_length: input size along the axis (Python int or scalar int tensor).
@@ -61,9 +62,10 @@ def resize_matrix(
       antialias: stretch the kernel when downscaling (MATLAB's default, `'Antialiasing', true`).
       prefilter: optional `[in_length, in_length]` matrix applied before resizing (e.g. a blur);
         the result is then `resize @ prefilter`.
+      dtype: of the result (computed in float64; MATLAB uses double).
 
     Returns:
-      `[out_length, in_length]` float32; each row sums to 1.
+      `[out_length, in_length]` of `dtype`; each row sums to 1.
     """
     s = float(scale)
     if s <= 0:
@@ -86,7 +88,7 @@ def resize_matrix(
     matrix = tf.scatter_nd(coords, tf.reshape(weights, [-1]), tf.stack([out_length, in_length]))
     if prefilter is not None:
         matrix = tf.linalg.matmul(matrix, tf.cast(prefilter, tf.float64))
-    return tf.cast(matrix, tf.float32)
+    return tf.cast(matrix, dtype)
 
 
 def apply_separable(images: tf.Tensor, rows: tf.Tensor, cols: tf.Tensor) -> tf.Tensor:
@@ -139,6 +141,44 @@ def imresize(images: tf.Tensor, scale: float, antialias: bool = True) -> tf.Tens
         out = apply_separable(batch, rows, cols)
     out = tf.ensure_shape(out, [None, _static_output(batch.shape[1], scale), _static_output(batch.shape[2], scale), batch.shape[3]])
     return out if rank == 4 else out[0]
+
+
+def imresize_uint8(image, scale: float):
+    """MATLAB's `imresize(image, 1/scale, 'bicubic')` of a uint8 image, byte for byte as MATLAB writes it.
+
+    For uint8 input MATLAB resizes one axis at a time (rows first when both scales are equal),
+    in double precision, and rounds each pass back to uint8 (half away from zero, saturated):
+    the intermediate image is 8-bit too. Benchmark LR images (and the papers' "Bicubic" rows)
+    were made this way; `imresize` above is the same resize without the roundings.
+
+    Args:
+      image: `[H, W]` or `[H, W, C]` uint8 (NumPy).
+      scale: input pixels per output pixel: 2, 3, 4 downscale; 1/s upscales by s.
+
+    Returns:
+      uint8 NumPy array of `ceil(H / scale)` x `ceil(W / scale)` (x C).
+    """
+    import numpy as np
+
+    image = np.asarray(image)
+    if image.dtype != np.uint8 or image.ndim not in (2, 3):
+        raise ValueError(f"imresize_uint8 expects an [H, W] or [H, W, C] uint8 image. Received: {image.dtype} {image.shape}")
+
+    def to_uint8(x):
+        return np.clip(np.floor(x + 0.5), 0, 255).astype(np.uint8)
+
+    h, w = image.shape[:2]
+    factor = 1.0 / scale
+    if scale < 1 and abs(factor - round(factor)) < 1e-9:  # integer upscaling: exactly s * length
+        out_h, out_w = h * round(factor), w * round(factor)
+    else:
+        out_h, out_w = _static_output(h, scale), _static_output(w, scale)
+    rows = resize_matrix(h, out_h, scale, dtype=tf.float64).numpy()
+    cols = resize_matrix(w, out_w, scale, dtype=tf.float64).numpy()
+    x = image.astype(np.float64).reshape(h, w, -1)
+    x = to_uint8(np.tensordot(rows, x, axes=(1, 0)))  # [out_h, W, C]
+    x = to_uint8(np.matmul(cols, x.astype(np.float64)))  # [out_h, out_w, C]
+    return x.reshape((out_h, out_w, *image.shape[2:]))
 
 
 _BANDED_MIN_LENGTH = 384  # below this the dense matrices are faster (e.g. 128-pixel training patches)

@@ -53,7 +53,7 @@ def alpha_curve(
             model.set_weights(interpolate_models(psnr_model, gan_model, float(alpha)).get_weights())
             scores = []
             for pair in pairs:
-                scores.append(score(method.upscale(pair.lr), pair.hr, border))
+                scores.append(score(method.upscale(pair.lr), pair.hr, border, gray=pair.hr_was_gray))
                 bar.update(1)
             points.append(CurvePoint(float(alpha), Scores.mean(scores)))
     return points

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+GRAY_NOTE = "gray converted to RGB"  # what `to_rgb8` records for a greyscale image (scored on its grey values)
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 TFRECORD_EXTENSIONS = (".tfrecord", ".tfrecords", ".tfr")
 
@@ -62,6 +63,11 @@ class EvalPair:
     source: str
     notes: list[str] = dataclasses.field(default_factory=list)
 
+    @property
+    def hr_was_gray(self) -> bool:
+        """The HR image was a greyscale file: its Y metrics are computed on the grey values."""
+        return GRAY_NOTE in self.notes
+
 
 # --- degradation --------------------------------------------------------------------------------
 
@@ -82,6 +88,14 @@ def to_uint8(image: np.ndarray) -> np.ndarray:
     return np.floor(np.clip(image, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
 
 
+CONVENTIONS = ("matlab", "pipeline")
+
+
+def check_convention(convention: str) -> None:
+    if convention not in CONVENTIONS:
+        raise ValueError(f"Unknown convention. Expected one of {CONVENTIONS}. Received: convention={convention!r}")
+
+
 def degradation_names() -> list[str]:
     """The data pipeline's degradations (`sr_tf.data.degradations.DEGRADATIONS`)."""
     from sr_tf.data.degradations import DEGRADATIONS
@@ -94,8 +108,14 @@ def check_degradation(name: str) -> None:
         raise ValueError(f"Unknown degradation. Expected one of {degradation_names()}. Received: degradation={name!r}")
 
 
-def degrade(hr: np.ndarray, scale: int, degradation: str = "bicubic", seed: tuple[int, int] = (0, 0)) -> np.ndarray:
-    """The LR image of `hr`, made as the training pipeline makes it, rounded to 8 bits.
+def degrade(
+    hr: np.ndarray,
+    scale: int,
+    degradation: str = "bicubic",
+    seed: tuple[int, int] = (0, 0),
+    convention: str = "matlab",
+) -> np.ndarray:
+    """The LR image of `hr`, rounded to 8 bits.
 
     Args:
       hr: `[H, W, 3] uint8`, H and W multiples of `scale`.
@@ -103,6 +123,9 @@ def degrade(hr: np.ndarray, scale: int, degradation: str = "bicubic", seed: tupl
       degradation: a name of `sr_tf.data.degradations.DEGRADATIONS` ("bicubic": MATLAB's
         `imresize`, as DIV2K and the benchmarks' LR images were made).
       seed: stateless seed for random degradations (ignored by deterministic ones).
+      convention: for "bicubic", "matlab" rounds to 8 bits after each axis as MATLAB does
+        (`sr_tf.data.resize.imresize_uint8`); "pipeline" resizes as the training pipeline and
+        rounds once. Other degradations are the pipeline's either way.
 
     Returns:
       `[H/scale, W/scale, 3] uint8`.
@@ -112,6 +135,11 @@ def degrade(hr: np.ndarray, scale: int, degradation: str = "bicubic", seed: tupl
     from sr_tf.data.degradations import degrade as pipeline_degrade
 
     check_degradation(degradation)
+    check_convention(convention)
+    if degradation == "bicubic" and convention == "matlab":
+        from sr_tf.data.resize import imresize_uint8
+
+        return imresize_uint8(hr, scale)
     lr = pipeline_degrade(
         tf.constant(hr, tf.float32) / 255.0, degradation, scale, seed=tf.constant(seed, tf.int64)
     )
@@ -136,7 +164,7 @@ def to_rgb8(image: np.ndarray) -> tuple[np.ndarray, list[str]]:
         notes.append("alpha channel dropped")
         image = image[..., : channels - 1]
     if image.shape[-1] == 1:
-        notes.append("gray converted to RGB")
+        notes.append(GRAY_NOTE)
         image = np.repeat(image, 3, axis=-1)
     return np.ascontiguousarray(image), notes
 
@@ -222,6 +250,7 @@ def pairs_from_hr_files(
     preparation: HRPreparation = HRPreparation(),
     seed: int = 0,
     skipped: list[str] | None = None,
+    convention: str = "matlab",
 ) -> Iterator[EvalPair]:
     """HR image files -> pairs with LR made by `degradation` (lazily, one image in memory at a time).
 
@@ -240,7 +269,7 @@ def pairs_from_hr_files(
             skipped.append(str(e))
             continue
         hr, more = prepare_hr(hr, scale, preparation)
-        lr = degrade(hr, scale, degradation, seed=(seed, index))
+        lr = degrade(hr, scale, degradation, seed=(seed, index), convention=convention)
         yield EvalPair(path.stem, hr, lr, str(path), notes + more)
 
 
@@ -331,6 +360,7 @@ def pairs_from_tfrecords(
     degradation: str = "bicubic",
     preparation: HRPreparation = HRPreparation(),
     seed: int = 0,
+    convention: str = "matlab",
 ) -> Iterator[EvalPair]:
     """Pairs from TFRecord files of the data pipeline's schema (`sr_tf.data`): full HR images.
 
@@ -366,7 +396,7 @@ def pairs_from_tfrecords(
             else:
                 hr, more = prepare_hr(hr, scale, preparation)
                 notes += more
-                lr = degrade(hr, scale, degradation, seed=(seed, index))
+                lr = degrade(hr, scale, degradation, seed=(seed, index), convention=convention)
             yield EvalPair(name, hr, lr, source, notes)
 
     return generate()
@@ -382,6 +412,7 @@ def open_pairs(
     limit: int | None = None,
     seed: int = 0,
     skipped: list[str] | None = None,
+    convention: str = "matlab",
 ) -> tuple[Iterator[EvalPair], int | None]:
     """Evaluation pairs from `data` (see module doc), read lazily, at most `limit` of them.
 
@@ -396,6 +427,7 @@ def open_pairs(
       seed: seed of random degradations (image i uses the stateless seed `(seed, i)`).
       skipped: if given, unreadable HR image files are listed here and left out instead of
         raising `sr_tf.imageio.ImageError`.
+      convention: how bicubic LR is rounded (see `CONVENTIONS` and `degrade`).
 
     Returns:
       `(iterator of EvalPair, number of pairs or None when unknown before reading)`.
@@ -408,20 +440,21 @@ def open_pairs(
     if scale not in (2, 3, 4, 8):
         raise ValueError(f"scale must be 2, 3, 4 or 8. Received: scale={scale!r}")
     check_degradation(degradation)
+    check_convention(convention)
     if limit is not None and limit < 1:
         raise ValueError(f"limit must be >= 1. Received: limit={limit!r}")
     total = None
     if is_tfrecord_source(data):
         if lr_data is not None:
             raise ValueError("lr_data is for image folders; TFRecords carry their own LR images if any.")
-        source = pairs_from_tfrecords(data, scale, degradation, preparation, seed)
+        source = pairs_from_tfrecords(data, scale, degradation, preparation, seed, convention)
     else:
         files = list_images(data)
         total = len(files)
         if lr_data is not None:
             source = pairs_from_folders(files, lr_data, scale, preparation)
         else:
-            source = pairs_from_hr_files(files, scale, degradation, preparation, seed, skipped)
+            source = pairs_from_hr_files(files, scale, degradation, preparation, seed, skipped, convention)
     if limit is not None:
         source = itertools.islice(source, limit)
         total = limit if total is None else min(total, limit)

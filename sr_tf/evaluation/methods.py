@@ -39,17 +39,24 @@ class Method:
         return {"name": self.name, "kind": self.kind, "spec": self.spec, "scale": self.scale}
 
 
-def bicubic_upscale(lr: np.ndarray, scale: int) -> np.ndarray:
+def bicubic_upscale(lr: np.ndarray, scale: int, convention: str = "matlab") -> np.ndarray:
     """`[h, w, 3] uint8 -> [scale*h, scale*w, 3] uint8`, MATLAB's `imresize(lr, scale, 'bicubic')`.
 
     Keys cubic (a = -0.5), half-pixel centres, mirrored borders: the "Bicubic" row of papers.
+    `convention` "matlab" rounds to 8 bits after each axis, as MATLAB does for uint8 images;
+    "pipeline" resizes in floating point and rounds once.
     """
+    if convention == "matlab":
+        from sr_tf.data.resize import imresize_uint8
+
+        return imresize_uint8(lr, 1.0 / scale)
     return to_uint8(imresize(lr.astype(np.float32) / 255.0, 1.0 / scale))
 
 
-def bicubic_method(scale: int) -> Method:
+def bicubic_method(scale: int, convention: str = "matlab") -> Method:
     """The baseline every report includes."""
-    return Method(BICUBIC, BICUBIC, "MATLAB imresize of the 8-bit LR", scale, lambda lr: bicubic_upscale(lr, scale))
+    return Method(BICUBIC, BICUBIC, f"MATLAB imresize of the 8-bit LR ({convention} convention)", scale,
+                  lambda lr: bicubic_upscale(lr, scale, convention))
 
 
 def model_method(model, name: str, *, spec: str = "", kind: str = "model", tile: int = 0, tile_pad: int = 10,
@@ -95,13 +102,13 @@ def method_name(spec: str) -> str:
 
 
 def load_methods(specs: Sequence[str], scale: int, *, tile: int = 0, tile_pad: int = 10,
-                 backend: str = "tf", precision: str = "float32") -> list[Method]:
+                 backend: str = "tf", precision: str = "float32", convention: str = "matlab") -> list[Method]:
     """The bicubic baseline followed by one method per model spec, all checked to upscale by `scale`.
 
     Raises:
       ValueError / FileNotFoundError: unknown names, missing files, or a model of another scale.
     """
-    methods = [bicubic_method(scale)]
+    methods = [bicubic_method(scale, convention)]
     taken = {BICUBIC, "LR", "HR"}  # "LR" and "HR" name the crops shown beside the outputs
     for spec in specs:
         model, kind = load_generator(spec)

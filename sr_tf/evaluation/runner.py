@@ -18,7 +18,8 @@ METRICS = ("psnr_rgb", "ssim_rgb", "psnr_y", "ssim_y")
 CONVENTION = (
     "PSNR and SSIM on 8-bit outputs (clipped and rounded, as saved files), on RGB and on the Y channel "
     "of BT.601 YCbCr as MATLAB's rgb2ycbcr (Y = 16 + 65.481 R + 128.553 G + 24.966 B, R, G, B in [0, 1]), "
-    "after removing {crop} pixels on each border (crop = scale); SSIM with an 11x11 Gaussian window "
+    "after removing {crop} pixels on each border (crop = scale); greyscale HR images on their grey values "
+    "(Y of the output: 0.299 R + 0.587 G + 0.114 B, full range), as published tables do; SSIM with an 11x11 Gaussian window "
     "(sigma 1.5), 'valid' filtering, C1 = (0.01*255)^2, C2 = (0.03*255)^2, averaged over channels for "
     "RGB: the convention of BasicSR's calculate_psnr / calculate_ssim. Means are over images."
 )
@@ -78,13 +79,22 @@ class Evaluation:
         return CONVENTION.format(crop=self.crop_border)
 
 
-def score(sr: np.ndarray, hr: np.ndarray, crop_border: int, seconds: float | None = None) -> Scores:
-    """Scores an `[H, W, 3] uint8` output against `[H, W, 3] uint8` HR (see `CONVENTION`)."""
+def score(
+    sr: np.ndarray, hr: np.ndarray, crop_border: int, seconds: float | None = None, gray: bool = False
+) -> Scores:
+    """Scores an `[H, W, 3] uint8` output against `[H, W, 3] uint8` HR (see `CONVENTION`).
+
+    `gray`: HR is a greyscale image expanded to RGB; the Y metrics then compare its grey values
+    with the output's full-range luma (`sr_tf.metrics.rgb_to_gray`), not two 16-235 Y channels.
+    """
     values = {}
     for y_channel, suffix in ((False, "rgb"), (True, "y")):
-        kwargs = {"crop_border": crop_border, "y_channel": y_channel}
-        values[f"psnr_{suffix}"] = float(metrics.psnr(sr, hr, **kwargs))
-        values[f"ssim_{suffix}"] = float(metrics.ssim(sr, hr, **kwargs))
+        a, b, kwargs = sr, hr, {"crop_border": crop_border, "y_channel": y_channel}
+        if y_channel and gray:
+            a, b = metrics.rgb_to_gray(sr).numpy(), hr[..., :1].astype(np.float64)
+            kwargs = {"crop_border": crop_border, "max_val": 255}
+        values[f"psnr_{suffix}"] = float(metrics.psnr(a, b, **kwargs))
+        values[f"ssim_{suffix}"] = float(metrics.ssim(a, b, **kwargs))
     return Scores(**values, seconds=seconds)
 
 
@@ -166,7 +176,7 @@ def evaluate(
                 bar.set_postfix_str(f"{pair.name}: {method.name}", refresh=False)
                 sr, seconds = upscale_timed(method, pair.lr, pair.hr.shape)
                 outputs[method.name] = sr
-                scores[method.name] = score(sr, pair.hr, crop_border, seconds)
+                scores[method.name] = score(sr, pair.hr, crop_border, seconds, gray=pair.hr_was_gray)
                 bar.update(1)
             result = ImageResult(
                 pair.name, pair.source, pair.hr.shape[:2], pair.lr.shape[:2], list(pair.notes), scores

@@ -30,6 +30,9 @@ class EvaluateConfig:
       degradation: how LR is made from HR when `lr_data` is not given (a name of
         `sr_tf.data.degradations.DEGRADATIONS`).
       seed: seed of random degradations (image i uses the stateless seed `(seed, i)`).
+      convention: how bicubic LR and the bicubic baseline are rounded: "matlab" (as MATLAB's
+        imresize writes 8-bit images; the published tables) or "pipeline" (see
+        `sr_tf.evaluation.data.CONVENTIONS`).
       hr_downscale: integer antialiased downscale of each HR image first (1: none).
       center_crop: centre square crop of each HR image, in HR pixels (0: whole image).
       limit: only the first `limit` images.
@@ -50,6 +53,7 @@ class EvaluateConfig:
     lr_data: str | None = None
     degradation: str = "bicubic"
     seed: int = 0
+    convention: str = "matlab"
     hr_downscale: int = 1
     center_crop: int = 0
     limit: int | None = None
@@ -84,10 +88,13 @@ def _settings(config: EvaluateConfig, preparation: HRPreparation) -> dict:
         if config.lr_data
         else f"sr_tf.data.degradations '{config.degradation}' x{config.scale} of the HR image, rounded to 8 bits"
         + ("" if config.degradation == "bicubic" else f" (seed {config.seed}, image index)")
+        + (" after each axis, as MATLAB's imresize of a uint8 image"
+           if config.degradation == "bicubic" and config.convention == "matlab" else "")
     )
     return {
         "data": [str(d) for d in config.data],
         "lr": lr,
+        "convention": config.convention,
         "hr_preparation": dataclasses.asdict(preparation),
         "limit": config.limit,
         "tile": config.tile,
@@ -123,11 +130,12 @@ def run_evaluation(config: EvaluateConfig) -> tuple[Evaluation, ReportFiles, lis
             limit=config.limit,
             seed=config.seed,
             skipped=skipped_into,
+            convention=config.convention,
         )
 
     pairs, total = pairs_of_data(skipped)
     methods = load_methods(config.models, config.scale, tile=config.tile, tile_pad=config.tile_pad,
-                           backend=config.backend, precision=config.precision)
+                           backend=config.backend, precision=config.precision, convention=config.convention)
     curve_models = None
     if config.interpolate is not None:
         from sr_tf.models.interpolate import interpolate_models
