@@ -32,8 +32,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="require an existing run to continue (an existing run is resumed anyway)")
     p.add_argument("--no-resume", action="store_true", help="refuse to continue an existing run directory")
     p.add_argument("--init-from", default=None,
-                   help="initial generator weights: a run directory (e.g. stage 1), a .keras or .weights.h5 "
-                        "file, or a pretrained catalogue name")
+                   help="initial generator weights: a run directory (e.g. stage 1), .keras or .weights.h5 file, "
+                        "or a catalogue model name (see `sr-tf models`; configure the same generator)")
     p.add_argument("--max-minutes", type=float, default=None,
                    help="stop at the end of the epoch (steps_per_epoch steps) in which this much wall time has "
                         "passed, after a checkpoint; rerun the same command to resume")

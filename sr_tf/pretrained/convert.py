@@ -183,7 +183,7 @@ def span_from_ncnn(layers: list[NcnnLayer], source: str = "<ncnn>") -> SPAN:
     upscale = int(shuffles[0].param(0, 1))
     num_out = int(convs[-1].param(0)) // (upscale * upscale)
     model = SPAN(convs[0].weights[0].shape[1], num_out, int(convs[0].param(0)), upscale, img_range,
-                 tuple(float(v) for v in means[0].weights[0]))
+                 tuple(float(str(v)) for v in means[0].weights[0]))  # float32's shortest decimal: 0.4488
     model(np.zeros((1, 4, 4, model.num_in_ch), np.float32))
     keras_convs = [model.conv_1]
     for block in model.blocks:

@@ -155,6 +155,19 @@ def _check_run_config(run_dir: Path, config: TrainConfig) -> None:
             )
 
 
+def _check_same_config(src: keras.Model, dst: keras.Model, name: str) -> None:
+    """Same class and constructor arguments: some (e.g. SPAN's input normalisation) are not weights."""
+    ignored = {"name", "trainable", "dtype"}
+    theirs = {k: v for k, v in src.get_config().items() if k not in ignored}
+    ours = {k: v for k, v in dst.get_config().items() if k not in ignored}
+    if type(src) is not type(dst) or theirs != ours:
+        wanted = ", ".join(f"{k}={v!r}" for k, v in theirs.items() if ours.get(k) != v)
+        raise ValueError(
+            f"--init-from {name}: that model is a {type(src).__name__} with {wanted or theirs}; configure the "
+            f"generator so (now: {type(dst).__name__})."
+        )
+
+
 def _copy_weights(src: keras.Model, dst: keras.Model, where) -> None:
     a, b = src.get_weights(), dst.get_weights()
     if len(a) != len(b) or any(x.shape != y.shape for x, y in zip(a, b, strict=True)):
@@ -182,7 +195,12 @@ def init_generator_from(model: SRModel, source: str | Path) -> str:
         model.generator.load_weights(path)
         loaded = str(path)
     else:
-        _copy_weights(load_model(str(source)), model.generator, source)
+        from sr_tf.pretrained.entries import CATALOGUE
+
+        other = load_model(str(source))
+        if str(source) in CATALOGUE:
+            _check_same_config(other, model.generator, str(source))
+        _copy_weights(other, model.generator, source)
         loaded = str(source)
     if model.ema_generator is not None:
         model.ema_generator.set_weights(model.generator.get_weights())
