@@ -133,7 +133,8 @@ def dataset_configs(config: TrainConfig, data: TrainData) -> tuple[DatasetConfig
 
 def bicubic_baseline(val: tf.data.Dataset, scale: int) -> float:
     """Mean PSNR-Y (border `scale`) of MATLAB-bicubic upscaling of the 8-bit LR images: the number
-    a trained model has to beat (the "bicubic" row of `sr-tf evaluate`)."""
+    a trained model has to beat (the "bicubic" row of `sr-tf evaluate --convention pipeline`: the LR here
+    is resized in floating point and rounded once, as the pipeline makes it)."""
     values = []
     for lr, hr in val:
         sr = tf.round(tf.clip_by_value(imresize(lr, 1.0 / scale), 0.0, 1.0) * 255.0) / 255.0
