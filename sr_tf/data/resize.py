@@ -167,6 +167,20 @@ def imresize_uint8(image, scale: float):
     def to_uint8(x):
         return np.clip(np.floor(x + 0.5), 0, 255).astype(np.uint8)
 
+    def taps(matrix):
+        """The nonzero weights of each row of a resize matrix: `(indices [out, K], weights [out, K])`."""
+        k = int((matrix != 0).sum(axis=1).max())
+        order = np.argsort(matrix == 0, axis=1, kind="stable")[:, :k]  # nonzero columns first
+        return order, np.take_along_axis(matrix, order, axis=1)
+
+    def resize_axis0(x, matrix):  # out[i] = sum_k w[i, k] * x[idx[i, k]]: the band only, in double
+        idx, weights = taps(matrix)
+        extra = (1,) * (x.ndim - 1)
+        out = np.zeros((matrix.shape[0], *x.shape[1:]), np.float64)
+        for k in range(idx.shape[1]):
+            out += weights[:, k].reshape(-1, *extra) * x[idx[:, k]]
+        return to_uint8(out)
+
     h, w = image.shape[:2]
     factor = 1.0 / scale
     if scale < 1 and abs(factor - round(factor)) < 1e-9:  # integer upscaling: exactly s * length
@@ -175,10 +189,9 @@ def imresize_uint8(image, scale: float):
         out_h, out_w = _static_output(h, scale), _static_output(w, scale)
     rows = resize_matrix(h, out_h, scale, dtype=tf.float64).numpy()
     cols = resize_matrix(w, out_w, scale, dtype=tf.float64).numpy()
-    x = image.astype(np.float64).reshape(h, w, -1)
-    x = to_uint8(np.tensordot(rows, x, axes=(1, 0)))  # [out_h, W, C]
-    x = to_uint8(np.matmul(cols, x.astype(np.float64)))  # [out_h, out_w, C]
-    return x.reshape((out_h, out_w, *image.shape[2:]))
+    x = resize_axis0(image, rows)  # rows first, as MATLAB orders equal scales
+    x = resize_axis0(np.swapaxes(x, 0, 1), cols)
+    return np.ascontiguousarray(np.swapaxes(x, 0, 1))
 
 
 _BANDED_MIN_LENGTH = 384  # below this the dense matrices are faster (e.g. 128-pixel training patches)
