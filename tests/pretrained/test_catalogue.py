@@ -21,6 +21,7 @@ def _cache(tmp_path_factory, monkeypatch):
 @pytest.mark.parametrize("name", sorted(n for n, e in CATALOGUE.items() if e.source is REALESRGAN))
 def test_catalogue_model_matches_ncnn(name):
     model = load_pretrained(name)
+    assert model.count_params() == CATALOGUE[name].parameters  # what `sr-tf models` shows without building it
     param, weights = ncnn_files(name)
     for image in crops(32 if "x4plus" in name else 48):
         ours = model(image[None]).numpy()[0]
