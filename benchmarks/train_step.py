@@ -123,11 +123,13 @@ def _model(name: str, args, plain_last_conv: bool = False):
 
 def ours_step(name: str, args, variant: str):
     """`variant`: "before" (previous network + a `tf.function(train_step)` per step), "after" (the
-    `fit` train function) or "after-bf16" (the same under `mixed_bfloat16`)."""
+    `fit` train function), "after-bf16" or "after-fp16" (the same under `mixed_bfloat16` or
+    `mixed_float16`, the GPU policy). Returns a function that runs `args.chunk` steps."""
     import keras
     import tensorflow as tf
 
-    keras.mixed_precision.set_dtype_policy("mixed_bfloat16" if variant == "after-bf16" else "float32")
+    policies = {"after-bf16": "mixed_bfloat16", "after-fp16": "mixed_float16"}
+    keras.mixed_precision.set_dtype_policy(policies.get(variant, "float32"))
     keras.utils.set_random_seed(0)
     lr, hr = _batch(args, name, np.random.default_rng(0))
     model = _model(name, args, plain_last_conv=variant == "before")
