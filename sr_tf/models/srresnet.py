@@ -120,6 +120,13 @@ class SRResNet(keras.Model):
             self.num_out_ch, 9, padding="same", kernel_initializer=last_init, name="conv_last"
         )
 
+    def build(self, input_shape):
+        # Keras' default build traces `call` symbolically, which the last layer's raw TensorFlow
+        # ops (`_shuffle_prelu_conv_last`) cannot take; one call on a tiny zero image creates
+        # every weight instead, also for an explicit `model.build((None, h, w, c))`.
+        self.call(tf.zeros((1, 4, 4, input_shape[-1])))
+        self.built = True
+
     def call(self, x, training=None):
         head = self.act_first(self.conv_first(x))
         feat = head

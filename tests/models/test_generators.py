@@ -133,3 +133,15 @@ def test_srresnet_last_conv_before_the_shuffle_equals_the_plain_layers(scale, ba
     np.testing.assert_allclose(out, model.conv_last(feat).numpy(), atol=1e-5)
     names = [w.path.split("/", 1)[1] for w in model.weights]
     assert names.count("prelu_up1/alpha") == 1 and "conv_last/kernel" in names
+
+
+def test_srresnet_build_creates_every_weight_without_a_warning():
+    import warnings
+
+    built = SRResNet(num_feat=8, num_block=1, scale=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # Keras warns when build() leaves sublayers unbuilt
+        built.build((None, None, None, 3))
+    called = SRResNet(num_feat=8, num_block=1, scale=2)
+    called(np.zeros((1, 5, 5, 3), np.float32))
+    assert len(built.weights) == len(called.weights) > 0
