@@ -53,7 +53,11 @@ MIXED_PRECISION = (None, "auto", "mixed_float16", "mixed_bfloat16")
 
 def cpu_has_bf16() -> bool:
     """Whether the CPU computes bfloat16 natively (AVX512-BF16 or AMX), where oneDNN's bfloat16
-    convolutions are faster than float32 (elsewhere they are emulated, and slower)."""
+    convolutions are faster than float32 (elsewhere they are emulated, and slower). A
+    `ONEDNN_MAX_CPU_ISA` below bfloat16 (e.g. `AVX2`, `AVX512_CORE`) counts as no."""
+    limit = os.environ.get("ONEDNN_MAX_CPU_ISA", os.environ.get("DNNL_MAX_CPU_ISA", "")).upper()
+    if limit not in ("", "ALL", "DEFAULT") and not any(t in limit for t in ("BF16", "FP16", "AMX", "AVX10")):
+        return False
     try:
         with open("/proc/cpuinfo") as f:
             flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])

@@ -1,5 +1,6 @@
 import json
 import re
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -131,3 +132,17 @@ def test_auto_mixed_precision_follows_the_hardware(monkeypatch):
     assert distribute.resolve_mixed_precision("auto") is None
     with pytest.raises(ValueError, match="mixed_precision must be one of"):
         distribute.resolve_mixed_precision("bf16")
+
+
+def test_a_onednn_isa_limit_below_bfloat16_means_no_bfloat16(monkeypatch):
+    from sr_tf.training import distribute
+
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    assert not distribute.cpu_has_bf16()
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "avx512_core")
+    assert not distribute.cpu_has_bf16()
+    for limit in ("AVX512_CORE_BF16", "AVX512_CORE_AMX", "DEFAULT"):  # the CPU's own flags decide
+        monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", limit)
+        monkeypatch.delenv("DNNL_MAX_CPU_ISA", raising=False)
+        flags = Path("/proc/cpuinfo").read_text()
+        assert distribute.cpu_has_bf16() == ("avx512_bf16" in flags or "amx_bf16" in flags)
