@@ -338,7 +338,7 @@ def main(argv=None) -> None:
             torch.set_num_threads(args.threads)
     from machine import describe
 
-    from sr_tf.training.distribute import cpu_has_bf16
+    from sr_tf.backends import cpu_has_bf16
 
     bf16 = cpu_has_bf16() and not args.no_bf16
     print(describe())

@@ -42,14 +42,9 @@ def load_input(size: int) -> np.ndarray:
 def has_float16_compute() -> bool:
     import tensorflow as tf
 
-    if tf.config.list_physical_devices("GPU"):
-        return True
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = f.read()
-    except OSError:
-        return False
-    return "avx512_fp16" in flags or "amx_fp16" in flags
+    from sr_tf.backends import cpu_flags
+
+    return bool(tf.config.list_physical_devices("GPU")) or bool(cpu_flags() & {"avx512_fp16", "amx_fp16"})
 
 
 def psnr8(a: np.ndarray, b: np.ndarray) -> float:

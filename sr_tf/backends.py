@@ -17,6 +17,7 @@ AVX512-FP16, TensorFlow's float16 convolutions are slow and OpenVINO refuses it)
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -29,6 +30,26 @@ if TYPE_CHECKING:
 BACKENDS = ("tf", "openvino")
 PRECISIONS = ("float32", "float16", "bfloat16")
 _OPENVINO_PRECISION = {"float32": "f32", "float16": "f16", "bfloat16": "bf16"}
+
+
+def cpu_flags() -> set[str]:
+    """The CPU's feature flags as /proc/cpuinfo lists them (`avx2`, `avx512_bf16`, `amx_bf16`, ...);
+    empty where that file cannot be read."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            return set(next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), []))
+    except OSError:
+        return set()
+
+
+def cpu_has_bf16() -> bool:
+    """Whether the CPU computes bfloat16 natively (AVX512-BF16 or AMX), where oneDNN's bfloat16
+    convolutions are faster than float32 (elsewhere they are emulated, and slower). A
+    `ONEDNN_MAX_CPU_ISA` below bfloat16 (e.g. `AVX2`, `AVX512_CORE`) counts as no."""
+    limit = os.environ.get("ONEDNN_MAX_CPU_ISA", os.environ.get("DNNL_MAX_CPU_ISA", "")).upper()
+    if limit not in ("", "ALL", "DEFAULT") and not any(t in limit for t in ("BF16", "FP16", "AMX", "AVX10")):
+        return False
+    return bool(cpu_flags() & {"avx512_bf16", "amx_bf16"})
 
 
 def check_choice(backend: str = "tf", precision: str = "float32") -> None:

@@ -8,6 +8,8 @@ from collections.abc import Callable
 
 import tensorflow as tf
 
+from sr_tf.backends import cpu_has_bf16
+
 
 def select_strategy() -> tf.distribute.Strategy:
     """`MultiWorkerMirroredStrategy` when `TF_CONFIG` names several workers, `MirroredStrategy`
@@ -49,21 +51,6 @@ def distribute(
 
 
 MIXED_PRECISION = (None, "auto", "mixed_float16", "mixed_bfloat16")
-
-
-def cpu_has_bf16() -> bool:
-    """Whether the CPU computes bfloat16 natively (AVX512-BF16 or AMX), where oneDNN's bfloat16
-    convolutions are faster than float32 (elsewhere they are emulated, and slower). A
-    `ONEDNN_MAX_CPU_ISA` below bfloat16 (e.g. `AVX2`, `AVX512_CORE`) counts as no."""
-    limit = os.environ.get("ONEDNN_MAX_CPU_ISA", os.environ.get("DNNL_MAX_CPU_ISA", "")).upper()
-    if limit not in ("", "ALL", "DEFAULT") and not any(t in limit for t in ("BF16", "FP16", "AMX", "AVX10")):
-        return False
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 def resolve_mixed_precision(setting: str | None) -> str | None:
