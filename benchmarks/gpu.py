@@ -253,7 +253,7 @@ def our_rows(model, image: np.ndarray, repeats: int, workdir: Path, jit: bool):
 
 def load_models(tiny: bool):
     if not tiny:
-        from sr_tf.pretrained import load_pretrained
+        from sr_tf.runtime.catalogue import load_pretrained
 
         return [(name, load_pretrained(name)) for name in MODELS]
     import keras

@@ -47,7 +47,7 @@ def main() -> None:
     from machine import describe
 
     from sr_tf.inference import Upscaler
-    from sr_tf.pretrained import load_pretrained
+    from sr_tf.runtime.catalogue import load_pretrained
 
     print(describe())
     print(f"backend={args.backend}; photos: {PHOTOS}; load {os.getloadavg()[0]:.1f}")

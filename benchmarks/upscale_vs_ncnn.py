@@ -82,7 +82,7 @@ def our_runners(name: str, backends: list[str], precisions: list[str], savedmode
 
     from sr_tf.export import ExportConfig, export_savedmodel
     from sr_tf.inference import Upscaler
-    from sr_tf.pretrained import load_pretrained
+    from sr_tf.runtime.catalogue import load_pretrained
 
     model = load_pretrained(name)
     runners, skipped = [], []

@@ -83,7 +83,7 @@ def main(argv=None) -> int:
     from machine import describe
 
     from sr_tf.inference import Upscaler
-    from sr_tf.pretrained import load_model
+    from sr_tf.runtime import load_generator as load_model
     from sr_tf.video import VideoConfig, probe_video, upscale_video
     from sr_tf.video.colour import frame_to_rgb
 

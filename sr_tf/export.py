@@ -10,9 +10,9 @@ Signatures (names and aliases are what clients use on the wire):
   precision (the model sees values / 65535 and its output is rounded to 0-65535, not to 8 bits).
 
 All scaling, clipping, rounding and casting happen inside the graph, and the model runs on tiles
-of `tile_size` pixels (plus `tile_pad` pixels of context on each side, cropped away afterwards),
-so large images do not need the whole feature map in memory. With `tile_pad` at least the model's
-receptive-field radius, tiled outputs equal untiled ones.
+of `tile_size` pixels (plus `tile_pad` pixels of context on each side) blended across the cuts,
+so large images do not need the whole feature map in memory. Tiling and grey/alpha handling are
+`sr_tf.tiling`'s, the code `sr-tf upscale` runs, so both give the same pixels for a float32 model.
 
 Layout (what TF Serving expects): `BASE/NAME/VERSION/{saved_model.pb, variables/,
 assets.extra/tf_serving_warmup_requests}` with VERSION a positive integer.
@@ -39,6 +39,7 @@ from sr_tf.signatures import (  # noqa: F401  (re-exported: the names are part o
     PIXELS_INPUT,
     PIXELS_OUTPUT,
 )
+from sr_tf.tiling import from_unit, to_unit, upscale_channels, upscale_tiled
 
 WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -74,13 +75,6 @@ class ExportConfig:
             raise ValueError(f"ExportConfig: `precision` must be one of {PRECISIONS}. Received: precision={self.precision!r}")
 
 
-def _concat_along(ta: tf.TensorArray, axis: int) -> tf.Tensor:
-    """Concatenates the [N, h, w, C] tensors of `ta` along `axis` (1 or 2); sizes may differ."""
-    perm = [axis] + [i for i in range(4) if i != axis]
-    inverse = [perm.index(i) for i in range(4)]
-    return tf.transpose(ta.concat(), inverse)
-
-
 class SRServingModule(tf.Module):
     """Wraps a generator (`[N, H, W, 3] float32 in [0, 1]` -> `[N, sH, sW, 3]`) for serving.
 
@@ -108,40 +102,14 @@ class SRServingModule(tf.Module):
     def upscale(self, pixels: tf.Tensor, peak=255.0) -> tf.Tensor:
         """`[N, H, W, 3] float32 in [0, peak]` -> `[N, sH, sW, 3] float32`, whole numbers in [0, peak]
         (peak 255 for 8-bit images, 65535 for 16-bit ones: the model works on [0, 1] either way)."""
-        x = tf.clip_by_value(tf.cast(pixels, tf.float32), 0.0, peak) / peak
-        y = self._tiled(x)
-        return tf.round(tf.clip_by_value(y * peak, 0.0, peak))
+        return from_unit(self._tiled(to_unit(pixels, peak)), peak)
 
     def _run_model(self, x: tf.Tensor) -> tf.Tensor:
         return tf.cast(self.model(x, training=False), tf.float32)
 
     def _tiled(self, x: tf.Tensor) -> tf.Tensor:
-        tile, pad, s = self.config.tile_size, self.config.tile_pad, self.scale
-        if tile == 0:
-            return self._run_model(x)
-        h, w = tf.shape(x)[1], tf.shape(x)[2]
-        ny = (h + tile - 1) // tile
-        nx = (w + tile - 1) // tile
-        rows = tf.TensorArray(tf.float32, size=ny, infer_shape=False, element_shape=tf.TensorShape(None))
-        for i in tf.range(ny):
-            y0 = i * tile
-            y1 = tf.minimum(y0 + tile, h)
-            py0 = tf.maximum(y0 - pad, 0)
-            py1 = tf.minimum(y1 + pad, h)
-            cols = tf.TensorArray(tf.float32, size=nx, infer_shape=False, element_shape=tf.TensorShape(None))
-            for j in tf.range(nx):
-                x0 = j * tile
-                x1 = tf.minimum(x0 + tile, w)
-                px0 = tf.maximum(x0 - pad, 0)
-                px1 = tf.minimum(x1 + pad, w)
-                out = self._run_model(x[:, py0:py1, px0:px1, :])
-                out = out[:, (y0 - py0) * s : (y1 - py0) * s, (x0 - px0) * s : (x1 - px0) * s, :]
-                # [N, th, tw, 3] -> [tw, N, th, 3] so TensorArray.concat joins along the width.
-                cols = cols.write(j, tf.transpose(out, [2, 0, 1, 3]))
-            row = tf.transpose(cols.concat(), [1, 2, 0, 3])
-            rows = rows.write(i, tf.transpose(row, [1, 0, 2, 3]))
-        out = tf.transpose(rows.concat(), [1, 0, 2, 3])
-        return tf.reshape(out, [tf.shape(x)[0], h * s, w * s, tf.shape(out)[3]])
+        """`sr_tf.tiling.upscale_tiled`: the tiler `sr-tf upscale` runs too."""
+        return upscale_tiled(x, self._run_model, self.scale, self.config.tile_size, self.config.tile_pad)
 
     # --- signatures ------------------------------------------------------------------------
     def _serve_pixels(self, images):
@@ -168,19 +136,8 @@ class SRServingModule(tf.Module):
 
         image = tf.cond(is_16bit, decode16, decode8)  # [H, W, C] float32 in [0, peak]
         peak = tf.where(is_16bit, 65535.0, 255.0)
-        c = tf.shape(image)[2]
-        color = tf.cond(c >= 3, lambda: image[:, :, :3], lambda: tf.tile(image[:, :, :1], [1, 1, 3]))
-        has_alpha = tf.logical_or(tf.equal(c, 2), tf.equal(c, 4))
-        alpha3 = tf.tile(image[:, :, c - 1 : c], [1, 1, 3])
-        # The alpha channel goes through the same model as a gray image (as Real-ESRGAN does).
-        batch = tf.cond(has_alpha, lambda: tf.stack([color, alpha3]), lambda: color[tf.newaxis])
-        out = self.upscale(batch, peak)
-
-        def gray(t):
-            return tf.round(tf.reduce_mean(t, axis=-1, keepdims=True))
-
-        main = tf.cond(c >= 3, lambda: out[0], lambda: gray(out[0]))
-        result = tf.cond(has_alpha, lambda: tf.concat([main, gray(out[-1])], axis=-1), lambda: main)
+        # Grey and alpha are handled by sr_tf.tiling.upscale_channels, as in `sr-tf upscale`.
+        result = from_unit(upscale_channels(to_unit(image, peak), self._tiled, self.scale), peak)
 
         def encode16():
             return tf.io.encode_png(tf.cast(result, tf.uint16))
@@ -302,10 +259,3 @@ def read_warmup_requests(version_dir: str | os.PathLike) -> list:
         if log.WhichOneof("log_type") == "predict_log":
             requests.append(log.predict_log.request)
     return requests
-
-
-def load_generator(name_or_file: str):
-    """A Keras generator from a `.keras` file or a `sr_tf.pretrained` catalogue name."""
-    from sr_tf.pretrained import load_model
-
-    return load_model(name_or_file)

@@ -50,7 +50,7 @@ def test_tiling_without_context_shows_seams():
 @pytest.mark.large
 def test_tiled_pretrained_model_is_seamless():
     """The published realesrgan-x4plus (a huge receptive field): small tiles, the default pad."""
-    from sr_tf.pretrained import load_pretrained
+    from sr_tf.runtime.catalogue import load_pretrained
     from tests.pretrained.test_catalogue import crops
 
     upscaler = Upscaler(load_pretrained("realesrgan-x4plus"))

@@ -57,7 +57,8 @@ def test_tiled_export_of_an_unpadded_unet_runs_every_tile(tmp_path):
 
 @pytest.fixture(scope="module")
 def span_x4(tmp_path_factory):
-    from sr_tf.pretrained import load_pretrained, ncnn_files
+    from sr_tf.pretrained import ncnn_files
+    from sr_tf.runtime.catalogue import load_pretrained
 
     cache = tmp_path_factory.mktemp("cache")
     with pytest.MonkeyPatch.context() as mp:

@@ -31,7 +31,7 @@ import numpy as np
 from apache_beam.metrics import Metrics
 from apache_beam.transforms.window import GlobalWindows
 
-from sr_tf.batch import storage
+from sr_tf import storage
 from sr_tf.batch.config import ERRORS_PREFIX, RESULTS_PREFIX, BatchConfig, shard_name
 from sr_tf.batch.sources import Instance, Source, expand, find_sources
 
@@ -140,8 +140,8 @@ class PredictDoFn(beam.DoFn):
         except _storage_errors() as err:
             yield Outcome(False, inst.key, error_line(inst.instance, "UNAVAILABLE", f"storage: {_first_line(err)}"))
             return
-        if job.dtype == np.uint16:  # through the encoded-image graph, which keeps 16-bit precision
-            yield self._finish16(job)
+        if job.image is not None:  # grey, alpha or 16-bit: the encoded-image path, as `sr-tf upscale` splits channels
+            yield self._finish_encoded(job)
             return
         shape = job.rows.shape[1:3]
         queue = self._pending.setdefault(shape, [])
@@ -166,7 +166,7 @@ class PredictDoFn(beam.DoFn):
         return Outcome(True, inst.key, result_line(inst.instance, json.dumps({"output": inst.output})))
 
     def _prepare(self, inst: Instance) -> _Job:
-        from sr_tf.batch.predictor import image_rows, tensor_rows
+        from sr_tf.batch.predictor import tensor_rows
 
         if inst.kind == "tensor":
             rows = tensor_rows(inst.value)
@@ -174,9 +174,9 @@ class PredictDoFn(beam.DoFn):
             return _Job(inst, rows, None)
         image = self._decode(inst)
         self._check_pixels(image.shape[0], image.shape[1])  # headers PIL could not size up front
-        if image.dtype == np.uint16:
+        if image.dtype == np.uint16 or image.shape[-1] != 3:
             return _Job(inst, None, image.shape[-1], image.dtype, image)
-        return _Job(inst, image_rows(image), image.shape[-1], image.dtype)
+        return _Job(inst, image[np.newaxis].astype(np.float32), 3, image.dtype)
 
     def _check_pixels(self, height: int, width: int) -> None:
         if height * width > self.max_pixels:
@@ -237,7 +237,6 @@ class PredictDoFn(beam.DoFn):
         return np.split(result, split)
 
     def _finish(self, job: _Job, out: np.ndarray) -> Outcome:
-        from sr_tf.batch.predictor import assemble_image
         from sr_tf.imageio import encode_image, format_for
 
         inst = job.instance
@@ -246,7 +245,7 @@ class PredictDoFn(beam.DoFn):
                 text = json.dumps(out[0].tolist(), separators=(",", ":"))
                 self._write(inst.output, text.encode())
                 return Outcome(True, inst.key, result_line(inst.instance, text))
-            image = assemble_image(out, job.channels, job.dtype)
+            image = np.clip(out[0], 0, 255).astype(np.uint8)
             data = encode_image(image, format_for(inst.output), quality=self.config.quality)
             self._write(inst.output, data)
         except (ValueError, OSError) as err:
@@ -255,7 +254,7 @@ class PredictDoFn(beam.DoFn):
             return Outcome(False, inst.key, error_line(inst.instance, "UNAVAILABLE", f"storage: {_first_line(err)}"))
         return Outcome(True, inst.key, result_line(inst.instance, json.dumps({"output": inst.output})))
 
-    def _finish16(self, job: _Job) -> Outcome:
+    def _finish_encoded(self, job: _Job) -> Outcome:
         from sr_tf.imageio import decode_image, encode_image, format_for
 
         inst = job.instance
@@ -339,33 +338,12 @@ def build_pipeline(pipeline, config: BatchConfig, sources: list[Source], max_pix
 
 
 def check_model_spec(spec: str) -> str:
-    """Refuses a `--model` that cannot be loaded, before any worker starts; returns the spec to use.
+    """Refuses a `--model` that cannot be loaded, before any worker starts; returns the spec to use
+    (a TF Serving base directory resolves to its newest version). See `sr_tf.runtime.model_spec`."""
+    from sr_tf.runtime import model_spec
 
-    A TF Serving base directory (`BASE/NAME` holding numbered versions) resolves to its newest version.
-    """
-    from sr_tf.batch.predictor import is_savedmodel
-    from sr_tf.pretrained.catalogue import CATALOGUE
-
-    if spec in CATALOGUE or is_savedmodel(spec):
-        return spec
-    if storage.is_gcs(spec):
-        if spec.endswith(".keras") and storage.exists(spec):
-            return spec
-        raise FileNotFoundError(f"--model: no saved_model.pb under {spec!r} and not a .keras object")
-    if os.path.isdir(spec):
-        versions = sorted((int(d) for d in os.listdir(spec) if d.isdigit()
-                           and os.path.isfile(os.path.join(spec, d, "saved_model.pb"))), reverse=True)
-        if versions:
-            return os.path.join(spec, str(versions[0]))
-        raise FileNotFoundError(f"--model: {spec!r} is a directory without saved_model.pb (not a SavedModel)")
-    if spec.endswith(".keras"):
-        if not os.path.isfile(spec):
-            raise FileNotFoundError(f"--model: no such .keras file: {spec!r}")
-        return spec
-    raise ValueError(
-        f"--model must be a SavedModel directory, a .keras file or one of {', '.join(CATALOGUE)}. "
-        f"Received: model={spec!r}"
-    )
+    parsed = model_spec(spec)
+    return parsed.location if parsed.kind == "savedmodel" else spec
 
 
 MANIFEST = ".sr-tf-batch-job.json"

@@ -8,12 +8,7 @@ numbers the embedded server's `:predict` returns for the same pixels.
 
 from __future__ import annotations
 
-import os
-import tempfile
-
 import numpy as np
-
-from sr_tf.batch import storage
 
 
 class Predictor:
@@ -53,15 +48,11 @@ class Predictor:
         return out[PIXELS_OUTPUT].numpy()
 
 
-def is_savedmodel(spec: str) -> bool:
-    return storage.exists(storage.join(spec, "saved_model.pb"))
-
-
 def load_predictor(spec: str, tile: int = 256, tile_pad: int = 16, backend: str = "tf",
                    precision: str = "float32") -> Predictor:
-    """A predictor for `--model`: SavedModel directory (local or gs://), `.keras` file or catalogue name.
+    """A predictor for `--model` (any spec `sr_tf.runtime.model_spec` takes).
 
-    `tile` / `tile_pad`, `backend` and `precision` apply to `.keras` and catalogue models; a
+    `tile` / `tile_pad`, `backend` and `precision` apply to models that are not SavedModels; a
     SavedModel tiles as exported and runs in TensorFlow in its exported precision.
 
     Raises:
@@ -69,8 +60,6 @@ def load_predictor(spec: str, tile: int = 256, tile_pad: int = 16, backend: str 
         backend/precision was asked of a SavedModel.
       FileNotFoundError: a path that does not exist.
     """
-    import tensorflow as tf
-
     from sr_tf.backends import cast_model
     from sr_tf.export import (
         DEFAULT_SIGNATURE,
@@ -79,16 +68,17 @@ def load_predictor(spec: str, tile: int = 256, tile_pad: int = 16, backend: str 
         ExportConfig,
         SRServingModule,
     )
+    from sr_tf.models import model_scale
+    from sr_tf.runtime import load_generator, model_spec
+    from sr_tf.runtime.savedmodels import load_savedmodel
 
-    if is_savedmodel(spec):
+    parsed = model_spec(spec)
+    if parsed.kind == "savedmodel":
         if (backend, precision) != ("tf", "float32"):
             raise ValueError("A SavedModel runs in TensorFlow in the precision it was exported with "
-                             "(sr-tf export --precision); --backend/--precision apply to .keras files and "
-                             f"catalogue models. Received: backend={backend!r}, precision={precision!r}")
-        local = spec
-        if storage.is_gcs(spec):
-            local = storage.download_tree(spec, tempfile.mkdtemp(prefix="sr-tf-model-"))
-        loaded = tf.saved_model.load(local)
+                             "(sr-tf export --precision); --backend/--precision apply to .keras files, "
+                             f"checkpoints and catalogue models. Received: backend={backend!r}, precision={precision!r}")
+        loaded = load_savedmodel(parsed.location)
         fn = loaded.signatures.get(DEFAULT_SIGNATURE)
         inputs = fn.structured_input_signature[1] if fn is not None else {}
         if fn is None or PIXELS_INPUT not in inputs:
@@ -99,17 +89,7 @@ def load_predictor(spec: str, tile: int = 256, tile_pad: int = 16, backend: str 
         predictor = Predictor(fn, f"SavedModel {spec}", loaded.signatures.get(ENCODED_SIGNATURE))
         predictor.keep_alive = loaded  # the signature's variables live as long as `loaded`
         return predictor
-    if storage.is_gcs(spec) and spec.endswith(".keras"):
-        fd, local = tempfile.mkstemp(suffix=".keras")
-        with os.fdopen(fd, "wb") as f:
-            f.write(storage.read_bytes(spec))
-        spec_local = local
-    else:
-        spec_local = spec
-    from sr_tf.export import load_generator
-    from sr_tf.models import model_scale
-
-    model = load_generator(spec_local)
+    model = load_generator(parsed)
     if backend != "tf":
         return _upscaler_predictor(model, spec, tile, tile_pad, backend, precision)
     module = SRServingModule(cast_model(model, precision), model_scale(model),
@@ -125,56 +105,27 @@ def _upscaler_predictor(model, spec: str, tile: int, tile_pad: int, backend: str
     for backends other than TensorFlow. Tiles are blended as `sr-tf upscale` blends them."""
     import tensorflow as tf
 
-    from sr_tf.export import PIXELS_OUTPUT
+    from sr_tf.export import BYTES_OUTPUT, PIXELS_OUTPUT
     from sr_tf.inference import Upscaler
 
     upscaler = Upscaler(model, backend, precision)
 
     def fn(images):
-        x = np.clip(images.numpy(), 0, 255) / 255.0
-        y = np.stack([upscaler(image, tile, tile_pad) for image in x])
-        return {PIXELS_OUTPUT: tf.constant(np.round(np.clip(y * 255.0, 0.0, 255.0)))}
+        from sr_tf.tiling import from_unit, to_unit
+
+        return {PIXELS_OUTPUT: from_unit(upscaler.run_tiled(to_unit(images, 255.0), tile, tile_pad), 255.0)}
 
     def encoded_fn(image_bytes):
-        raise ValueError(f"16-bit images keep their precision only through TensorFlow's encoded_image graph; "
-                         f"run them with --backend tf (this job: --backend {backend})")
+        """PNG -> PNG as the `encoded_image` signature, with `sr_tf.inference.upscale_image` (the same
+        channel handling and tiler) on this backend."""
+        from sr_tf.imageio import decode_image, encode_image
+        from sr_tf.inference import upscale_image
+
+        out = [encode_image(upscale_image(upscaler, decode_image(data, "image"), tile, tile_pad), "PNG")
+               for data in image_bytes.numpy()]
+        return {BYTES_OUTPUT: tf.constant(out)}
 
     return Predictor(fn, f"model {spec} ({backend}, {precision})", encoded_fn)
-
-
-# --- images <-> model rows --------------------------------------------------------------------
-def image_rows(image: np.ndarray) -> np.ndarray:
-    """`[H, W, C]` uint8/uint16 (C = 1, 2, 3 or 4) -> `[k, H, W, 3] float32` in [0, 255].
-
-    Row 0 is the colour (gray repeated to RGB); images with alpha add row 1, the alpha channel as a
-    gray image (it goes through the model too, as the `encoded_image` signature does). 16-bit
-    values are divided by 257 (batch jobs run 16-bit images through `Predictor.encoded` instead,
-    which keeps their precision).
-    """
-    if image.ndim != 3 or image.shape[-1] not in (1, 2, 3, 4):
-        raise ValueError(f"expected an [H, W, 1|2|3|4] image. Received: shape={image.shape}")
-    x = image.astype(np.float32)
-    if image.dtype == np.uint16:
-        x /= 257.0
-    c = image.shape[-1]
-    color = x[..., :3] if c >= 3 else np.repeat(x[..., :1], 3, axis=-1)
-    if c in (2, 4):
-        return np.stack([color, np.repeat(x[..., -1:], 3, axis=-1)])
-    return color[np.newaxis]
-
-
-def assemble_image(rows: np.ndarray, channels: int, dtype: np.dtype) -> np.ndarray:
-    """Inverse of `image_rows` on the model's output: `[k, sH, sW, 3]` -> `[sH, sW, channels]` of `dtype`."""
-
-    def gray(t):
-        return np.round(t.mean(axis=-1, keepdims=True))
-
-    main = rows[0] if channels >= 3 else gray(rows[0])
-    if channels in (2, 4):
-        main = np.concatenate([main, gray(rows[-1])], axis=-1)
-    if np.dtype(dtype) == np.uint16:
-        return np.round(main * 257.0).astype(np.uint16)
-    return np.clip(main, 0, 255).astype(np.uint8)
 
 
 def tensor_rows(value) -> np.ndarray:

@@ -16,7 +16,7 @@ import posixpath
 from collections.abc import Iterator
 from typing import Any
 
-from sr_tf.batch import storage
+from sr_tf import storage
 from sr_tf.batch.config import ERRORS_PREFIX, OUTPUT_FORMATS, RESULTS_PREFIX, BatchConfig
 from sr_tf.imageio import FORMATS, READABLE_SUFFIXES
 

@@ -145,10 +145,11 @@ def savedmodel_with_bytes_default(version_dir: str, out: str) -> str:
     import tensorflow as tf
 
     from sr_tf.export import DEFAULT_SIGNATURE, ENCODED_SIGNATURE
+    from sr_tf.runtime.savedmodels import load_savedmodel
 
     if os.path.exists(out):
         raise FileExistsError(f"savedmodel_with_bytes_default: the output exists. Received: out={out!r}")
-    loaded = tf.saved_model.load(version_dir)
+    loaded = load_savedmodel(version_dir)
     if ENCODED_SIGNATURE not in loaded.signatures:
         raise ValueError(f"The SavedModel has no {ENCODED_SIGNATURE!r} signature. Received: version_dir={version_dir!r}")
     signatures = {DEFAULT_SIGNATURE: loaded.signatures[ENCODED_SIGNATURE],

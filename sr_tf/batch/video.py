@@ -30,7 +30,7 @@ import apache_beam as beam
 import numpy as np
 from apache_beam.metrics import Metrics
 
-from sr_tf.batch import storage
+from sr_tf import storage
 from sr_tf.batch.config import BatchConfig
 from sr_tf.batch.pipeline import (
     METRICS_NAMESPACE,
@@ -175,19 +175,15 @@ class _ServingFrames:
 
 def load_frame_upscaler(spec: str, tile: int, tile_pad: int, backend: str = "tf", precision: str = "float32"):
     """The model of a video job, loaded once per worker (see the module docstring)."""
-    from sr_tf.batch.predictor import is_savedmodel, load_predictor
+    from sr_tf.batch.predictor import load_predictor
+    from sr_tf.runtime import load_generator, model_spec
 
-    if is_savedmodel(spec):
+    parsed = model_spec(spec)
+    if parsed.kind == "savedmodel":
         return _ServingFrames(load_predictor(spec, tile, tile_pad, backend, precision))
     from sr_tf.inference import Upscaler
-    from sr_tf.pretrained import load_model
 
-    local = spec
-    if storage.is_gcs(spec):
-        fd, local = tempfile.mkstemp(suffix=".keras")
-        with os.fdopen(fd, "wb") as f:
-            f.write(storage.read_bytes(spec))
-    return Upscaler(load_model(local), backend, precision)
+    return Upscaler(load_generator(parsed), backend, precision)
 
 
 class UpscaleSegmentDoFn(beam.DoFn):

@@ -22,7 +22,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sr_tf.export import ExportConfig, export_savedmodel, load_generator
+    from sr_tf.export import ExportConfig, export_savedmodel
+    from sr_tf.runtime import load_generator
 
     config = ExportConfig(tile_size=args.tile, tile_pad=args.tile_pad, warmup=not args.no_warmup,
                           precision=args.precision)

@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
           + (f", validating on the last {args.val_split} images" if args.val_split else "")
           + (f", validating on {args.val_data}" if args.val_data else "") + ".", flush=True)
     result = train(
-        config, data, args.out, init_from=args.init_from, resume=not args.no_resume,
+        config, data, args.out, init_from=_init_source(args.init_from), resume=not args.no_resume,
         verbose=2 if args.no_progress else 1,
         time_limit_s=None if args.max_minutes is None else args.max_minutes * 60,
         log=lambda message: print(message, flush=True),
@@ -68,3 +68,19 @@ def run(args: argparse.Namespace) -> int:
     best = "n/a" if result.best_psnr is None else f"{result.best_psnr:.3f} dB"
     print(f"Done at step {result.step}; best validation PSNR-Y {best}. Generator: {args.out}/generator.keras")
     return 0
+
+
+def _init_source(spec: str | None):
+    """`--init-from`: a run directory or `.weights.h5` file as it is; any other model spec (catalogue
+    name, `.keras`, PyTorch checkpoint) loaded by the runtime."""
+    from pathlib import Path
+
+    if spec is None or Path(spec).is_dir() or spec.endswith(".weights.h5"):
+        return spec
+    from sr_tf.checkpoints import CheckpointError
+    from sr_tf.runtime import load_generator
+
+    try:
+        return load_generator(spec)
+    except (FileNotFoundError, ValueError, CheckpointError) as err:
+        raise SystemExit(f"sr-tf train: --init-from: {err}") from err

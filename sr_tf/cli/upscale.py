@@ -96,11 +96,12 @@ def refuse_overwrite(source: Path, target: Path, inputs: set[Path], planned: dic
 
 
 def load_model(spec: str):
-    from sr_tf.pretrained import load_model as load
+    from sr_tf.checkpoints import CheckpointError
+    from sr_tf.runtime import load_generator as load
 
     try:
         return load(spec)
-    except (FileNotFoundError, ValueError) as e:
+    except (FileNotFoundError, ValueError, CheckpointError) as e:
         raise SystemExit(f"sr-tf upscale: --model: {e}") from e
 
 

@@ -83,9 +83,10 @@ def model_method(model, name: str, *, spec: str = "", kind: str = "model", tile:
 
 def load_generator(spec: str):
     """A keras generator from a `.keras` file or a pretrained catalogue name; returns `(model, kind)`."""
-    from sr_tf.pretrained import CATALOGUE, load_model
+    from sr_tf import runtime
 
-    return load_model(spec), ("pretrained" if spec in CATALOGUE else "file")
+    parsed = runtime.model_spec(spec)
+    return runtime.load_generator(parsed), ("pretrained" if parsed.kind == "catalogue" else "file")
 
 
 RUN_OUTPUTS = ("generator", "best_generator")  # what `sr-tf train` writes into every run directory

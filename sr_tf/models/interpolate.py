@@ -46,12 +46,3 @@ def interpolate_models(psnr_model: keras.Model, gan_model: keras.Model, alpha: f
         [((1.0 - alpha) * a.astype(np.float64) + alpha * b.astype(np.float64)).astype(a.dtype) for a, b in zip(wa, wb, strict=True)]
     )
     return out
-
-
-def interpolate_files(psnr_path: str, gan_path: str, alpha: float, out_path: str) -> keras.Model:
-    """Loads two `.keras` generators, interpolates them and saves the result to `out_path`."""
-    a = keras.saving.load_model(psnr_path, compile=False)
-    b = keras.saving.load_model(gan_path, compile=False)
-    model = interpolate_models(a, b, alpha)
-    model.save(out_path)
-    return model

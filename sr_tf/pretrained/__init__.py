@@ -1,7 +1,8 @@
 """Published weights imported into our Keras models.
 
-`sr_tf.pretrained.entries` (the catalogue as data) imports no TensorFlow; the loader, converter
-and reader are imported on first use, so `sr-tf models` and `--help` stay fast.
+`sr_tf.pretrained.entries` (the catalogue as data) imports no TensorFlow; the converter and reader
+are imported on first use, so `sr-tf models` and `--help` stay fast. Loading a catalogue model (and
+its cached conversion) is the runtime's job: `sr_tf.runtime.load_generator(name)`.
 """
 
 from __future__ import annotations
@@ -11,9 +12,7 @@ import importlib
 from sr_tf.pretrained.entries import CATALOGUE, PretrainedModel
 
 _LAZY = {
-    "load_model": "sr_tf.pretrained.catalogue",
-    "load_pretrained": "sr_tf.pretrained.catalogue",
-    "ncnn_files": "sr_tf.pretrained.catalogue",
+    "ncnn_files": "sr_tf.pretrained.locate",
     "model_from_ncnn": "sr_tf.pretrained.convert",
     "NcnnFormatError": "sr_tf.pretrained.ncnn",
     "load_ncnn": "sr_tf.pretrained.ncnn",

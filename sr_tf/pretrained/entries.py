@@ -2,7 +2,7 @@
 
 Each entry names where its ncnn files come from: a wheel on PyPI (found with `importlib.metadata`;
 the packages themselves are never imported, they need Vulkan) or, for RealSR, which PyPI has
-only as a source archive, that archive in the cache folder. `sr_tf.pretrained.catalogue` loads
+only as a source archive, that archive in the cache folder. `sr_tf.runtime.catalogue` loads
 and converts them.
 
 Licenses are as the source package states them. "PSNR" models are trained for fidelity (pixel

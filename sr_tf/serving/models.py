@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sr_tf.runtime.savedmodels import list_versions, load_savedmodel, version_path
 from sr_tf.serving.codec import TensorInfo
 from sr_tf.serving.errors import Code, ServingError, invalid
 
@@ -137,7 +138,7 @@ class Servable:
         if not graphs:
             raise ValueError(f"No MetaGraph in {path} has the tags {sorted(tags)} (--saved_model_tags)")
         self.signature_defs = graphs[0].signature_def  # map<string, SignatureDef>
-        self._loaded = tf.saved_model.load(path, tags=list(tags))
+        self._loaded = load_savedmodel(path, tags)
         self.signatures: dict[str, Signature] = {}
         for key, fn in self._loaded.signatures.items():
             sd = self.signature_defs[key]
@@ -222,40 +223,6 @@ class VersionState:
     state: str  # START, LOADING, AVAILABLE, UNLOADING, END
     error_code: str = "OK"
     error_message: str = ""
-
-
-def list_versions(base_path: str) -> list[int]:
-    """Integer-named sub-directories of `base_path` holding a saved_model.pb.
-
-    A base path that is itself a SavedModel (as Vertex AI's `AIP_STORAGE_URI` often is) counts as
-    version 1. Paths go through `tf.io.gfile`, so `gs://` and other TF file systems work too.
-    """
-    import tensorflow as tf
-
-    gfile = tf.io.gfile
-    try:
-        entries = [e.rstrip("/") for e in gfile.listdir(base_path)]
-    except tf.errors.NotFoundError:
-        return []
-    versions = sorted(
-        int(e) for e in entries
-        if e.isdigit() and int(e) > 0 and gfile.exists(os.path.join(base_path, e, "saved_model.pb"))
-    )
-    if not versions and "saved_model.pb" in entries:
-        return [1]
-    return versions
-
-
-def version_path(base_path: str, version: int) -> str:
-    """The folder of one version (the base path itself when it is a bare SavedModel)."""
-    import tensorflow as tf
-
-    candidate = os.path.join(base_path, str(version))
-    if tf.io.gfile.isdir(candidate):
-        return candidate
-    if tf.io.gfile.exists(os.path.join(base_path, "saved_model.pb")):
-        return base_path
-    return candidate
 
 
 def no_versions_message(config: ModelConfig) -> str | None:
@@ -453,40 +420,13 @@ class ModelManager:
 
 
 def resolve_model(spec: str, name: str | None = None) -> ModelConfig:
-    """The model `sr-tf serve --model SPEC` serves.
-
-    SPEC is a SavedModel directory (or a base path of integer versions), served as it is; or a
-    catalogue name or `.keras` file, loaded with the one model loader (`sr_tf.export.load_generator`)
-    and exported once with `sr_tf.export.export_savedmodel` into the cache
-    (`$SR_TF_CACHE_DIR/serving/<model>-<weights digest>-tile<T>-pad<P>/1`), then served from there.
+    """The model `sr-tf serve --model SPEC` serves: a SavedModel base path as it is, anything else
+    exported once into the runtime's cache (`sr_tf.runtime.savedmodels.serving_base`).
 
     Raises:
-      ValueError / FileNotFoundError / KeyError: SPEC is none of these.
+      ValueError / FileNotFoundError: SPEC is no model (the message names it).
     """
-    import hashlib
+    from sr_tf.runtime.savedmodels import serving_base
 
-    import tensorflow as tf
-
-    if tf.io.gfile.isdir(spec):
-        base = spec.rstrip("/")
-        if not list_versions(base):
-            raise ValueError(f"--model {spec!r} is a directory without saved_model.pb or integer version folders")
-        return ModelConfig(name or os.path.basename(base) or "model", base)
-    from sr_tf.export import ExportConfig, export_savedmodel, load_generator
-    from sr_tf.pretrained.catalogue import CATALOGUE, cache_dir, cached_path
-
-    if spec in CATALOGUE:
-        key, default_name = cached_path(spec).stem, spec
-    elif spec.endswith(".keras") and os.path.isfile(spec):
-        digest = hashlib.sha256(Path(spec).read_bytes()).hexdigest()[:16]
-        default_name = Path(spec).stem
-        key = f"{default_name}-{digest}"
-    else:
-        raise ValueError(f"--model {spec!r} is neither a catalogue model ({', '.join(CATALOGUE)}), "
-                         "an existing .keras file nor a SavedModel directory")
-    config = ExportConfig()
-    base = cache_dir() / "serving" / f"{key}-tile{config.tile_size}-pad{config.tile_pad}"
-    if not (base / "1" / "saved_model.pb").is_file():
-        log.info("Exporting %s to %s (once; later runs reuse it)", spec, base / "1")
-        export_savedmodel(load_generator(spec), base / "1", config, overwrite=True)
-    return ModelConfig(name or default_name, str(base))
+    base, default_name = serving_base(spec)
+    return ModelConfig(name or default_name, base)

@@ -176,33 +176,32 @@ def _copy_weights(src: keras.Model, dst: keras.Model, where) -> None:
     dst.set_weights(a)
 
 
-def init_generator_from(model: SRModel, source: str | Path) -> str:
+def init_generator_from(model: SRModel, source: str | Path | keras.Model) -> str:
     """Loads generator weights for a new run from a run directory (its latest checkpoint's EMA
-    generator when it has one), a `.keras` / `.weights.h5` file or a pretrained catalogue name.
-    The configured generator must have the same architecture. Returns what was loaded."""
-    from sr_tf.pretrained import load_model
-
-    path = Path(source)
-    if path.is_dir():
-        checkpoint = C.latest_checkpoint(path)
-        if checkpoint is None or not (path / "config.json").is_file():
-            raise ValueError(f"--init-from: no checkpoint in run directory. Received: {str(source)!r}")
-        earlier = build_model(from_dict(json.loads((path / "config.json").read_text())))
-        earlier.build((None, None, None, 3))
-        C.restore(earlier, checkpoint)
-        _copy_weights(earlier.eval_generator, model.generator, checkpoint)
-        loaded = f"{checkpoint} ({'EMA ' if earlier.ema_generator is not None else ''}generator)"
-    elif path.name.endswith(".weights.h5"):
-        model.generator.load_weights(path)
-        loaded = str(path)
+    generator when it has one), a `.weights.h5` file, or a generator already loaded (e.g. by
+    `sr_tf.runtime.load_generator` from a catalogue name, `.keras` file or checkpoint). The configured
+    generator must have the same architecture. Returns what was loaded."""
+    if isinstance(source, keras.Model):
+        _check_same_config(source, model.generator, source.name)
+        _copy_weights(source, model.generator, source.name)
+        loaded = source.name
     else:
-        from sr_tf.pretrained.entries import CATALOGUE
-
-        other = load_model(str(source))
-        if str(source) in CATALOGUE:
-            _check_same_config(other, model.generator, str(source))
-        _copy_weights(other, model.generator, source)
-        loaded = str(source)
+        path = Path(source)
+        if path.is_dir():
+            checkpoint = C.latest_checkpoint(path)
+            if checkpoint is None or not (path / "config.json").is_file():
+                raise ValueError(f"--init-from: no checkpoint in run directory. Received: {str(source)!r}")
+            earlier = build_model(from_dict(json.loads((path / "config.json").read_text())))
+            earlier.build((None, None, None, 3))
+            C.restore(earlier, checkpoint)
+            _copy_weights(earlier.eval_generator, model.generator, checkpoint)
+            loaded = f"{checkpoint} ({'EMA ' if earlier.ema_generator is not None else ''}generator)"
+        elif path.name.endswith(".weights.h5"):
+            model.generator.load_weights(path)
+            loaded = str(path)
+        else:
+            raise ValueError("init_from must be a run directory, a .weights.h5 file or a loaded generator "
+                             f"(sr_tf.runtime.load_generator loads the other kinds). Received: init_from={str(source)!r}")
     if model.ema_generator is not None:
         model.ema_generator.set_weights(model.generator.get_weights())
     return loaded
@@ -213,7 +212,7 @@ def train(
     data: TrainData,
     out_dir: str | Path | None = None,
     *,
-    init_from: str | Path | None = None,
+    init_from: str | Path | keras.Model | None = None,
     generator: keras.Model | None = None,
     strategy: tf.distribute.Strategy | None = None,
     resume: bool = True,
@@ -230,7 +229,7 @@ def train(
       data: the images (`TrainData`).
       out_dir: the run directory (None: keep nothing on disk, e.g. for `retrain`).
       init_from: generator weights for a new run (stage 2 from a stage-1 run directory, a
-        `.keras` file or a catalogue name).
+        `.weights.h5` file, or a loaded generator).
       generator: train this generator (e.g. an imported pretrained one) instead of building one.
       strategy: a `tf.distribute.Strategy` (default: `select_strategy()`).
       resume: False refuses to continue a run directory that has checkpoints.

@@ -32,7 +32,7 @@ def savedmodel(tmp_path_factory, tiny_model):
 @pytest.fixture(scope="session")
 def emulator():
     """A gcp-storage-emulator process (in memory, free port) with STORAGE_EMULATOR_HOST pointing at it."""
-    from sr_tf.batch import storage
+    from sr_tf import storage
 
     port = free_port()
     proc = start_emulator(port)
@@ -52,7 +52,7 @@ def emulator():
 @pytest.fixture(scope="session")
 def gcs(emulator):
     """The emulator's storage client with one bucket `sr-tf-test`."""
-    from sr_tf.batch import storage
+    from sr_tf import storage
 
     client = storage.client()
     client.create_bucket("sr-tf-test")

@@ -42,8 +42,8 @@ def test_cli_runs_prints_summary_and_passes_beam_options(tmp_path, savedmodel, c
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        (["--model", "nothing-like-this"], "--model must be a SavedModel directory"),
-        (["--model", "missing.keras"], "no such .keras file"),
+        (["--model", "nothing-like-this"], "is neither a catalogue model"),
+        (["--model", "missing.keras"], "no such file"),
         (["--input", "/nonexistent/dir"], "matches no file"),
         (["--batch-size", "0"], "`batch_size` must be an integer >= 1. Received: batch_size=0"),
         (["--max-pixels", "-5"], "`max_pixels` must be an integer >= 1"),

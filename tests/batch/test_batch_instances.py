@@ -13,7 +13,8 @@ import requests
 from batch_helpers import jsonl, png_bytes, random_image
 from PIL import Image
 
-from sr_tf.batch import BatchConfig, run_batch, storage
+from sr_tf import storage
+from sr_tf.batch import BatchConfig, run_batch
 
 
 @pytest.fixture(scope="module")

@@ -51,7 +51,7 @@ def test_keras_model_tiles_large_images_like_whole_ones(tmp_path, tiny_model, sa
     image = random_image(5, (20, 23, 3))
     _write(tmp_path / "in" / "big.png", image)
     tiled = BatchConfig(model=str(tmp_path / "tiny.keras"), input=str(tmp_path / "in"), output=str(tmp_path / "t"),
-                        tile=8, tile_pad=4)  # 4 px of context > the 3-conv model's reach
+                        tile=8, tile_pad=6)  # blended over 3 px, 3 px of context left: the 3-conv model's reach
     assert run_batch(tiled).succeeded == 1
     assert run_batch(BatchConfig(model=str(savedmodel), input=str(tmp_path / "in"), output=str(tmp_path / "w"))).succeeded == 1
     want = reference_upscale(tiny_model, image[None].astype(np.float32))[0]

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from sr_tf.batch import storage
+from sr_tf import storage
 
 
 def test_a_failed_local_write_leaves_neither_the_file_nor_a_temporary(tmp_path, monkeypatch):

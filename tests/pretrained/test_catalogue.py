@@ -3,9 +3,10 @@
 import numpy as np
 import pytest
 
-from sr_tf.pretrained import CATALOGUE, load_pretrained, ncnn_files
-from sr_tf.pretrained import catalogue as catalogue_module
+from sr_tf.pretrained import CATALOGUE, ncnn_files
 from sr_tf.pretrained.entries import REALESRGAN
+from sr_tf.runtime import catalogue as catalogue_module
+from sr_tf.runtime.catalogue import load_pretrained
 from tests.pretrained.ncnn_writer import psnr, run_ncnn
 from tests.pretrained.photos import crops
 
@@ -62,7 +63,7 @@ def test_unknown_name_lists_the_catalogue():
 
 def test_load_model_takes_names_and_keras_files(tmp_path):
     from sr_tf.models import SRVGGNetCompact
-    from sr_tf.pretrained import load_model
+    from sr_tf.runtime import load_generator as load_model
 
     model = SRVGGNetCompact(num_feat=4, num_conv=1, upscale=2)
     x = np.zeros((1, 4, 4, 3), np.float32)

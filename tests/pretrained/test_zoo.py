@@ -6,8 +6,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sr_tf.pretrained import CATALOGUE, load_pretrained, ncnn_files
+from sr_tf.pretrained import CATALOGUE, ncnn_files
 from sr_tf.pretrained.entries import REALCUGAN, REALESRGAN, REALSR, WAIFU2X
+from sr_tf.runtime.catalogue import load_pretrained
 from tests.pretrained import ncnn_programs
 from tests.pretrained.ncnn_writer import psnr
 from tests.pretrained.photos import NAMES, crops

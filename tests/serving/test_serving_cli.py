@@ -129,7 +129,8 @@ def test_refused_and_missing_flags_exit_2_with_one_line(capsys, monkeypatch):
 
 
 def test_model_flag_exports_a_keras_file_once_into_the_cache(tiny_model, tmp_path, monkeypatch):
-    from sr_tf.serving.models import list_versions, resolve_model
+    from sr_tf.runtime.savedmodels import list_versions
+    from sr_tf.serving.models import resolve_model
 
     monkeypatch.setenv("SR_TF_CACHE_DIR", str(tmp_path / "cache"))
     tiny_model.save(tmp_path / "mine.keras")

@@ -11,7 +11,8 @@ from sr_tf.training.run import init_generator_from
 
 @pytest.fixture(scope="module")
 def spanx4(tmp_path_factory):
-    from sr_tf.pretrained import load_pretrained, ncnn_files
+    from sr_tf.pretrained import ncnn_files
+    from sr_tf.runtime.catalogue import load_pretrained
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("SR_TF_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
@@ -23,21 +24,25 @@ def spanx4(tmp_path_factory):
 
 
 def test_init_from_a_catalogue_name(spanx4, monkeypatch):
-    monkeypatch.setattr("sr_tf.pretrained.catalogue.load_pretrained", lambda name: spanx4)
+    from sr_tf.runtime import load_generator
+
+    monkeypatch.setattr("sr_tf.runtime.catalogue.load_pretrained", lambda name: spanx4)
     model = SRModel(SPAN(feature_channels=48, upscale=4))
     model.generator(np.zeros((1, 4, 4, 3), np.float32))
-    assert init_generator_from(model, "spanx4-ch48") == "spanx4-ch48"
+    assert init_generator_from(model, load_generator("spanx4-ch48")) == spanx4.name
     x = np.random.default_rng(0).random((1, 8, 8, 3), dtype=np.float32)
     np.testing.assert_array_equal(model.generator(x).numpy(), spanx4(x).numpy())
 
 
 def test_init_from_refuses_other_constructor_arguments(spanx4, monkeypatch):
     """SPAN's input normalisation is not a weight: same shapes, different model; say which arguments differ."""
-    monkeypatch.setattr("sr_tf.pretrained.catalogue.load_pretrained", lambda name: spanx4)
+    monkeypatch.setattr("sr_tf.runtime.catalogue.load_pretrained", lambda name: spanx4)
     model = SRModel(SPAN(feature_channels=48, upscale=4, img_range=1.0))
     model.generator(np.zeros((1, 4, 4, 3), np.float32))
+    from sr_tf.runtime import load_generator
+
     with pytest.raises(ValueError, match="img_range=255.0"):
-        init_generator_from(model, "spanx4-ch48")
+        init_generator_from(model, load_generator("spanx4-ch48"))
 
 
 def test_retrain_a_pretrained_zoo_model(spanx4, tmp_path):

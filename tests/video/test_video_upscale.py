@@ -22,7 +22,7 @@ from video_helpers import (
 
 from sr_tf.cli import main
 from sr_tf.inference import Upscaler, upscale_image
-from sr_tf.pretrained import load_model
+from sr_tf.runtime import load_generator as load_model
 
 
 def _run(*args) -> int:

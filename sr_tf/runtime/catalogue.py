@@ -20,7 +20,7 @@ from sr_tf.pretrained.entries import CATALOGUE
 from sr_tf.pretrained.locate import CONVERTER_VERSION, cache_dir, ncnn_files
 from sr_tf.pretrained.ncnn import load_ncnn
 
-__all__ = ["CATALOGUE", "cache_dir", "cached_path", "convert", "load_model", "load_pretrained", "ncnn_files"]
+__all__ = ["CATALOGUE", "cache_dir", "cached_path", "convert", "load_pretrained", "ncnn_files"]
 
 
 def _digest(*paths: Path) -> str:
@@ -70,22 +70,3 @@ def load_pretrained(name: str) -> keras.Model:
         if os.path.exists(tmp):
             os.unlink(tmp)
     return model
-
-
-def load_model(spec: str) -> keras.Model:
-    """A generator from a catalogue name or a `.keras` file (the `--model` argument of every command).
-
-    Raises:
-      FileNotFoundError: `spec` names a `.keras` file that does not exist.
-      ValueError: `spec` is neither a catalogue name nor a `.keras` file.
-    """
-    if spec in CATALOGUE:
-        return load_pretrained(spec)
-    path = Path(spec)
-    if spec.endswith(".keras") or path.exists():
-        if not path.is_file():
-            raise FileNotFoundError(f"Model file not found: {spec!r}")
-        return keras.saving.load_model(path, compile=False)
-    raise ValueError(
-        f"{spec!r} is neither a catalogue model ({', '.join(CATALOGUE)}) nor an existing .keras file"
-    )

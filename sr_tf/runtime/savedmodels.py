@@ -1,0 +1,89 @@
+"""SavedModels: the one place they are listed, loaded and exported into the cache.
+
+* `list_versions(base)` / `version_path(base, v)`: TF Serving's layout `BASE/VERSION/saved_model.pb`
+  (a base that is itself a SavedModel counts as version 1); `gs://` and other TF file systems work.
+* `load_savedmodel(path)`: `tf.saved_model.load`, a `gs://` SavedModel copied to local disk first.
+* `serving_base(spec)`: the base path to serve for any `--model` (a SavedModel as it is; a catalogue
+  name, `.keras` file or checkpoint exported once into `$SR_TF_CACHE_DIR/serving/<name>-<digest>-tile<T>-pad<P>/1`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+
+from sr_tf import storage
+
+log = logging.getLogger("sr_tf.runtime")
+
+
+def list_versions(base_path: str) -> list[int]:
+    """Integer-named sub-directories of `base_path` holding a saved_model.pb.
+
+    A base path that is itself a SavedModel (as Vertex AI's `AIP_STORAGE_URI` often is) counts as
+    version 1. Paths go through `tf.io.gfile`, so `gs://` and other TF file systems work too.
+    """
+    import tensorflow as tf
+
+    gfile = tf.io.gfile
+    try:
+        entries = [e.rstrip("/") for e in gfile.listdir(base_path)]
+    except tf.errors.NotFoundError:
+        return []
+    versions = sorted(
+        int(e) for e in entries
+        if e.isdigit() and int(e) > 0 and gfile.exists(os.path.join(base_path, e, "saved_model.pb"))
+    )
+    if not versions and "saved_model.pb" in entries:
+        return [1]
+    return versions
+
+
+def version_path(base_path: str, version: int) -> str:
+    """The folder of one version (the base path itself when it is a bare SavedModel)."""
+    import tensorflow as tf
+
+    candidate = os.path.join(base_path, str(version))
+    if tf.io.gfile.isdir(candidate):
+        return candidate
+    if tf.io.gfile.exists(os.path.join(base_path, "saved_model.pb")):
+        return base_path
+    return candidate
+
+
+def load_savedmodel(path: str, tags: tuple[str, ...] | list[str] | None = None):
+    """`tf.saved_model.load(path)`; a `gs://` path is downloaded to a temporary folder first.
+
+    The returned object keeps the signatures' variables alive: hold on to it while they are used.
+    """
+    import tensorflow as tf
+
+    local = path
+    if storage.is_gcs(path):
+        local = storage.download_tree(path, tempfile.mkdtemp(prefix="sr-tf-model-"))
+    return tf.saved_model.load(local, tags=list(tags) if tags else None)
+
+
+def serving_base(spec: str, tile: int | None = None, tile_pad: int | None = None) -> tuple[str, str]:
+    """`(base path, model name)` to serve `spec` from (see the module docstring).
+
+    `tile` / `tile_pad` default to `sr_tf.export.ExportConfig`'s (only for specs that are exported).
+    """
+    from sr_tf.runtime.specs import cache_key, load_generator, model_spec
+
+    parsed = model_spec(spec)
+    if parsed.kind == "savedmodel":
+        base = spec.rstrip("/")
+        return base, os.path.basename(base) or "model"
+    from sr_tf.export import ExportConfig, export_savedmodel
+    from sr_tf.pretrained.locate import cache_dir
+
+    defaults = ExportConfig()
+    config = ExportConfig(tile_size=defaults.tile_size if tile is None else tile,
+                          tile_pad=defaults.tile_pad if tile_pad is None else tile_pad)
+    base = cache_dir() / "serving" / f"{cache_key(parsed)}-tile{config.tile_size}-pad{config.tile_pad}"
+    if not (base / "1" / "saved_model.pb").is_file():
+        log.info("Exporting %s to %s (once; later runs reuse it)", spec, base / "1")
+        export_savedmodel(load_generator(parsed), base / "1", config, overwrite=True)
+    return str(base), parsed.name
