@@ -85,7 +85,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.epilog = EPILOG
     p.add_argument("--model", required=True,
                    help="SavedModel directory from `sr-tf export` (local or gs://; a BASE/NAME folder of "
-                        "versions uses the newest), a .keras file or a catalogue name")
+                        "versions uses the newest), a .keras file, a PyTorch checkpoint (.pth, .safetensors) or a catalogue name")
     p.add_argument("--input", required=True,
                    help="images: a folder, gs:// prefix, glob (quote it) or file; or a file list / JSONL / "
                         "TFRecord file (globs allowed)")

@@ -16,7 +16,7 @@ HELP = (
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--models", nargs="*", default=[], metavar="MODEL",
-                   help="catalogue names or .keras files (bicubic is always included)")
+                   help="catalogue names, .keras files or PyTorch checkpoints (bicubic is always included)")
     p.add_argument("--data", nargs="+", required=True, metavar="PATH",
                    help="HR images: files, folders, globs, or TFRecord files / a folder of them")
     p.add_argument("--lr-data", default=None, metavar="DIR",

@@ -11,7 +11,7 @@ HELP = "Export a generator as a TF Serving SavedModel (BASE/NAME/VERSION) with p
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", required=True, help="catalogue name (e.g. realesr-animevideov3-x4) or a .keras file")
+    p.add_argument("--model", required=True, help="catalogue name (e.g. realesr-animevideov3-x4), a .keras file or a PyTorch checkpoint (.pth, .safetensors)")
     p.add_argument("--out", required=True, help="version directory BASE/NAME/VERSION (VERSION a positive integer)")
     add_tiling(p, "in-graph tile edge in input pixels; 0 = whole image at once (default: %(default)s)",
                aliases=("--tile-size",))

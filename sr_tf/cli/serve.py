@@ -68,7 +68,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
     src = p.add_argument_group("models (TF Serving flags; dashed spellings are aliases)")
     src.add_argument("--model", help="serve this model in one command: a catalogue name (sr-tf models), a "
-                                     ".keras file (both exported once to the cache) or a SavedModel directory")
+                                     ".keras file or PyTorch checkpoint (exported once to the cache) or a SavedModel directory")
     flag("model_base_path", "--model-base-path", help="BASE/NAME folder with integer version directories")
     flag("model_name", "--model-name", help="name in URLs (default: the model's or folder's name)")
     flag("model_config_file", "--model-config-file",

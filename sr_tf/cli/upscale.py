@@ -11,7 +11,7 @@ from pathlib import Path
 from sr_tf.cli import runtime
 from sr_tf.cli.options import add_progress, add_threads, add_tiling
 
-HELP = "Upscale images (files, folders, globs) with a catalogue model or a .keras file."
+HELP = "Upscale images (files, folders, globs) with a catalogue model, a .keras file or a PyTorch checkpoint."
 OUTPUT_FORMATS = ("auto", "png", "jpg", "webp")
 
 
@@ -19,7 +19,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("inputs", nargs="+", help="image files, folders (their images) or glob patterns")
     p.add_argument("-o", "--output", required=True, help="output folder (created if missing)")
     p.add_argument("-m", "--model", default="realesrgan-x4plus",
-                   help="catalogue name (list them with `sr-tf models`) or a .keras file (default: %(default)s)")
+                   help="catalogue name (list them with `sr-tf models`), a .keras file or a PyTorch checkpoint "
+                        "(.pth, .safetensors) (default: %(default)s)")
     p.add_argument("-s", "--scale", type=float, default=None,
                    help="final upscaling factor; the model output is resized when it differs from the model's own")
     add_tiling(p)

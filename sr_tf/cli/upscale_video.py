@@ -10,7 +10,7 @@ from pathlib import Path
 from sr_tf.cli import runtime
 from sr_tf.cli.options import add_progress, add_threads, add_tiling, integer
 
-HELP = ("Upscale videos (files, folders, globs) with a catalogue model or a .keras file; audio and subtitle "
+HELP = ("Upscale videos (files, folders, globs) with a catalogue model, a .keras file or a PyTorch checkpoint; audio and subtitle "
         "streams, timestamps, rotation and colour tags are kept. Resumes where a killed run stopped.")
 DEFAULT_MODEL = "realesr-animevideov3-x4"
 
@@ -48,7 +48,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--output", required=True,
                    help="output folder (NAME_SUFFIX.EXT inside), or with one input an output file such as out.mp4")
     p.add_argument("-m", "--model", default=DEFAULT_MODEL,
-                   help="catalogue name or a .keras file (default: %(default)s)")
+                   help="catalogue name, a .keras file or a PyTorch checkpoint (default: %(default)s)")
     p.add_argument("-s", "--scale", type=float, default=None,
                    help="final upscaling factor; the model output is resized when it differs from the model's own")
     add_tiling(p)  # each tile position runs for the whole batch of frames in one model call

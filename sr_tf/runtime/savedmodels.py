@@ -1,7 +1,6 @@
 """SavedModels: the one place they are listed, loaded and exported into the cache.
 
-* `list_versions(base)` / `version_path(base, v)`: TF Serving's layout `BASE/VERSION/saved_model.pb`
-  (a base that is itself a SavedModel counts as version 1); `gs://` and other TF file systems work.
+* `list_versions(base)` / `version_path(base, v)` (from `sr_tf.runtime.versions`): TF Serving's layout.
 * `load_savedmodel(path)`: `tf.saved_model.load`, a `gs://` SavedModel copied to local disk first.
 * `serving_base(spec)`: the base path to serve for any `--model` (a SavedModel as it is; a catalogue
   name, `.keras` file or checkpoint exported once into `$SR_TF_CACHE_DIR/serving/<name>-<digest>-tile<T>-pad<P>/1`).
@@ -14,42 +13,11 @@ import os
 import tempfile
 
 from sr_tf import storage
+from sr_tf.runtime.versions import list_versions, version_path
+
+__all__ = ["list_versions", "load_savedmodel", "serving_base", "version_path"]
 
 log = logging.getLogger("sr_tf.runtime")
-
-
-def list_versions(base_path: str) -> list[int]:
-    """Integer-named sub-directories of `base_path` holding a saved_model.pb.
-
-    A base path that is itself a SavedModel (as Vertex AI's `AIP_STORAGE_URI` often is) counts as
-    version 1. Paths go through `tf.io.gfile`, so `gs://` and other TF file systems work too.
-    """
-    import tensorflow as tf
-
-    gfile = tf.io.gfile
-    try:
-        entries = [e.rstrip("/") for e in gfile.listdir(base_path)]
-    except tf.errors.NotFoundError:
-        return []
-    versions = sorted(
-        int(e) for e in entries
-        if e.isdigit() and int(e) > 0 and gfile.exists(os.path.join(base_path, e, "saved_model.pb"))
-    )
-    if not versions and "saved_model.pb" in entries:
-        return [1]
-    return versions
-
-
-def version_path(base_path: str, version: int) -> str:
-    """The folder of one version (the base path itself when it is a bare SavedModel)."""
-    import tensorflow as tf
-
-    candidate = os.path.join(base_path, str(version))
-    if tf.io.gfile.isdir(candidate):
-        return candidate
-    if tf.io.gfile.exists(os.path.join(base_path, "saved_model.pb")):
-        return base_path
-    return candidate
 
 
 def load_savedmodel(path: str, tags: tuple[str, ...] | list[str] | None = None):

@@ -61,7 +61,7 @@ def _catalogue():
 
 
 def _newest_version(base: str) -> str | None:
-    from sr_tf.runtime.savedmodels import list_versions, version_path
+    from sr_tf.runtime.versions import list_versions, version_path
 
     versions = list_versions(base)
     return version_path(base, versions[-1]) if versions else None
