@@ -17,8 +17,11 @@ The pickles go through `_RestrictedUnpickler`, whose `find_class` knows only the
 rebuild tensors and containers (`_SAFE_GLOBALS`), each implemented here with numpy; any other global
 (`os.system`, `builtins.eval`, a class of the training code) is refused, naming it, before it could
 be called. Tensors become numpy arrays in their stored dtype (bfloat16, which numpy lacks, becomes
-float32, exactly). Sizes declared by the file are checked against the bytes really there before any
-array is made, so a hostile file cannot make us allocate more than its own size.
+float32, exactly). Sizes declared by the file (pickled values, storages, tensor views, safetensors
+offsets) are checked against the bytes really there before anything is allocated, and the arrays
+made may take at most `MAX_EXPANSION` times the file's size, so a hostile file cannot make us
+allocate much more than its own size. Only the storages of the state dict are read (a training
+checkpoint's optimizer state is skipped).
 
 `read_checkpoint(path)` also unwraps the dicts training tools write (`params_ema` before `params`,
 `state_dict`, `model`, `net_g`, ...; a common `module.` prefix) and keeps their scalar entries
@@ -33,6 +36,7 @@ import io
 import json
 import os
 import pickle
+import pickletools
 import struct
 import zipfile
 from collections.abc import Mapping
@@ -138,22 +142,54 @@ def read_checkpoint(path: str | os.PathLike) -> Checkpoint:
                     f"is not a PyTorch checkpoint (zip or legacy pickle) nor a safetensors file: it starts with "
                     f"{head[:8]!r}")
             try:
-                obj, ids, metadata = read(f, size)
+                return _read(read(f, size), size, str(path), fmt)
             except (CheckpointError, _Refused):
                 raise
             except zipfile.BadZipFile as err:
                 raise CheckpointError(f"is not a complete zip archive (truncated or damaged: {err})") from None
             except (pickle.UnpicklingError, zipfile.LargeZipFile, EOFError, OSError, ValueError,
                     TypeError, KeyError, IndexError, AttributeError, struct.error, RecursionError,
-                    UnicodeDecodeError, OverflowError) as err:
+                    UnicodeDecodeError, OverflowError, MemoryError) as err:
                 raise CheckpointError(f"cannot be read as a {fmt} file ({type(err).__name__}: {err})") from None
-        return _unwrap(obj, ids, metadata, str(path), fmt)
     except _Refused as err:
         raise CheckpointError(
             f"{path}: refused to load: its pickle needs the global {err.args[0]}, which is not a tensor or "
             f"container type (nothing of the file was run)") from None
     except CheckpointError as err:
         raise CheckpointError(f"{path}: {err}") from None
+
+
+@dataclass
+class _Source:
+    """A parsed file: `obj` with `_TensorRef` (torch) or array (safetensors) leaves; `fill(storages)`
+    reads the data of the storages the state dict needs; `order` their byte order; `dtypes` the
+    stored dtypes of array leaves by `id`; `metadata` the file's own (safetensors)."""
+
+    obj: object
+    fill: object = None
+    order: str = "<"
+    dtypes: dict = field(default_factory=dict)
+    metadata: dict = field(default_factory=dict)
+
+
+# Arrays made from a file may take this many times its size (bfloat16 doubles; views of one storage
+# are copied each), so a file of views cannot make us allocate without bound.
+MAX_EXPANSION = 4
+
+
+def _read(src: _Source, size: int, path: str, fmt: str) -> Checkpoint:
+    state, trail, prefix, metadata = _unwrap(src.obj)
+    refs = [v for v in state.values() if isinstance(v, _TensorRef)]
+    need = sum(int(np.prod(r.size, dtype=object)) * max(_DTYPES[r.dtype].itemsize, 4 if r.dtype == "bfloat16" else 1)
+               for r in refs)
+    if need > MAX_EXPANSION * size + 2**24:
+        raise CheckpointError(f"its tensors would take {need} bytes, more than {MAX_EXPANSION} times the file's "
+                              f"{size} (views of one storage?)")
+    if refs:
+        src.fill(list({id(r.storage): r.storage for r in refs}.values()))
+    tensors = {k: _array(v, src.order) if isinstance(v, _TensorRef) else v for k, v in state.items()}
+    stored = {k: v.dtype if isinstance(v, _TensorRef) else src.dtypes[id(v)] for k, v in state.items()}
+    return Checkpoint(path, fmt, tensors, stored, trail, prefix, {**src.metadata, **metadata})
 
 
 # --- the restricted unpickler ------------------------------------------------------------------
@@ -297,6 +333,28 @@ def _safe_globals() -> dict[tuple[str, str], object]:
 _SAFE_GLOBALS = _safe_globals()
 
 
+def _next_pickle(stream) -> bytes:
+    """The bytes of the pickle at `stream`'s position, walked (not run) to find its end; `stream` is left there.
+
+    The unpickler allocates a bytes or string value at its declared length before reading it, so a
+    pickle declaring terabytes is refused here, where each value is read from what the file holds.
+    """
+    start = stream.tell()
+    try:
+        for _ in pickletools.genops(stream):
+            pass
+    except ValueError as err:  # "expected N bytes in a ..., but only M remain", an unknown opcode
+        raise CheckpointError(f"has a damaged or truncated pickle ({err})") from None
+    end = stream.tell()
+    stream.seek(start)
+    return stream.read(end - start)
+
+
+def _unpickle(stream, storage=None):
+    """The next pickle of `stream`, restricted (`storage`: `persistent_load`'s lookup; None: none allowed)."""
+    return _RestrictedUnpickler(io.BytesIO(_next_pickle(stream)), storage or _no_storage).load()
+
+
 class _RestrictedUnpickler(pickle.Unpickler):
     """Unpickles tensors (as `_TensorRef`) and containers; any other global raises `_Refused`."""
 
@@ -362,24 +420,54 @@ def _read_zip(f, size: int):
                 raise CheckpointError(f"its byteorder record is {byteorder[:20]!r}")
         if members[names[0]].file_size > size * 4 + 1024:  # a pickle compresses a little, not a thousandfold
             raise CheckpointError(f"data.pkl declares {members[names[0]].file_size} bytes in a {size}-byte file")
-        table, storage = _storage_table(size)
-        obj = _RestrictedUnpickler(io.BytesIO(archive.read(names[0])), storage).load()
-        for key, entry in table.items():
-            info = members.get(f"{prefix}data/{key}")
-            if info is None:
-                raise CheckpointError(f"storage {key!r} is missing from the archive")
-            if info.file_size < entry.nbytes:
-                raise CheckpointError(f"storage {key!r} holds {info.file_size} bytes, its tensors need {entry.nbytes}")
-            with archive.open(info) as stream:
-                entry.data = stream.read(entry.nbytes)
-            if len(entry.data) != entry.nbytes:
-                raise CheckpointError(f"storage {key!r} is truncated")
-    return (*_materialise(obj, "<" if byteorder == b"little" else ">"), {})
+        _, storage = _storage_table(size)
+        obj = _unpickle(io.BytesIO(archive.read(names[0])), storage)
+
+    def fill(storages: list[_Storage]) -> None:
+        with zipfile.ZipFile(f) as archive:
+            for entry in storages:
+                info = members.get(f"{prefix}data/{entry.key}")
+                if info is None:
+                    raise CheckpointError(f"storage {entry.key!r} is missing from the archive")
+                if info.file_size < entry.nbytes:
+                    raise CheckpointError(f"storage {entry.key!r} holds {info.file_size} bytes, its tensors need "
+                                          f"{entry.nbytes}")
+                with archive.open(info) as stream:
+                    entry.data = stream.read(entry.nbytes)
+                if len(entry.data) != entry.nbytes:
+                    raise CheckpointError(f"storage {entry.key!r} is truncated")
+
+    return _Source(obj, fill, "<" if byteorder == b"little" else ">")
+
+
+class _Bounded:
+    """`f` for the unpickler: `read(n)` never asks for more than the file has left (a pickle's
+    declared length could otherwise make the buffered reader allocate it)."""
+
+    def __init__(self, f, size: int):
+        self._f, self._size = f, size
+
+    def read(self, n: int = -1) -> bytes:
+        if 0 <= n <= 65536:  # the common case (opcodes, short strings), harmless to ask for
+            return self._f.read(n)
+        left = self._size - self._f.tell()
+        return self._f.read(left if n < 0 else min(n, left))
+
+    def readline(self) -> bytes:
+        return self._f.readline(self._size - self._f.tell())
+
+    def tell(self) -> int:
+        return self._f.tell()
+
+    def seek(self, offset: int) -> None:
+        self._f.seek(offset)
 
 
 def _read_legacy(f, size: int):
+    bounded = _Bounded(f, size)
+
     def plain():
-        return _RestrictedUnpickler(f, _no_storage).load()
+        return _unpickle(bounded)
 
     if plain() != LEGACY_MAGIC:
         raise CheckpointError("is a pickle but not a torch checkpoint (no torch magic number)")
@@ -390,55 +478,42 @@ def _read_legacy(f, size: int):
     if not isinstance(sys_info, dict) or not sys_info.get("little_endian", True):
         raise CheckpointError("was written on a big-endian machine in the legacy format, not supported")
     table, storage = _storage_table(size)
-    obj = _RestrictedUnpickler(f, storage).load()
-    keys = plain()
-    if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
-        raise CheckpointError("its list of storage keys is not a list of strings")
-    for key in keys:
-        header = f.read(8)
-        if len(header) != 8:
-            raise CheckpointError(f"is truncated before storage {key!r}")
-        (numel,) = struct.unpack("<q", header)
-        entry = table.get(key)
-        itemsize = _DTYPES[entry.dtype].itemsize if entry is not None and entry.dtype else 1
-        nbytes = numel * itemsize
-        if numel < 0 or nbytes > size - f.tell():
-            raise CheckpointError(f"storage {key!r} declares {numel} elements, more than the rest of the file holds")
-        data = f.read(nbytes)
-        if entry is not None:
+    obj = _unpickle(bounded, storage)
+
+    def fill(storages: list[_Storage]) -> None:
+        # The storages follow in the order of the key list; those the state dict does not need are skipped.
+        wanted = {id(s) for s in storages}
+        keys = plain()
+        if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
+            raise CheckpointError("its list of storage keys is not a list of strings")
+        for key in keys:
+            header = f.read(8)
+            if len(header) != 8:
+                raise CheckpointError(f"is truncated before storage {key!r}")
+            (numel,) = struct.unpack("<q", header)
+            entry = table.get(key)
+            if entry is None:
+                raise CheckpointError(f"stores storage {key!r}, which its pickle does not refer to")
+            nbytes = numel * (_DTYPES[entry.dtype].itemsize if entry.dtype else 1)
+            if numel < 0 or nbytes > size - f.tell():
+                raise CheckpointError(f"storage {key!r} declares {numel} elements, more than the rest of the file "
+                                      "holds")
             if nbytes < entry.nbytes:
                 raise CheckpointError(f"storage {key!r} holds {nbytes} bytes, its tensors need {entry.nbytes}")
-            entry.data = data[: entry.nbytes]
-    missing = [k for k, e in table.items() if e.data is None]
-    if missing:
-        raise CheckpointError(f"storages {missing[:5]} are referred to but not in the file")
-    return (*_materialise(obj, "<"), {})
+            if id(entry) in wanted:
+                entry.data = f.read(entry.nbytes)
+                f.seek(nbytes - entry.nbytes, os.SEEK_CUR)
+            else:
+                f.seek(nbytes, os.SEEK_CUR)
+        missing = [s.key for s in storages if s.data is None]
+        if missing:
+            raise CheckpointError(f"storages {missing[:5]} are referred to but not in the file")
+
+    return _Source(obj, fill)
 
 
 def _no_storage(*args):
     raise CheckpointError("a header pickle refers to a storage")
-
-
-def _materialise(obj, order: str):
-    """`obj` with every `_TensorRef` made a numpy array; `{id(array): stored dtype name}` beside it."""
-    dtypes: dict[int, str] = {}
-
-    def walk(value, depth=0):
-        if depth > 64:
-            raise CheckpointError("is nested more than 64 containers deep")
-        if isinstance(value, _TensorRef):
-            array = _array(value, order)
-            dtypes[id(array)] = value.dtype
-            return array
-        if isinstance(value, dict):
-            return type(value)((k, walk(v, depth + 1)) for k, v in value.items())
-        if isinstance(value, (list, tuple)):
-            return type(value)(walk(v, depth + 1) for v in value)
-        if isinstance(value, (_Storage, _Marker)):
-            return None
-        return value
-
-    return walk(obj), dtypes
 
 
 def _array(ref: _TensorRef, order: str) -> np.ndarray:
@@ -457,8 +532,12 @@ def _array(ref: _TensorRef, order: str) -> np.ndarray:
     return out
 
 
+def _is_tensor(value) -> bool:
+    return isinstance(value, (_TensorRef, np.ndarray))
+
+
 def _holds_tensors(value, depth=0) -> bool:
-    if isinstance(value, np.ndarray):
+    if _is_tensor(value):
         return True
     return isinstance(value, Mapping) and depth < 4 and any(_holds_tensors(v, depth + 1) for v in value.values())
 
@@ -471,12 +550,12 @@ def _scalars(mapping: Mapping) -> dict:
     return out
 
 
-def _unwrap(obj, ids: dict[int, str], metadata: dict, path: str, fmt: str) -> Checkpoint:
-    """The state dict inside `obj` (see `WRAPPER_KEYS`), its stored dtypes (`ids`: by array id) and metadata."""
+def _unwrap(obj) -> tuple[dict, tuple[str, ...], str, dict]:
+    """The state dict inside `obj` (see `WRAPPER_KEYS`): `(tensors, keys unwrapped, prefix removed, scalars)`."""
     if not isinstance(obj, Mapping):
         raise CheckpointError(f"holds a {type(obj).__name__}, not a state dict (a dict of tensors)")
     trail: list[str] = []
-    metadata = {**metadata, **_scalars(obj)}
+    metadata = _scalars(obj)
     for _ in range(4):
         inner = next((key for key in WRAPPER_KEYS if isinstance(obj.get(key), Mapping) and _holds_tensors(obj[key])),
                      None)
@@ -485,7 +564,7 @@ def _unwrap(obj, ids: dict[int, str], metadata: dict, path: str, fmt: str) -> Ch
         trail.append(inner)
         obj = obj[inner]
         metadata.update(_scalars(obj))
-    tensors = {k: v for k, v in obj.items() if isinstance(v, np.ndarray) and isinstance(k, str)}
+    tensors = {k: v for k, v in obj.items() if _is_tensor(v) and isinstance(k, str)}
     if not tensors:
         raise CheckpointError(f"holds no tensors (its keys: {list(obj)[:8]})")
     prefix = ""
@@ -493,8 +572,7 @@ def _unwrap(obj, ids: dict[int, str], metadata: dict, path: str, fmt: str) -> Ch
         if all(k.startswith(candidate) for k in tensors):
             tensors = {k[len(candidate):]: v for k, v in tensors.items()}
             prefix += candidate
-    stored = {k: ids[id(v)] for k, v in tensors.items()}
-    return Checkpoint(path, fmt, tensors, stored, tuple(trail), prefix, metadata)
+    return tensors, tuple(trail), prefix, metadata
 
 
 # --- safetensors ---------------------------------------------------------------------------------
@@ -576,4 +654,5 @@ def _read_safetensors(f, size: int):
             bits = np.frombuffer(f.read(stop - begin), dtype="<u2").reshape(shape)
             tensors[name] = (bits.astype(np.uint32) << 16).view(np.float32)
     tensors = {k: tensors[k] for k in entries}  # the header's order
-    return tensors, {id(v): entries[k][0] for k, v in tensors.items()}, dict(header["metadata"])
+    return _Source(tensors, dtypes={id(v): entries[k][0] for k, v in tensors.items()},
+                   metadata=dict(header["metadata"]))

@@ -322,3 +322,27 @@ def test_a_pickle_of_tensors_without_a_dict(tmp_path):
 def test_a_directory_and_a_missing_file(tmp_path):
     _assert_refused(tmp_path, "directory")
     _assert_refused(tmp_path / "missing.pth", "no such file")
+
+
+def test_many_views_of_one_storage_cannot_multiply_memory(tmp_path):
+    path = tmp_path / "views.pth"
+    storage = _Storage("0", 2**18)  # 1 MiB, viewed whole by 200 tensors: 200 MiB of copies
+    _write_zip(path, {f"w{i}": _Tensor(storage, (2**18,), (1,)) for i in range(200)}, {"0": b"\0" * 2**20})
+    _assert_refused(path, "times the file's")
+
+
+def test_a_pickled_length_beyond_the_file_allocates_nothing(tmp_path):
+    path = tmp_path / "binbytes.pth"
+    # BINBYTES8 declaring 1 TiB of bytes, then the end of the file: asking the file object for that
+    # much would be a MemoryError (or worse); the reader is asked for no more than the file holds.
+    path.write_bytes(_legacy_bytes(b"\x80\x02\x8e" + struct.pack("<Q", 2**40) + b"x" * 64))
+    _assert_refused(path, "truncated")
+
+
+def test_only_the_state_dicts_storages_are_read(tmp_path):
+    # The optimizer's storage is missing from the archive: the model's tensors still load.
+    path = tmp_path / "train.pth"
+    values = np.arange(4, dtype=np.float32)
+    _write_zip(path, {"params_ema": {"w": _Tensor(_Storage("0", 4), (4,), (1,))},
+                      "optimizer": {"m": _Tensor(_Storage("1", 4), (4,), (1,))}}, {"0": values.tobytes()})
+    np.testing.assert_array_equal(read_state_dict(path)["w"], values)
