@@ -55,8 +55,22 @@ def convert_checkpoint(path: str | os.PathLike, output: str | os.PathLike, overw
     return output, found
 
 
-def _parameters(tensors: dict[str, np.ndarray]) -> int:
-    return int(sum(v.size for v in tensors.values() if v.dtype.kind in "fc"))
+# Last name components of tensors that models recompute or track rather than learn (BatchNorm
+# statistics, attention masks and index tables of window-attention models): not parameters.
+BUFFER_NAMES = ("running_mean", "running_var", "num_batches_tracked", "relative_position_index", "attn_mask",
+                "rpe_biases", "relative_coords_table", "mean", "position_index")
+
+
+def is_buffer(key: str, value: np.ndarray) -> bool:
+    """Whether tensor `key` is a buffer, not a learned parameter (integer tensors, `BUFFER_NAMES`)."""
+    last = key.rsplit(".", 1)[-1]
+    return value.dtype.kind not in "fc" or any(last == b or last.startswith(b + "_") for b in BUFFER_NAMES)
+
+
+def _counts(tensors: dict[str, np.ndarray]) -> tuple[int, int]:
+    """`(parameter elements, buffer elements)`."""
+    buffers = sum(v.size for k, v in tensors.items() if is_buffer(k, v))
+    return int(sum(v.size for v in tensors.values()) - buffers), int(buffers)
 
 
 def inspect_checkpoint(path: str | os.PathLike) -> dict:
@@ -65,8 +79,8 @@ def inspect_checkpoint(path: str | os.PathLike) -> dict:
     Keys: `path`, `format` ("torch zip", "torch legacy", "safetensors"), `wrapper` (the keys unwrapped,
     e.g. "params_ema", or None), `prefix` (removed from every key, e.g. "module."), `architecture`
     (its NAME, or None), `params` (the constructor arguments detected), `scale`, `in_channels`,
-    `out_channels`, `tensors` (count), `parameters` (elements of the floating-point tensors, buffers
-    such as BatchNorm statistics included), `dtype` (the stored floating-point dtypes, e.g. "float16"),
+    `out_channels`, `tensors` (count), `parameters` (elements of the learned tensors), `buffers`
+    (elements of the others: integer tensors, BatchNorm statistics, attention masks; see `is_buffer`), `dtype` (the stored floating-point dtypes, e.g. "float16"),
     `dtypes` (`{stored dtype: tensor count}`), `metadata` (safetensors `__metadata__`, or the scalar
     entries beside the state dict such as `epoch`, `iter`), `unrecognised` (for an unknown
     architecture: one line on what was seen and what was tried; else None).
@@ -77,10 +91,11 @@ def inspect_checkpoint(path: str | os.PathLike) -> dict:
     for name in ckpt.stored_dtypes.values():
         dtypes[name] = dtypes.get(name, 0) + 1
     floats = [d for d in dtypes if d.startswith(("float", "bfloat", "complex"))]
+    parameters, buffers = _counts(ckpt.tensors)
     info = {
         "path": str(path), "format": ckpt.format, "wrapper": "/".join(ckpt.wrapper) or None,
         "prefix": ckpt.prefix, "architecture": None, "params": None, "scale": None, "in_channels": None,
-        "out_channels": None, "tensors": len(state), "parameters": _parameters(ckpt.tensors),
+        "out_channels": None, "tensors": len(state), "parameters": parameters, "buffers": buffers,
         "dtype": "/".join(floats) or None, "dtypes": dtypes, "metadata": dict(ckpt.metadata),
         "unrecognised": None,
     }

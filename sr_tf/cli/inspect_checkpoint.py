@@ -38,7 +38,10 @@ def format_report(info: dict) -> str:
             rows.append(("channels", ", ".join(channels)))
         rows.append(("hyperparameters", ", ".join(f"{k}={v}" for k, v in info["params"].items()) or "-"))
     dtypes = ", ".join(f"{d} ({n})" for d, n in info["dtypes"].items())
-    rows.append(("tensors", f"{info['tensors']} ({_count(info['parameters'])} parameters); stored as {dtypes}"))
+    counts = f"{_count(info['parameters'])} parameters"
+    if info["buffers"]:
+        counts += f", {_count(info['buffers'])} buffer elements"
+    rows.append(("tensors", f"{info['tensors']} ({counts}); stored as {dtypes}"))
     if info["metadata"]:
         rows.append(("metadata", ", ".join(f"{k}={v}" for k, v in info["metadata"].items())))
     width = max(len(name) for name, _ in rows) + 2

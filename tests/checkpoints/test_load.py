@@ -110,7 +110,7 @@ def test_inspect_a_known_architecture(tmp_path, tiny):
     assert info == {
         "path": str(path), "format": "torch zip", "wrapper": "params", "prefix": "", "architecture": "TinyConv",
         "params": {"in_channels": 3, "scale": 2, "kernel_size": 3}, "scale": 2, "in_channels": 3,
-        "out_channels": None, "tensors": 2, "parameters": 12 * 27 + 12, "dtype": "float16",
+        "out_channels": None, "tensors": 2, "parameters": 12 * 27 + 12, "buffers": 0, "dtype": "float16",
         "dtypes": {"float16": 2}, "metadata": {"epoch": 5, "iter": 1234}, "unrecognised": None}
 
 
@@ -135,3 +135,12 @@ def test_inspect_an_unknown_architecture_says_what_it_saw(tmp_path, tiny):
     assert "TinyConv" in line
     with pytest.raises(CheckpointError, match=r"u\.pth: unknown architecture"):
         load_checkpoint(path)
+
+
+def test_buffers_are_not_counted_as_parameters(tmp_path, tiny):
+    path = save({"conv.weight": torch.ones(2, 1, 3, 3), "bn.running_mean": torch.ones(2),
+                 "bn.num_batches_tracked": torch.tensor(5), "attn.attn_mask_0": torch.ones(4, 8, 8),
+                 "attn.relative_position_index": torch.ones(9, 9, dtype=torch.int64), "mean": torch.ones(3)},
+                tmp_path / "b.pth")
+    info = inspect_checkpoint(path)
+    assert info["parameters"] == 18 and info["buffers"] == 2 + 1 + 256 + 81 + 3
