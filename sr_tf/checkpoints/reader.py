@@ -53,8 +53,8 @@ SAFETENSORS_MAX_HEADER = 100 * 1024 * 1024  # the safetensors format's own limit
 
 # Keys under which tools store the model's state dict, most preferred first: BasicSR/Real-ESRGAN
 # write both `params_ema` (the averaged weights, the better ones) and `params`.
-WRAPPER_KEYS = ("params_ema", "params-ema", "params", "state_dict", "model_state_dict", "model", "net_g",
-                "generator", "netG", "g_ema", "net", "ema", "weights")
+WRAPPER_KEYS = ("params_ema", "params-ema", "params", "state_dict_ema", "model_ema", "state_dict", "model_state_dict",
+                "model", "net_g", "generator", "netG", "g_ema", "net", "ema", "weights")
 COMMON_PREFIXES = ("module.", "netG.")
 
 
@@ -295,11 +295,12 @@ def _numpy_dtype(spec, align=False, copy=False):
 
 
 def _numpy_scalar(dtype, data=None):
-    # A numpy scalar (e.g. a metric like best_psnr) among the non-tensor entries.
-    if not isinstance(dtype, np.dtype) or dtype.kind not in "biufc" or not isinstance(data, bytes) \
-            or len(data) != dtype.itemsize:
+    # A numpy scalar (e.g. a metric like best_psnr) among the non-tensor entries; the dtype is made
+    # afresh from its type string, whatever the pickle's state did to the one it built.
+    plain = np.dtype(dtype.str) if isinstance(dtype, np.dtype) and dtype.fields is None else None
+    if plain is None or plain.kind not in "biufc" or not isinstance(data, bytes) or len(data) != plain.itemsize:
         raise CheckpointError("a numpy scalar is not a plain number")
-    return np.frombuffer(data, dtype=dtype)[0]
+    return np.frombuffer(data, dtype=plain)[0]
 
 
 def _safe_globals() -> dict[tuple[str, str], object]:
@@ -408,6 +409,9 @@ def _storage_table(total: int):
 def _read_zip(f, size: int):
     with zipfile.ZipFile(f) as archive:
         names = [n for n in archive.namelist() if n.endswith("data.pkl") and n.count("/") <= 1]
+        if any(n.split("/", 1)[-1].startswith("code/") for n in archive.namelist()):
+            raise CheckpointError("is a TorchScript archive (torch.jit.save): its model is code, which sr-tf does "
+                                  "not run; save the model's state_dict() instead")
         if len(names) != 1:
             raise CheckpointError(f"is a zip file but not a torch checkpoint (no single data.pkl in "
                                   f"{archive.namelist()[:5]})")

@@ -346,3 +346,17 @@ def test_only_the_state_dicts_storages_are_read(tmp_path):
     _write_zip(path, {"params_ema": {"w": _Tensor(_Storage("0", 4), (4,), (1,))},
                       "optimizer": {"m": _Tensor(_Storage("1", 4), (4,), (1,))}}, {"0": values.tobytes()})
     np.testing.assert_array_equal(read_state_dict(path)["w"], values)
+
+
+def test_numpy_scalars_among_the_entries_are_metadata(tmp_path):
+    path = tmp_path / "metric.pth"
+    torch.save({"state_dict": {"w": torch.ones(2)}, "best_psnr": np.float64(31.5), "step": np.int64(7)}, path,
+               _use_new_zipfile_serialization=False)
+    ckpt = read_checkpoint(path)
+    assert ckpt.metadata == {"best_psnr": 31.5, "step": 7} and ckpt.wrapper == ("state_dict",)
+
+
+def test_a_torchscript_archive_is_refused_as_code(tmp_path):
+    path = tmp_path / "scripted.pt"
+    torch.jit.save(torch.jit.script(torch.nn.Conv2d(1, 1, 1)), path)
+    _assert_refused(path, "TorchScript")
