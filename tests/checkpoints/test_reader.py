@@ -360,3 +360,23 @@ def test_a_torchscript_archive_is_refused_as_code(tmp_path):
     path = tmp_path / "scripted.pt"
     torch.jit.save(torch.jit.script(torch.nn.Conv2d(1, 1, 1)), path)
     _assert_refused(path, "TorchScript")
+
+
+def test_every_format_gives_the_same_state_dict_without_importing_torch(tmp_path):
+    import subprocess
+    import sys
+
+    from .files import checkpoint_files
+
+    state = {k: v for k, v in _state(5).items() if k not in ("rows", "transposed", "every_other")}
+    paths = checkpoint_files(state, tmp_path)
+    script = ("import sys, numpy as np; from sr_tf.checkpoints import read_state_dict\n"
+              "d = [read_state_dict(p) for p in sys.argv[1:]]\n"
+              "assert all(sorted(x) == sorted(d[0]) and all(x[k].tobytes() == d[0][k].tobytes() for k in x) for x in d)\n"
+              "print(sorted(m for m in ('torch', 'tensorflow', 'keras') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", script, *map(str, paths.values())], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+    ours = read_state_dict(paths["safetensors"])
+    assert_bit_exact({k: ours[k] for k in state}, state)
