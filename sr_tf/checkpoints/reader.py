@@ -445,8 +445,8 @@ def _read_zip(f, size: int):
 
 
 class _Bounded:
-    """`f` for the unpickler: `read(n)` never asks for more than the file has left (a pickle's
-    declared length could otherwise make the buffered reader allocate it)."""
+    """`f` for walking a pickle (`_next_pickle`): `read(n)` never asks for more than the file has
+    left (a pickle's declared length could otherwise make the buffered reader allocate it)."""
 
     def __init__(self, f, size: int):
         self._f, self._size = f, size
