@@ -29,6 +29,8 @@ SUBCOMMANDS: dict[str, str] = {
     "upscale": "sr_tf.cli.upscale",
     "upscale-video": "sr_tf.cli.upscale_video",
     "models": "sr_tf.cli.models",
+    "inspect": "sr_tf.cli.inspect_checkpoint",
+    "convert": "sr_tf.cli.convert",
     "make-tfrecords": "sr_tf.cli.make_tfrecords",
     "degrade": "sr_tf.cli.degrade",
     "train": "sr_tf.cli.train",
