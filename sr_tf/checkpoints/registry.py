@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from sr_tf.checkpoints.state import CheckpointError, StateDict
 
-ARCHITECTURES: tuple[str, ...] = ("esrgan", "span", "compact")
+ARCHITECTURES: tuple[str, ...] = ("esrgan", "realcugan", "span", "compact")
 
 
 @dataclass(frozen=True)
