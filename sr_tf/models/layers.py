@@ -41,7 +41,7 @@ class PixelShuffle(keras.layers.Layer):
         self.factor = int(factor)
 
     def call(self, x):
-        return tf.nn.depth_to_space(x, self.factor)
+        return x if self.factor == 1 else tf.nn.depth_to_space(x, self.factor)  # the op refuses 1
 
     def compute_output_shape(self, input_shape):
         n, h, w, c = input_shape

@@ -12,7 +12,7 @@ import keras
 import tensorflow as tf
 
 from sr_tf.models.layers import (
-    pad_to_multiple,
+    border_pad,
     small_kaiming,
     to_output_dtype,
     validate_positive,
@@ -20,6 +20,9 @@ from sr_tf.models.layers import (
 )
 
 RESIDUAL_SCALE = 0.2
+SCALES = (1, 2, 3, 4, 8)
+BASICSR_UNSHUFFLE = {1: 4, 2: 2}  # BasicSR's x1 / x2 run the x4 network on the unshuffled input
+UPSAMPLING = {1: (), 2: (2,), 3: (3,), 4: (2, 2), 8: (2, 2, 2)}  # scale * unshuffle -> nearest stages
 LRELU_SLOPE = 0.2
 
 
@@ -86,17 +89,20 @@ class RRDB(keras.layers.Layer):
 class RRDBNet(keras.Model):
     """ESRGAN's generator. `[N, H, W, C] float32 in [0, 1] -> [N, s*H, s*W, C] float32`, any H and W.
 
-    Scale 4 (published): conv_first, `num_block` RRDBs, conv_body + skip, two
-    (nearest x2 upsample, 3x3 conv, LeakyReLU 0.2) stages, conv_hr, conv_last.
-    Scale 2 (published by Real-ESRGAN): the same network after a 2x pixel
-    unshuffle of the input (input padded to even size, output cropped back).
-    Scale 3 (not published): one nearest x3 stage instead of the two x2 stages.
+    conv_first, `num_block` RRDBs, conv_body + skip, `log2(scale * unshuffle)` (nearest x2
+    upsample, 3x3 conv, LeakyReLU 0.2) stages (one x3 stage for x3), conv_hr, conv_last.
+    Scale 4 (published) has two stages. BasicSR's x2 and x1 (published by Real-ESRGAN) run the
+    same x4 network after a 2x / 4x pixel unshuffle of the input (input padded at the bottom/right
+    by reflection to a multiple of the factor, as Real-ESRGAN's inference does; output cropped
+    back). Old-ESRGAN community files also have x1 (no stage), x2 (one stage) and x8 (three).
 
     Args:
       num_in_ch / num_out_ch: image channels (3).
       num_feat: trunk channels (64). num_block: RRDBs (23; 6 for the anime model).
       num_grow_ch: growth channels of the dense blocks (32).
-      scale: 2, 3 or 4.
+      scale: 1, 2, 3, 4 or 8.
+      unshuffle: pixel-unshuffle factor of the input, 1, 2 or 4 (`scale * unshuffle` must be 1,
+        2, 3, 4 or 8, the upsampling stages). Default: BasicSR's, 4 for x1, 2 for x2, else 1.
     """
 
     def __init__(
@@ -107,6 +113,7 @@ class RRDBNet(keras.Model):
         num_block: int = 23,
         num_grow_ch: int = 32,
         scale: int = 4,
+        unshuffle: int | None = None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -116,17 +123,23 @@ class RRDBNet(keras.Model):
         )
         self.num_in_ch, self.num_out_ch = int(num_in_ch), int(num_out_ch)
         self.num_feat, self.num_block, self.num_grow_ch = int(num_feat), int(num_block), int(num_grow_ch)
-        self.scale = validate_scale("RRDBNet", scale)
+        self.scale = validate_scale("RRDBNet", scale, SCALES)
+        self.unshuffle = BASICSR_UNSHUFFLE.get(self.scale, 1) if unshuffle is None else unshuffle
+        if self.unshuffle not in (1, 2, 4) or self.scale * self.unshuffle not in UPSAMPLING:
+            raise ValueError(
+                "RRDBNet: `unshuffle` must be 1, 2 or 4 with scale * unshuffle in "
+                f"{tuple(UPSAMPLING)}. Received: unshuffle={unshuffle!r} (scale={scale!r})"
+            )
+        self.upsample_factors = UPSAMPLING[self.scale * self.unshuffle]
         self.conv_first = _conv(self.num_feat, "conv_first")
         self.body = [RRDB(self.num_feat, self.num_grow_ch, name=f"rrdb_{i}") for i in range(self.num_block)]
         self.conv_body = _conv(self.num_feat, "conv_body")
-        self.upsample_factors = (3,) if self.scale == 3 else (2, 2)
         self.conv_ups = [_conv(self.num_feat, f"conv_up{i + 1}") for i in range(len(self.upsample_factors))]
         self.conv_hr = _conv(self.num_feat, "conv_hr")
         self.conv_last = _conv(self.num_out_ch, "conv_last")
 
     def build(self, input_shape):
-        first_in = self.num_in_ch * (4 if self.scale == 2 else 1)  # x2 works on the pixel-unshuffled input
+        first_in = self.num_in_ch * self.unshuffle**2  # conv_first sees the pixel-unshuffled input
         self.conv_first.build((None, None, None, first_in))
         feat = (None, None, None, self.num_feat)
         for layer in [*self.body, self.conv_body, *self.conv_ups, self.conv_hr, self.conv_last]:
@@ -134,9 +147,11 @@ class RRDBNet(keras.Model):
         self.built = True
 
     def call(self, x):
-        if self.scale == 2:
-            x, h, w = pad_to_multiple(x, 2)
-            feat = tf.nn.space_to_depth(x, 2)
+        f = self.unshuffle
+        if f > 1:
+            h, w = tf.shape(x)[1], tf.shape(x)[2]
+            x = border_pad(x, 0, (-h) % f, 0, (-w) % f, "reflect")
+            feat = tf.nn.space_to_depth(x, f)
         else:
             feat = x
         feat = self.conv_first(feat)
@@ -148,8 +163,8 @@ class RRDBNet(keras.Model):
             feat = tf.repeat(tf.repeat(feat, factor, axis=1), factor, axis=2)
             feat = tf.nn.leaky_relu(conv(feat), LRELU_SLOPE)
         out = self.conv_last(tf.nn.leaky_relu(self.conv_hr(feat), LRELU_SLOPE))
-        if self.scale == 2:
-            out = out[:, : h * 2, : w * 2, :]
+        if f > 1:
+            out = out[:, : h * self.scale, : w * self.scale, :]
         return to_output_dtype(out)
 
     def get_config(self):
@@ -161,4 +176,5 @@ class RRDBNet(keras.Model):
             "num_block": self.num_block,
             "num_grow_ch": self.num_grow_ch,
             "scale": self.scale,
+            "unshuffle": self.unshuffle,
         }

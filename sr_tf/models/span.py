@@ -19,6 +19,7 @@ import tensorflow as tf
 from sr_tf.models.layers import PixelShuffle, to_output_dtype, validate_positive, validate_scale
 
 NUM_BLOCKS = 6
+SCALES = (1, 2, 3, 4, 8)  # published 2 and 4; community checkpoints also x1 and x8
 DIV2K_RGB_MEAN = (0.4488, 0.4371, 0.4040)
 
 
@@ -52,7 +53,7 @@ class SPAN(keras.Model):
     Args:
       num_in_ch / num_out_ch: image channels (3).
       feature_channels: width of every conv (published: 48; 52 for the "ch52" variants).
-      upscale: 2, 3 or 4.
+      upscale: 1, 2, 3, 4 or 8.
       img_range: the normalised input is `(x - rgb_mean) * img_range` (published: 255; some
         community weights use 1).
       rgb_mean: per-channel mean subtracted first (DIV2K's, as published).
@@ -76,7 +77,7 @@ class SPAN(keras.Model):
             raise ValueError(f"SPAN: `img_range` must be positive. Received: img_range={img_range!r}")
         self.num_in_ch, self.num_out_ch = int(num_in_ch), int(num_out_ch)
         self.feature_channels = int(feature_channels)
-        self.upscale = validate_scale("SPAN", upscale)
+        self.upscale = validate_scale("SPAN", upscale, SCALES)
         self.img_range = float(img_range)
         self.rgb_mean = tuple(float(v) for v in rgb_mean)
         c = self.feature_channels

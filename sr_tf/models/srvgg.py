@@ -7,6 +7,7 @@ import keras
 from sr_tf.models.layers import PixelShuffle, to_output_dtype, validate_positive, validate_scale
 
 ACTIVATIONS = ("prelu", "relu", "leakyrelu")
+SCALES = (1, 2, 3, 4, 8)  # x1 (restoration) and x8 exist as community checkpoints
 
 
 def _activation(kind: str, name: str) -> keras.layers.Layer:
@@ -28,7 +29,7 @@ class SRVGGNetCompact(keras.Model):
       num_in_ch / num_out_ch: image channels (3).
       num_feat: body channels (published: 64).
       num_conv: 3x3 convs in the body after the first (published: 16 for animevideov3, 32 for general).
-      upscale: 2, 3 or 4.
+      upscale: 1, 2, 3, 4 or 8 (published: 2, 3, 4).
       act_type: "prelu" (published), "relu" or "leakyrelu" (slope 0.1).
     """
 
@@ -50,7 +51,7 @@ class SRVGGNetCompact(keras.Model):
             raise ValueError(f"SRVGGNetCompact: `act_type` must be one of {ACTIVATIONS}. Received: act_type={act_type!r}")
         self.num_in_ch, self.num_out_ch = int(num_in_ch), int(num_out_ch)
         self.num_feat, self.num_conv = int(num_feat), int(num_conv)
-        self.upscale = validate_scale("SRVGGNetCompact", upscale)
+        self.upscale = validate_scale("SRVGGNetCompact", upscale, SCALES)
         self.act_type = act_type
         self.convs = [keras.layers.Conv2D(self.num_feat, 3, padding="same", name="conv_0")]
         self.acts = [_activation(act_type, "act_0")]

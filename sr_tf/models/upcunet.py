@@ -14,6 +14,10 @@ pixels (x2 / x3 / x4) on every side, plus enough at the bottom/right for H and W
 (x2, x4) or multiples of 4 (x3), and the output is cropped to `sH x sW` from the top-left.
 `UpCunet` does both, so it maps any `[N, H, W, 3]` to `[N, sH, sW, 3]`.
 
+"pro" checkpoints (Real-CUGAN's `pro-*.pth`) were trained on inputs mapped to [0.15, 0.85]:
+with `pro=True` the model maps its input by `0.7 x + 0.15` and its output back by
+`(y - 0.15) / 0.7`, as Real-CUGAN's PyTorch code (and spandrel) do around the same network.
+
 "se" models (`models-se`, `models-pro`) have squeeze-and-excitation blocks in the U-Nets;
 `models-nose` has none. The SE blocks average over the whole input: run on tiles, each tile
 gets its own averages (the ncnn program's `syncgap` modes share them across tiles instead).
@@ -35,6 +39,7 @@ from sr_tf.models.layers import (
 
 PREPADDING = {2: 18, 3: 14, 4: 19}  # the ncnn program's, the least that still gives sH x sW pixels
 SIZE_MULTIPLE = {2: 2, 3: 4, 4: 2}
+PRO_GAIN, PRO_OFFSET = 0.7, 0.15  # "pro" models see 0.7 x + 0.15
 
 
 @keras.saving.register_keras_serializable(package="sr_tf")
@@ -47,6 +52,7 @@ class UpCunet(keras.Model):
         "nose": False).
       num_in_ch / num_out_ch: image channels (3).
       num_feat: width of the first convs; the U-Nets use 1x, 2x, 4x and 8x of it (published: 32).
+      pro: map the input to [0.15, 0.85] and the output back (the PyTorch "pro" checkpoints).
     """
 
     def __init__(
@@ -56,12 +62,13 @@ class UpCunet(keras.Model):
         num_in_ch: int = 3,
         num_out_ch: int = 3,
         num_feat: int = 32,
+        pro: bool = False,
         **kwargs,
     ):
         super().__init__(**kwargs)
         validate_positive("UpCunet", num_in_ch=num_in_ch, num_out_ch=num_out_ch, num_feat=num_feat)
         self.scale = validate_scale("UpCunet", scale)
-        self.se = bool(se)
+        self.se, self.pro = bool(se), bool(pro)
         self.num_in_ch, self.num_out_ch, self.num_feat = int(num_in_ch), int(num_out_ch), int(num_feat)
         if self.scale == 4 and self.num_in_ch != self.num_out_ch:
             raise ValueError(
@@ -80,6 +87,8 @@ class UpCunet(keras.Model):
 
     def call(self, x):
         s = self.scale
+        if self.pro:
+            x = x * PRO_GAIN + PRO_OFFSET
         padded, h, w = pad_for_unet(x, PREPADDING[s], SIZE_MULTIPLE[s], "reflect")
         x1 = self.unet1(padded)
         out = self.unet2(x1) + crop_border(x1, UNET2_SKIP_CROP)
@@ -88,6 +97,8 @@ class UpCunet(keras.Model):
         out = out[:, : s * h, : s * w, :]
         if s == 4:
             out = out + tf.repeat(tf.repeat(x, 4, axis=1), 4, axis=2)
+        if self.pro:
+            out = (out - PRO_OFFSET) / PRO_GAIN
         return to_output_dtype(out)
 
     def get_config(self):
@@ -98,4 +109,5 @@ class UpCunet(keras.Model):
             "num_in_ch": self.num_in_ch,
             "num_out_ch": self.num_out_ch,
             "num_feat": self.num_feat,
+            "pro": self.pro,
         }

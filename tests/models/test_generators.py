@@ -145,3 +145,24 @@ def test_srresnet_build_creates_every_weight_without_a_warning():
     called = SRResNet(num_feat=8, num_block=1, scale=2)
     called(np.zeros((1, 5, 5, 3), np.float32))
     assert len(built.weights) == len(called.weights) > 0
+
+
+@pytest.mark.parametrize("scale,unshuffle,stages", [(1, 4, 2), (1, 1, 0), (2, 1, 1), (8, 1, 3), (4, 2, 3)])
+def test_rrdbnet_scales_and_unshuffle_keep_the_contract(scale, unshuffle, stages, tmp_path):
+    """x1 / x8 and an explicit pixel-unshuffle factor (community ESRGAN checkpoints use them all)."""
+    model = RRDBNet(num_feat=4, num_block=1, num_grow_ch=4, scale=scale, unshuffle=unshuffle)
+    assert len(model.conv_ups) == stages and model.unshuffle == unshuffle
+    check_generator(model, scale, tmp_path, size=(7, 5))
+
+
+def test_rrdbnet_configs_without_unshuffle_keep_basicsr_defaults():
+    """Configs saved before `unshuffle` existed: x2 unshuffles by 2, x3/x4 do not."""
+    for scale, unshuffle in [(2, 2), (3, 1), (4, 1), (1, 4)]:
+        assert RRDBNet.from_config({"num_feat": 4, "num_block": 1, "scale": scale}).unshuffle == unshuffle
+
+
+def test_rrdbnet_bad_unshuffle_names_it():
+    with pytest.raises(ValueError, match="unshuffle=3"):
+        RRDBNet(scale=4, unshuffle=3)
+    with pytest.raises(ValueError, match="unshuffle=4"):
+        RRDBNet(scale=8, unshuffle=4)
