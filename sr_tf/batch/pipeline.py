@@ -11,7 +11,8 @@ lines as empty files after it, so every shard file exists and none is left from 
 `PredictDoFn` loads the model once per worker (`setup`), groups instances of the same shape into
 `[N, H, W, 3]` batches within a bundle, writes each prediction to its own output (an image, or a
 `.json` tensor) atomically and emits one results line per instance. An instance whose output
-already exists is not recomputed: its results line is rebuilt from the output. The results files
+already exists, as recorded (`sr_tf.batch.verify`), is not recomputed: its results line is rebuilt
+from the output. The results files
 are written only at the end, from one line per instance, so a job killed at any point and run again
 writes each missing output once and ends with exactly one line per input.
 """
@@ -32,6 +33,7 @@ from apache_beam.metrics import Metrics
 from apache_beam.transforms.window import GlobalWindows
 
 from sr_tf import storage
+from sr_tf.batch import verify
 from sr_tf.batch.config import ERRORS_PREFIX, RESULTS_PREFIX, BatchConfig, shard_name
 from sr_tf.batch.sources import Instance, Source, expand, find_sources
 
@@ -155,7 +157,7 @@ class PredictDoFn(beam.DoFn):
 
     def _existing(self, inst: Instance) -> Outcome | None:
         try:
-            if not storage.exists(inst.output):
+            if not verify.reusable(self.config.output, inst.output):  # missing, or not as recorded
                 return None
             if inst.kind == "tensor":
                 text = storage.read_text(inst.output).strip()
@@ -273,7 +275,7 @@ class PredictDoFn(beam.DoFn):
 
     def _write(self, uri: str, data: bytes) -> None:
         ext = os.path.splitext(uri)[1].lower()
-        storage.write_bytes(uri, data, _CONTENT_TYPES.get(ext))
+        verify.write_output(self.config.output, uri, data, _CONTENT_TYPES.get(ext))
         self.written.inc()
         self._writes += 1
         if self._kill_after and self._writes >= self._kill_after:

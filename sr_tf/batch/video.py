@@ -31,6 +31,7 @@ import numpy as np
 from apache_beam.metrics import Metrics
 
 from sr_tf import storage
+from sr_tf.batch import verify
 from sr_tf.batch.config import BatchConfig
 from sr_tf.batch.pipeline import (
     METRICS_NAMESPACE,
@@ -129,7 +130,7 @@ def plan_tasks(source: Source, config: BatchConfig, video: VideoConfig, scale: i
 
     output = storage.join(config.output, source.rel)
     parts = storage.join(config.output, f"{PARTS}/{source.rel}")
-    if not config.overwrite and storage.exists(output):
+    if not config.overwrite and verify.reusable(config.output, output):
         line = result_line(source.uri, json.dumps({"output": output}))
         yield SegmentTask(source.uri, output, parts, outcome=Outcome(True, source.uri, line))
         return
@@ -207,7 +208,7 @@ class UpscaleSegmentDoFn(beam.DoFn):
         seg = task.segment
         uri = _segment_uri(task.parts, seg.index)
         done = SegmentDone(task.key, seg.index, task.count, task.output, task.parts)
-        if storage.exists(uri):
+        if verify.reusable(None, uri):  # a finished segment, as recorded beside it
             yield done
             return
         try:
@@ -215,6 +216,7 @@ class UpscaleSegmentDoFn(beam.DoFn):
                 local = os.path.join(tmp, posixpath.basename(uri))
                 frames = encode_segment(_opener(task.key), task.info, seg, self._upscaler, self.video, local)
                 _upload(local, uri)
+                verify.record_upload(None, uri, local)
         except VideoError as err:
             yield dataclasses.replace(done, error=str(err))
             return
@@ -276,6 +278,7 @@ class JoinVideoDoFn(beam.DoFn):
                 joined = os.path.join(tmp, "out" + posixpath.splitext(first.output)[1])
                 join_segments(_opener(key), info, segments, paths, joined)
                 _upload(joined, first.output)
+                verify.record_upload(self.config.output, first.output, joined)
         except (VideoError, FileNotFoundError) as err:
             yield Outcome(False, key, error_line(key, "INVALID_ARGUMENT", str(err)))
             return

@@ -126,7 +126,8 @@ def run(args: argparse.Namespace) -> int:
 
         try:
             result = upscale_video(source, target, upscaler, config, model_id=model_id,
-                                   on_start=on_start, on_frames=lambda n, bars=bars: bars[0].update(n))
+                                   on_start=on_start, on_frames=lambda n, bars=bars: bars[0].update(n),
+                                   log=lambda line: print(f"warning: {line}", file=sys.stderr))
         except VideoError as err:
             print(f"error: {err}", file=sys.stderr)
             failures += 1

@@ -10,7 +10,7 @@ Paths may be local or `gs://` (all I/O goes through `tf.io.gfile`).
   size, SHA-256 and a fingerprint of what it should contain are then saved in
   `_progress/<shard>.json`. Re-running keeps every shard whose fingerprint matches and
   whose bytes still hash to the saved SHA-256, and rebuilds the others (including one cut
-  off mid-write). The manifest is written last; readers only read the shards it lists.
+  off mid-write; one damaged after it was complete is named through `log`). The manifest is written last; readers only read the shards it lists.
 - Unreadable inputs (empty, not an image, truncated, more than `max_pixels`) are skipped
   and listed with the reason in the manifest (`skipped`, `num_skipped`); inputs whose
   pixels had to be converted to 8-bit RGB PNG are listed in `converted`.
@@ -43,6 +43,7 @@ from sr_tf.data.decoding import (
     inspect_image,
     load_rgb,
 )
+from sr_tf.integrity import check_file, hash_file
 
 PROGRESS_DIR = "_progress"
 _HEAD_BYTES = 1 << 16
@@ -296,16 +297,6 @@ def _fingerprint(config: BuildConfig, sources: list[_Source]) -> str:
     return hashlib.sha256(json.dumps(options, sort_keys=True).encode()).hexdigest()
 
 
-def _hash_file(path: str) -> tuple[int, str]:
-    digest = hashlib.sha256()
-    size = 0
-    with tf.io.gfile.GFile(path, "rb") as f:
-        while chunk := f.read(1 << 22):
-            digest.update(chunk)
-            size += len(chunk)
-    return size, digest.hexdigest()
-
-
 def _write_text_atomic(path: str, text: str) -> None:
     tmp = path + ".partial"
     with tf.io.gfile.GFile(tmp, "w") as f:
@@ -365,13 +356,14 @@ def _records_for(source: _Source, config: BuildConfig, notes: list[dict[str, str
     return records
 
 
-def _shard_entry_ok(config: BuildConfig, entry: dict[str, Any] | None, fingerprint: str) -> bool:
-    if not entry or entry.get("fingerprint") != fingerprint:
-        return False
-    path = _join(config.output_dir, entry["file"])
-    if not tf.io.gfile.exists(path) or tf.io.gfile.stat(path).length != entry["bytes"]:
-        return False
-    return _hash_file(path)[1] == entry["sha256"]
+def _shard_problem(config: BuildConfig, entry: dict[str, Any] | None, fingerprint: str) -> str | None:
+    """None when an earlier build's shard can be kept; else why not ("not built", "built from other
+    inputs or options", or what is wrong with its bytes: "truncated: ...", "corrupt: ...")."""
+    if not entry:
+        return "not built"
+    if entry.get("fingerprint") != fingerprint:
+        return "built from other inputs or options"
+    return check_file(_join(config.output_dir, entry["file"]), entry)
 
 
 def _write_shard(config: BuildConfig, index: int, file: str, sources: list[_Source], fingerprint: str, tick: Callable[[], None]) -> dict[str, Any]:
@@ -397,7 +389,7 @@ def _write_shard(config: BuildConfig, index: int, file: str, sources: list[_Sour
             tick()
     finally:
         writer.close()
-    size, sha = _hash_file(tmp)
+    size, sha = hash_file(tmp)
     tf.io.gfile.rename(tmp, path, overwrite=True)
     entry = {"file": file, "index": index, "records": count, "bytes": size, "sha256": sha, "fingerprint": fingerprint,
              "skipped": skipped, "converted": converted, "min_height": min_h, "min_width": min_w,
@@ -406,7 +398,7 @@ def _write_shard(config: BuildConfig, index: int, file: str, sources: list[_Sour
     return entry
 
 
-def _previous_entries(config: BuildConfig) -> dict[str, dict[str, Any]]:
+def _previous_entries(config: BuildConfig, log: Callable[[str], None] | None = None) -> dict[str, dict[str, Any]]:
     """Shard entries of an earlier (possibly interrupted) run: progress files, then the manifest."""
     entries: dict[str, dict[str, Any]] = {}
     manifest_path = _join(config.output_dir, schema.MANIFEST_NAME)
@@ -415,8 +407,10 @@ def _previous_entries(config: BuildConfig) -> dict[str, dict[str, Any]]:
             with tf.io.gfile.GFile(manifest_path, "r") as f:
                 for entry in json.load(f).get("shards", []):
                     entries[entry["file"]] = entry
-        except (ValueError, KeyError, TypeError):
-            pass  # an unreadable manifest is rewritten at the end
+        except (ValueError, KeyError, TypeError, AttributeError):
+            if log:  # rewritten at the end; its shards cannot be checked, so they are written again
+                log(f"{manifest_path} of an earlier build is unreadable (truncated or overwritten); "
+                    "writing every shard not recorded elsewhere again")
     progress = _join(config.output_dir, PROGRESS_DIR)
     if tf.io.gfile.isdir(progress):
         for name in tf.io.gfile.listdir(progress):
@@ -450,16 +444,19 @@ def make_tfrecords(config: BuildConfig, log: Callable[[str], None] | None = None
     files = [schema.shard_name(config.prefix, i, n) for i in range(n)]
     plan = [[s for s in sources if s.index % n == i] for i in range(n)]
     fingerprints = [_fingerprint(config, shard_sources) for shard_sources in plan]
-    previous = _previous_entries(config)
+    previous = _previous_entries(config, log)
     entries: list[dict[str, Any] | None] = [None] * n
     kept, todo = [], []
     for i in range(n):
         entry = previous.get(files[i])
-        if _shard_entry_ok(config, entry, fingerprints[i]):
+        problem = _shard_problem(config, entry, fingerprints[i])
+        if problem is None:
             entries[i] = entry
             kept.append(files[i])
         else:
             todo.append(i)
+            if log and problem not in ("not built", "built from other inputs or options", "missing"):
+                log(f"{_join(config.output_dir, files[i])}: shard of an earlier build is {problem}; writing it again")
     lock = threading.Lock()
     bar = None
     if config.progress:
@@ -545,6 +542,6 @@ def verify_records(directory: str, checksum: bool = True, manifest: dict[str, An
         if size != entry["bytes"]:
             kind = "truncated" if size < entry["bytes"] else "longer than expected"
             raise CorruptShardError(path, f"shard is {kind}: {size} bytes, the manifest says {entry['bytes']}")
-        if checksum and _hash_file(path)[1] != entry["sha256"]:
+        if checksum and hash_file(path)[1] != entry["sha256"]:
             raise CorruptShardError(path, "shard is corrupt: its SHA-256 differs from the manifest's")
     return manifest

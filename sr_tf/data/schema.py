@@ -118,15 +118,21 @@ def read_manifest(directory: str) -> dict[str, Any]:
 
     Raises:
       FileNotFoundError: no manifest (not a finished `make-tfrecords` output).
-      ValueError: a manifest of another format or a newer schema version.
+      ValueError: an unreadable manifest, one of another format or of a newer schema version.
     """
     path = join(directory, MANIFEST_NAME)
     if not tf.io.gfile.exists(path):
         raise FileNotFoundError(f"No {MANIFEST_NAME} in {directory!r}: is it a finished `sr-tf make-tfrecords` output?")
     with tf.io.gfile.GFile(path, "r") as f:
-        manifest = json.load(f)
-    if manifest.get("format") != FORMAT_NAME:
-        raise ValueError(f"{path} is not an sr-tf records manifest. Received: format={manifest.get('format')!r}")
+        text = f.read()
+    try:
+        manifest = json.loads(text)
+    except ValueError as e:
+        raise ValueError(f"{path} is not readable JSON (truncated or overwritten?): {e}. Run `sr-tf make-tfrecords` "
+                         "again with the same arguments to rebuild it.") from e
+    found = manifest.get("format") if isinstance(manifest, dict) else type(manifest).__name__
+    if found != FORMAT_NAME:
+        raise ValueError(f"{path} is not an sr-tf records manifest. Received: format={found!r}")
     version = manifest.get("schema_version")
     if not isinstance(version, int) or version > SCHEMA_VERSION:
         raise ValueError(f"{path} has schema_version={version!r}; this sr-tf reads versions <= {SCHEMA_VERSION}.")

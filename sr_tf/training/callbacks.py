@@ -1,7 +1,9 @@
 """Keras callbacks behind `sr-tf train` (any `fit` of an `SRModel`/`SRGAN` can use them).
 
 * `RunCheckpoint`: resumable checkpoints of a run directory (weights, optimizers, EMA, step, and
-  the state of stateful callbacks), written atomically at epoch ends; `restore` continues a run.
+  the state of stateful callbacks), written atomically at epoch ends with the size and SHA-256 of
+  their files; `newest_good_checkpoint` picks the newest that verifies, setting damaged newer ones
+  aside, and `restore` continues a run from it.
 * `BestGenerator`: saves the (EMA) generator whenever `val_psnr_y` improves.
 * `StopAtStep`, `TimeLimit`, `StopOnSignal`: end training at a step, after a wall time, or on
   SIGINT/SIGTERM, always at an epoch end so the last checkpoint is the resume point.
@@ -16,8 +18,8 @@ resumed run makes the same decisions (early stopping, best model) as an uninterr
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
-import os
 import signal
 import threading
 import time
@@ -27,17 +29,9 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
+from sr_tf.integrity import atomic_write, atomic_write_text, check_file, file_record, set_aside
+
 CHECKPOINT_DIR = "checkpoints"
-
-
-def _atomic_write(path: Path, write: Callable[[str], None]) -> None:
-    """Writes through `write(tmp_path)` then renames over `path`, so readers never see half a file."""
-    tmp = path.with_name(f".tmp-{path.name}")  # keeps the extension, which Keras checks
-    try:
-        write(str(tmp))
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _step(model) -> int:
@@ -50,8 +44,9 @@ class RunCheckpoint(keras.callbacks.Callback):
 
     The weights file holds the whole trainer (`model.save_weights`: generator, EMA generator,
     discriminator, both optimizers with their moments and iteration counts, the step). The JSON
-    beside it holds the step and the `get_state()` of `stateful` callbacks; it is written last,
-    so a checkpoint without its JSON (a kill mid-save) is ignored.
+    beside it holds the step, the `get_state()` of `stateful` callbacks, the size and SHA-256 of
+    the weights file and its own SHA-256; it is written last, so a checkpoint without its JSON (a
+    kill mid-save) is ignored, and one damaged afterwards fails `verify_checkpoint`.
 
     Args:
       run_dir: the run directory (`None`: write nowhere, e.g. a non-chief worker's copy).
@@ -86,31 +81,111 @@ class RunCheckpoint(keras.callbacks.Callback):
             return
         self.dir.mkdir(parents=True, exist_ok=True)
         stem = self.dir / f"ckpt-{step:09d}"
-        _atomic_write(stem.with_suffix(".weights.h5"), lambda p: self.model.save_weights(p))
-        state = {"step": step, "callbacks": [c.get_state() for c in self.stateful]}
-        _atomic_write(stem.with_suffix(".json"), lambda p: Path(p).write_text(json.dumps(state)))
+        weights = stem.with_suffix(".weights.h5")
+        atomic_write(weights, lambda p: self.model.save_weights(p))
+        state = {"step": step, "callbacks": [c.get_state() for c in self.stateful],
+                 "files": {weights.name: file_record(weights)}}  # hashed as it lies on disk
+        atomic_write_text(stem.with_suffix(".json"), json.dumps({**state, "sha256": _json_digest(state)}))
         for old in checkpoints(self.dir.parent)[: -self.keep]:
+            old.unlink(missing_ok=True)  # the JSON first: a kill here leaves weights without one, ignored
             old.with_suffix(".weights.h5").unlink(missing_ok=True)
-            old.unlink(missing_ok=True)
         if self.on_save is not None:
             self.on_save(step)
 
 
+class DamagedCheckpointError(ValueError):
+    """No checkpoint of a run verifies; the message names each file and what is wrong with it."""
+
+
+def _json_digest(state: dict) -> str:
+    return hashlib.sha256(json.dumps(state, sort_keys=True).encode()).hexdigest()
+
+
 def checkpoints(run_dir: str | Path) -> list[Path]:
-    """The complete checkpoints of a run (their `.json` files), oldest first."""
+    """The saved checkpoints of a run (their `.json` files, written last), oldest first.
+
+    A `.weights.h5` without its `.json` (a kill mid-save) is not a checkpoint; a `.json` is one
+    even if its weights went missing afterwards (`verify_checkpoint` then says so)."""
     folder = Path(run_dir) / CHECKPOINT_DIR
     if not folder.is_dir():
         return []
-    return sorted(p for p in folder.glob("ckpt-*.json") if p.with_suffix(".weights.h5").is_file())
+    return sorted(folder.glob("ckpt-*.json"))
 
 
 def latest_checkpoint(run_dir: str | Path) -> Path | None:
+    """The newest checkpoint, verified or not (see `newest_good_checkpoint`)."""
     found = checkpoints(run_dir)
     return found[-1] if found else None
 
 
+def verify_checkpoint(checkpoint: Path) -> str | None:
+    """None when a checkpoint can be used, else what is wrong with it (one phrase naming the file).
+
+    Its `.json` must parse and match its own SHA-256, and every file it records (the weights) must
+    have the recorded size and SHA-256. Checkpoints written before files were recorded are
+    checked for a readable JSON and an existing weights file only.
+    """
+    checkpoint = Path(checkpoint)
+    try:
+        state = json.loads(checkpoint.read_text())
+        if not isinstance(state, dict) or not isinstance(state.get("step"), int):
+            raise ValueError("no step")
+    except (OSError, UnicodeDecodeError, ValueError):
+        return f"{checkpoint.name} is not a readable checkpoint description (truncated or overwritten)"
+    digest = state.pop("sha256", None)
+    if digest is not None and digest != _json_digest(state):
+        return f"{checkpoint.name} is corrupt: its SHA-256 differs from the recorded one"
+    files = state.get("files", {checkpoint.with_suffix(".weights.h5").name: None})
+    for name, record in files.items():
+        path = checkpoint.with_name(name)
+        problem = ("missing" if not path.is_file() else None) if record is None else check_file(path, record)
+        if problem:
+            return f"{name} is {problem}"
+    return None
+
+
+def _checkpoint_files(checkpoint: Path) -> list[Path]:
+    return [p for p in (checkpoint, checkpoint.with_suffix(".weights.h5")) if p.exists()]
+
+
+def newest_good_checkpoint(run_dir: str | Path, log: Callable[[str], None] = print,
+                           set_damaged_aside: bool = True) -> Path | None:
+    """The newest checkpoint of `run_dir` that verifies (`verify_checkpoint`); None if it has none.
+
+    Each newer, damaged checkpoint is reported through `log` and, with `set_damaged_aside`, its
+    files are renamed to `NAME.damaged` (kept, never deleted), so that the run can go on from the
+    good one and write that step again.
+
+    Raises:
+      DamagedCheckpointError: checkpoints exist but none verifies; nothing is renamed.
+    """
+    found = checkpoints(run_dir)
+    damaged: list[tuple[Path, str]] = []
+    for checkpoint in reversed(found):
+        problem = verify_checkpoint(checkpoint)
+        if problem is None:
+            break
+        damaged.append((checkpoint, problem))
+    else:
+        if damaged:
+            listed = "; ".join(problem for _, problem in damaged)
+            raise DamagedCheckpointError(
+                f"no checkpoint in {Path(run_dir) / CHECKPOINT_DIR} verifies ({listed}); nothing was changed. "
+                "Move the damaged files away to start the run again, or use a new --out.")
+        return None
+    for bad, problem in damaged:
+        if set_damaged_aside:
+            moved = [set_aside(p).name for p in _checkpoint_files(bad)]
+            log(f"Checkpoint {bad} is damaged ({problem}); set aside as {' and '.join(moved)}; "
+                f"going on from {checkpoint.name}.")
+        else:
+            log(f"Checkpoint {bad} is damaged ({problem}); using {checkpoint.name}.")
+    return checkpoint
+
+
 def restore(model: keras.Model, checkpoint: Path, stateful=()) -> int:
-    """Loads a `RunCheckpoint` into a built, compiled model (and its callbacks' state); returns the step."""
+    """Loads a `RunCheckpoint` into a built, compiled model (and its callbacks' state); returns the step.
+    Check it with `verify_checkpoint` (or pick it with `newest_good_checkpoint`) first."""
     state = json.loads(checkpoint.read_text())
     model.load_weights(checkpoint.with_suffix(".weights.h5"))
     for callback, saved in zip(stateful, state.get("callbacks", []), strict=False):
@@ -283,4 +358,4 @@ def save_generator(generator: keras.Model, path: str | Path) -> None:
             copy(tf.zeros([1, 8, 8, channels]))  # builds every layer (generators take any size)
             copy.set_weights(generator.get_weights())
         generator = copy
-    _atomic_write(Path(path), lambda p: generator.save(p))
+    atomic_write(path, lambda p: generator.save(p))

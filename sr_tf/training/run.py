@@ -10,10 +10,12 @@ existing generator through the same function. In `out_dir` a run keeps:
 * `generator.keras`: the final (EMA, when enabled) generator; `best_generator.keras`: the one
   with the best validation PSNR-Y.
 
-A run directory that already has checkpoints is resumed: weights, optimizer state and the data
-stream continue at the saved step (`build_dataset(..., start_batch=step)`), so a run stopped at
-any checkpoint and started again ends bit-identical to an uninterrupted one (on CPU, where the
-kernels are deterministic).
+A run directory that already has checkpoints is resumed from the newest one that verifies
+(sizes and SHA-256 recorded in its JSON; damaged newer ones are reported and set aside as
+`*.damaged`; if none verifies, the run stops with one line and nothing is changed): weights,
+optimizer state and the data stream continue at the saved step
+(`build_dataset(..., start_batch=step)`), so a run stopped at any checkpoint, or resumed from an
+older one, ends bit-identical to an uninterrupted one (on CPU, where the kernels are deterministic).
 
 Under `MultiWorkerMirroredStrategy` (from `TF_CONFIG`) every worker runs this same function;
 only the chief writes into `out_dir`, the others write to a temporary directory.
@@ -188,7 +190,7 @@ def init_generator_from(model: SRModel, source: str | Path | keras.Model) -> str
     else:
         path = Path(source)
         if path.is_dir():
-            checkpoint = C.latest_checkpoint(path)
+            checkpoint = C.newest_good_checkpoint(path, log=print, set_damaged_aside=False)
             if checkpoint is None or not (path / "config.json").is_file():
                 raise ValueError(f"--init-from: no checkpoint in run directory. Received: {str(source)!r}")
             earlier = build_model(from_dict(json.loads((path / "config.json").read_text())))
@@ -254,6 +256,8 @@ def train(
         raise ValueError(f"{run_dir} already holds checkpoints; pass --resume or choose a new --out. Found: {existing}")
     if run_dir is not None:
         _check_run_config(run_dir, config)
+    if existing is not None:  # before anything is written: raises if no checkpoint verifies
+        existing = C.newest_good_checkpoint(run_dir, log=log, set_damaged_aside=chief)
 
     lr_patch = config.data.hr_patch_size // config.data.scale
     with strategy.scope(), C.dtype_policy(policy or "float32"):

@@ -2,8 +2,10 @@
 
 Work happens in a hidden parts folder beside the output (`.NAME.EXT.sr-tf-parts/`): a `job.json`
 describing the input, the settings and the segment plan, and one `seg-NNNNN.nut` per finished
-segment, each renamed into place only when complete. A run that finds the same `job.json` keeps
-the finished segments and starts at the first missing one; any other parts folder is discarded.
+segment, each renamed into place only when complete, with `seg-NNNNN.nut.json` beside it recording
+its size and SHA-256 (written after it). A run that finds the same `job.json` keeps the finished
+segments that still match their record and encodes the others again (a damaged one is reported by
+name); any other parts folder is discarded.
 The output is joined under a hidden temporary name and renamed, so its final name never holds
 a partial file; the parts folder is removed after that.
 """
@@ -18,6 +20,7 @@ import signal
 from collections.abc import Callable
 from pathlib import Path
 
+from sr_tf.integrity import atomic_write_text, check_file, file_record
 from sr_tf.video.config import VideoConfig
 from sr_tf.video.errors import VideoError
 from sr_tf.video.join import check_streams, join_segments
@@ -84,6 +87,23 @@ def segment_name(index: int) -> str:
     return f"seg-{index:05d}{SEGMENT_SUFFIX}"
 
 
+def segment_problem(path: Path) -> str | None:
+    """None when the finished segment `path` matches the record beside it (`record_segment`), else
+    what is wrong ("missing", "not recorded", "truncated: ...", "corrupt: ...")."""
+    if not path.exists():
+        return "missing"
+    try:
+        record = json.loads(path.with_name(path.name + ".json").read_text())
+    except (OSError, ValueError):
+        return "not recorded"  # killed between the segment and its record, or the record is damaged
+    return check_file(path, record)
+
+
+def record_segment(path: Path) -> None:
+    """Records the size and SHA-256 of a finished segment beside it (`seg-NNNNN.nut.json`)."""
+    atomic_write_text(path.with_name(path.name + ".json"), json.dumps(file_record(path)))
+
+
 def _file_identity(path: str) -> dict:
     st = os.stat(path)
     return {"path": os.path.abspath(path), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
@@ -97,6 +117,7 @@ def upscale_video(
     model_id: str = "",
     on_start: Callable[[int, int], None] | None = None,
     on_frames: Callable[[int], None] | None = None,
+    log: Callable[[str], None] | None = None,
 ) -> VideoResult:
     """Upscales the video `source` into `target` (its container chosen by the extension).
 
@@ -107,6 +128,8 @@ def upscale_video(
         resumed run never mixes segments of two models.
       on_start: called once with (frames in all, frames already done by an earlier run).
       on_frames: called with each number of newly encoded frames.
+      log: called with a line for each finished segment of an earlier run that is damaged (and
+        encoded again).
 
     Raises:
       VideoError: one line naming the input and the problem; nothing is left under `target`.
@@ -121,13 +144,18 @@ def upscale_video(
              "settings": config.fingerprint(), "plan": plan.describe()}
     _prepare_parts(parts, state)
     paths = [parts / segment_name(s.index) for s in plan.segments]
-    done = [p.exists() for p in paths]
+    problems = [segment_problem(p) for p in paths]
+    done = [problem is None for problem in problems]
+    for path, problem in zip(paths, problems, strict=True):
+        if log and problem not in (None, "missing", "not recorded"):
+            log(f"{source}: segment {path} of an earlier run is {problem}; encoding it again")
     if on_start:
         on_start(plan.info.frames, sum(s.frames for s, d in zip(plan.segments, done, strict=True) if d))
     kill_after, encoded = int(os.environ.get(KILL_AFTER_ENV, "0") or 0), 0
     for segment, path, finished in zip(plan.segments, paths, done, strict=True):
         if not finished:
             encode_segment(source, plan.info, segment, upscaler, config, path, on_frames)
+            record_segment(path)
             encoded += 1
             if kill_after and encoded >= kill_after:
                 os.kill(os.getpid(), signal.SIGKILL)

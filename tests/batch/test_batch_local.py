@@ -187,3 +187,29 @@ def test_batch_extra_installs_what_dataflow_needs():
     config.read(Path(__file__).resolve().parents[2] / "setup.cfg")
     batch = config["options.extras_require"]["batch"].split()
     assert any(r.startswith("apache-beam[gcp]") for r in batch), batch  # DataflowRunner's dependencies
+
+
+def test_outputs_damaged_after_a_run_are_named_and_computed_again(tmp_path, savedmodel, caplog):
+    src, out = tmp_path / "in", tmp_path / "out"
+    for i in range(3):
+        _write(src / f"img{i}.png", random_image(10 + i, (12, 16, 3)))
+    config = BatchConfig(model=str(savedmodel), input=str(src), output=str(out))
+    assert run_batch(config).succeeded == 3
+    first = {p.name: p.read_bytes() for p in out.glob("*.png")}
+    assert sorted(first) == ["img0.png", "img1.png", "img2.png"]
+    (out / "img0.png").write_bytes(first["img0.png"][:-9])  # cut off
+    flipped = bytearray(first["img1.png"])
+    flipped[len(flipped) // 2] ^= 0xFF  # same size: only the SHA-256 can tell
+    (out / "img1.png").write_bytes(bytes(flipped))
+    with caplog.at_level("WARNING", logger="sr_tf.batch.verify"):
+        again = run_batch(config)
+    assert (again.succeeded, again.failed, again.skipped) == (3, 0, 1)  # img2 kept, the damaged two redone
+    assert {p.name: p.read_bytes() for p in out.glob("*.png")} == first
+    size = len(first["img0.png"])
+    assert sorted(r.getMessage() for r in caplog.records if r.name == "sr_tf.batch.verify") == [
+        f"{out / 'img0.png'}: output of an earlier run is truncated: {size - 9} bytes, {size} recorded; "
+        "computing it again",
+        f"{out / 'img1.png'}: output of an earlier run is corrupt: its SHA-256 differs from the recorded one; "
+        "computing it again",
+    ]
+    assert sorted(p.name for p in (out / ".sr-tf-batch-records").glob("*.json")) == [f"{n}.json" for n in sorted(first)]

@@ -68,13 +68,44 @@ def test_interrupted_build_resumes_keeping_complete_shards(tmp_path, monkeypatch
     assert names_in(str(out)) == [f"{i:04d}" for i in range(6)]
 
 
-def test_damaged_complete_shard_is_rebuilt(tmp_path):
+def test_damaged_complete_shard_is_named_and_rebuilt(tmp_path):
     config = make_inputs(tmp_path)
     make_tfrecords(config)
     shard = Path(shard_paths(config.output_dir)[2])
+    size = shard.stat().st_size
     shard.write_bytes(shard.read_bytes()[:-7])
-    result = make_tfrecords(config)
+    lines = []
+    result = make_tfrecords(config, log=lines.append)
     assert result.built == [shard.name] and len(result.kept) == 2
+    assert lines == [f"{shard}: shard of an earlier build is truncated: {size - 7} bytes, {size} recorded; "
+                     "writing it again"]
+    verify_records(config.output_dir)
+    assert names_in(config.output_dir) == [f"{i:04d}" for i in range(6)]
+
+    data = bytearray(shard.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # same size: only the SHA-256 can tell
+    shard.write_bytes(bytes(data))
+    lines.clear()
+    result = make_tfrecords(config, log=lines.append)
+    assert result.built == [shard.name]
+    assert lines == [f"{shard}: shard of an earlier build is corrupt: its SHA-256 differs from the recorded one; "
+                     "writing it again"]
+    verify_records(config.output_dir)
+
+
+def test_damaged_manifest_is_named_when_read_and_the_build_redone(tmp_path):
+    config = make_inputs(tmp_path)
+    make_tfrecords(config)
+    manifest = Path(config.output_dir) / "manifest.json"
+    manifest.write_text(manifest.read_text()[:100])
+    with pytest.raises(ValueError, match=f"{manifest} is not readable JSON") as info:
+        build_dataset(DatasetConfig(path=config.output_dir, scale=2, patch_size=8))
+    assert "make-tfrecords" in str(info.value)
+    lines = []
+    result = make_tfrecords(config, log=lines.append)
+    assert len(result.built) == 3 and lines == [
+        f"{manifest} of an earlier build is unreadable (truncated or overwritten); writing every shard not recorded "
+        "elsewhere again"]
     verify_records(config.output_dir)
     assert names_in(config.output_dir) == [f"{i:04d}" for i in range(6)]
 

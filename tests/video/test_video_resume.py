@@ -56,3 +56,26 @@ def test_parts_of_other_settings_are_not_reused(tmp_path, random_model_file):
     again = _cli(src, "-o", tmp_path / "out.mp4", *args, "--crf", "30")
     assert again.returncode == 0, again.stderr
     assert "kept" not in again.stdout
+
+
+def test_a_damaged_finished_segment_is_named_and_encoded_again(tmp_path, random_model_file):
+    src = tmp_path / "clip.mp4"
+    make_clip(src, size=(32, 24), frames=48, keyint=6)  # 4 segments of 0.5 s, as above
+    args = ["--model", random_model_file, "--segment-seconds", "0.5", "--batch", "5"]
+    whole = _cli(src, "-o", tmp_path / "whole.mp4", *args)
+    assert whole.returncode == 0, whole.stderr
+    killed = _cli(src, "-o", tmp_path / "resumed.mp4", *args, env={KILL_AFTER_ENV: "2"})
+    assert killed.returncode == -signal.SIGKILL
+    parts = tmp_path / ".resumed.mp4.sr-tf-parts"
+    damaged = parts / "seg-00000.nut"
+    data = bytearray(damaged.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # same size: only the recorded SHA-256 can tell
+    damaged.write_bytes(bytes(data))
+
+    resumed = _cli(src, "-o", tmp_path / "resumed.mp4", *args)
+    assert resumed.returncode == 0, resumed.stderr
+    assert (f"warning: {src}: segment {damaged} of an earlier run is corrupt: its SHA-256 differs from the "
+            "recorded one; encoding it again") in resumed.stderr
+    assert "kept 1 of 4 segments" in resumed.stdout
+    assert len(decoded_planes(tmp_path / "resumed.mp4")) == 48
+    assert stream_packets(tmp_path / "whole.mp4") == stream_packets(tmp_path / "resumed.mp4")  # the same video
