@@ -31,6 +31,7 @@ import numpy as np
 import tensorflow as tf
 
 from sr_tf.backends import PRECISIONS, cast_model
+from sr_tf.config import ConfigBase
 from sr_tf.signatures import (  # noqa: F401  (re-exported: the names are part of this module's API)
     BYTES_INPUT,
     BYTES_OUTPUT,
@@ -46,7 +47,7 @@ _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 @dataclasses.dataclass(frozen=True)
-class ExportConfig:
+class ExportConfig(ConfigBase):
     """How a generator is exported.
 
     Attributes:

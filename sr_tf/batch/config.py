@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 from sr_tf.backends import check_choice
+from sr_tf.config import ConfigBase
 
 INSTANCES_FORMATS = ("auto", "images", "file-list", "jsonl", "tf-record")
 OUTPUT_FORMATS = {"png": ".png", "jpeg": ".jpg", "webp": ".webp", "same": ""}
@@ -14,7 +15,7 @@ ERRORS_PREFIX = "prediction.errors_stats"
 
 
 @dataclasses.dataclass(frozen=True)
-class BatchConfig:
+class BatchConfig(ConfigBase):
     """One batch prediction job.
 
     Attributes:

@@ -17,12 +17,14 @@ from __future__ import annotations
 import dataclasses
 import re
 
+from sr_tf.config import ConfigBase
+
 INSTANCES_FORMATS = ("jsonl", "file-list", "tf-record")
 _REGION = re.compile(r"^[a-z]+-[a-z]+\d+$")
 
 
 @dataclasses.dataclass(frozen=True)
-class VertexJobConfig:
+class VertexJobConfig(ConfigBase):
     """A Vertex AI batch prediction job.
 
     Attributes:

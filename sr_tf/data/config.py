@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
+from sr_tf.config import ConfigBase
 from sr_tf.data.decoding import DEFAULT_MAX_PIXELS
 from sr_tf.data.degradations import DEGRADATIONS, RealESRGANConfig
 
@@ -15,7 +16,7 @@ VERIFY_MODES = ("none", "size", "checksum")
 
 
 @dataclass(frozen=True)
-class DatasetConfig:
+class DatasetConfig(ConfigBase):
     """Options of `build_dataset`; see `sr_tf.data.pipeline` for what each stage does.
 
     Attributes:

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 
 import tensorflow as tf
 
+from sr_tf.config import ConfigBase
 from sr_tf.data import kernels as K
 from sr_tf.data.resize import _output_length, apply_separable, imresize, resize_matrix
 
@@ -186,7 +187,7 @@ def usm_sharp(image: tf.Tensor, weight: float = 0.5, threshold: float = 10.0, ra
 
 
 @dataclass(frozen=True)
-class RealESRGANConfig:
+class RealESRGANConfig(ConfigBase):
     """Real-ESRGAN's degradation settings; defaults are `train_realesrgan_x4plus.yml`.
 
     Ranges are `(low, high)`; noise sigmas are in 8-bit units; probabilities in [0, 1].

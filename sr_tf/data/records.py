@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
+from sr_tf.config import ConfigBase
 from sr_tf.data import schema
 from sr_tf.data.decoding import (
     DEFAULT_MAX_PIXELS,
@@ -59,7 +60,7 @@ class CorruptShardError(RuntimeError):
 
 
 @dataclass(frozen=True)
-class BuildConfig:
+class BuildConfig(ConfigBase):
     """Options of `make_tfrecords` (and `sr-tf make-tfrecords`).
 
     Attributes:

@@ -8,6 +8,7 @@ import platform
 from pathlib import Path
 
 from sr_tf.backends import check_choice
+from sr_tf.config import ConfigBase
 from sr_tf.evaluation.curves import CurvePoint, alpha_curve
 from sr_tf.evaluation.data import HRPreparation, open_pairs
 from sr_tf.evaluation.methods import load_generator, load_methods
@@ -18,7 +19,7 @@ DEFAULT_ALPHAS = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 
 
 @dataclasses.dataclass(frozen=True)
-class EvaluateConfig:
+class EvaluateConfig(ConfigBase):
     """What to evaluate and how.
 
     Attributes:

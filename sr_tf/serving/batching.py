@@ -24,6 +24,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from sr_tf.config import ConfigBase
 from sr_tf.serving.errors import Code, ServingError
 
 log = logging.getLogger("sr_tf.serving")
@@ -31,7 +32,7 @@ RunFn = Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]
 
 
 @dataclasses.dataclass(frozen=True)
-class BatchingConfig:
+class BatchingConfig(ConfigBase):
     """Batching options (names follow TF Serving's `BatchingParameters`).
 
     Attributes:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sr_tf.config import ConfigBase
 from sr_tf.runtime.savedmodels import list_versions, load_savedmodel, version_path
 from sr_tf.serving.codec import TensorInfo
 from sr_tf.serving.errors import Code, ServingError, invalid
@@ -30,7 +31,7 @@ PREDICT_METHOD = "tensorflow/serving/predict"
 
 
 @dataclasses.dataclass(frozen=True)
-class ModelConfig:
+class ModelConfig(ConfigBase):
     """One served model (the fields of TF Serving's `ModelConfig` we support).
 
     Attributes:

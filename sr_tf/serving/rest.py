@@ -26,6 +26,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from sr_tf.config import ConfigBase
 from sr_tf.serving import codec
 from sr_tf.serving.errors import Code, ServingError, invalid
 from sr_tf.serving.service import PredictionCore, signature_def_map, status_response
@@ -39,7 +40,7 @@ METRICS_PATH = "/monitoring/prometheus/metrics"
 
 
 @dataclasses.dataclass(frozen=True)
-class VertexConfig:
+class VertexConfig(ConfigBase):
     """Vertex AI custom-container routes (from `AIP_HEALTH_ROUTE` / `AIP_PREDICT_ROUTE`)."""
 
     model_name: str

@@ -22,6 +22,7 @@ import time
 
 import uvicorn
 
+from sr_tf.config import ConfigBase
 from sr_tf.serving.batching import BatchingConfig
 from sr_tf.serving.errors import Code, ServingError
 from sr_tf.serving.models import ModelConfig, ModelManager
@@ -32,7 +33,7 @@ log = logging.getLogger("sr_tf.serving")
 
 
 @dataclasses.dataclass(frozen=True)
-class ServerConfig:
+class ServerConfig(ConfigBase):
     """How the server listens and behaves.
 
     Attributes:

@@ -11,17 +11,22 @@ Step counts are those of the papers / BasicSR option files; shrink `total_steps`
 
 from __future__ import annotations
 
-import dataclasses
-import tomllib
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sr_tf.config import (  # noqa: F401  (re-exported: part of this module's API)
+    CONFIG_SUFFIXES,
+    ConfigBase,
+    apply_overrides,
+    merge,
+    parse_override,
+    read_config_file,
+)
+
 
 @dataclass
-class NetConfig:
+class NetConfig(ConfigBase):
     """An architecture from `sr_tf.models.GENERATORS` / `DISCRIMINATORS` and its constructor kwargs."""
 
     name: str = "srresnet"
@@ -29,7 +34,7 @@ class NetConfig:
 
 
 @dataclass
-class LossConfig:
+class LossConfig(ConfigBase):
     """Loss weights. A weight is a float or `{boundaries = [...], values = [...]}` (piecewise by step)."""
 
     pixel_loss: str = "l1"  # l1 | mse | charbonnier
@@ -44,7 +49,7 @@ class LossConfig:
 
 
 @dataclass
-class OptimConfig:
+class OptimConfig(ConfigBase):
     """Adam for G (and D). `lr_schedule`: constant | multistep (x gamma at milestones) | cosine_restart."""
 
     g_lr: float = 1e-4
@@ -59,7 +64,7 @@ class OptimConfig:
 
 
 @dataclass
-class DataConfig:
+class DataConfig(ConfigBase):
     """Training patches: global batch of `batch_size` HR patches of `hr_patch_size`, LR = HR / scale.
     `crop_candidates`: each patch is the most detailed of this many random crops (1: plain random)."""
 
@@ -71,7 +76,7 @@ class DataConfig:
 
 
 @dataclass
-class TrainConfig:
+class TrainConfig(ConfigBase):
     """A training run. Steps are optimizer steps (one batch each).
 
     `model.fit` runs in Keras epochs of `steps_per_epoch` steps: metrics, TensorBoard scalars and
@@ -266,143 +271,6 @@ def recipe(name: str) -> TrainConfig:
 # --------------------------------------------------------------------------- overrides
 
 
-def _field_types(cls) -> dict[str, Any]:
-    return typing.get_type_hints(cls)
-
-
-def _dataclass_of(tp) -> type | None:
-    is_union = typing.get_origin(tp) in (typing.Union, types.UnionType)
-    for arg in (tp, *(typing.get_args(tp) if is_union else ())):
-        if dataclasses.is_dataclass(arg):
-            return arg
-    return None
-
-
-def _check_value(path: str, tp, value):
-    """Checks (and converts int -> float) a leaf value against the field's annotation."""
-    is_union = typing.get_origin(tp) in (typing.Union, types.UnionType)
-    allowed = typing.get_args(tp) if is_union else (tp,)
-    if value is None and type(None) in allowed:
-        return None
-    if float in allowed and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    for a in allowed:
-        origin = typing.get_origin(a) or a
-        if a is Any or (isinstance(origin, type) and isinstance(value, origin)):
-            if origin is int and isinstance(value, bool):
-                continue
-            return value
-    raise ValueError(f"Config key {path!r} expects {tp}. Received: {path}={value!r}")
-
-
-def _key_paths(cls, prefix: str = "") -> list[str]:
-    """Every settable key of the dataclass `cls`, dotted (`data.batch_size`), nested ones included."""
-    paths = []
-    for name, tp in _field_types(cls).items():
-        paths.append(prefix + name)
-        sub = _dataclass_of(tp)
-        if sub is not None:
-            paths += _key_paths(sub, f"{prefix}{name}.")
-    return paths
-
-
-def _nearest_keys(cls, key: str, prefix: str) -> str:
-    """`did you mean 'data.batch_size'?` (same last part, or a close spelling), else the valid keys."""
-    import difflib
-
-    paths = _key_paths(cls, prefix)
-    same_leaf = [p for p in paths if p.rsplit(".", 1)[-1] == key]
-    close = same_leaf or difflib.get_close_matches(prefix + key, paths, n=3, cutoff=0.75)
-    if close:
-        return "did you mean " + " or ".join(repr(p) for p in close) + "?"
-    return f"expected one of {sorted(_field_types(cls))}."
-
-
-def merge(config, updates: dict[str, Any], prefix: str = ""):
-    """Returns a copy of the dataclass `config` with nested `updates` applied (unknown keys raise)."""
-    config = dataclasses.replace(config)
-    types = _field_types(type(config))
-    for key, value in updates.items():
-        path = f"{prefix}{key}"
-        if key not in types:
-            raise ValueError(f"Unknown config key {path!r}; {_nearest_keys(type(config), key, prefix)}")
-        sub_cls = _dataclass_of(types[key])
-        current = getattr(config, key)
-        if sub_cls is not None and isinstance(value, dict):
-            base = current if current is not None else sub_cls()
-            setattr(config, key, merge(base, value, prefix=f"{path}."))
-        elif isinstance(current, dict) and isinstance(value, dict) and key == "kwargs":
-            setattr(config, key, {**current, **value})
-        else:
-            setattr(config, key, _check_value(path, types[key], value))
-    return config
-
-
-def parse_override(text: str) -> dict[str, Any]:
-    """`"optim.g_lr=1e-4"` -> `{"optim": {"g_lr": 1e-4}}` (value parsed as TOML, else a string)."""
-    key, sep, raw = text.partition("=")
-    if not sep or not key.strip():
-        raise ValueError(f"Overrides look like KEY=VALUE (e.g. optim.g_lr=1e-4). Received: {text!r}")
-    try:
-        value = tomllib.loads(f"v = {raw.strip()}")["v"]
-    except tomllib.TOMLDecodeError:
-        value = raw.strip()
-    if value == "none":
-        value = None
-    nested: dict[str, Any] = {}
-    node = nested
-    parts = key.strip().split(".")
-    for part in parts[:-1]:
-        node = node.setdefault(part, {})
-    node[parts[-1]] = value
-    return nested
-
-
-def apply_overrides(config: TrainConfig, overrides: list[str]) -> TrainConfig:
-    for text in overrides:
-        config = merge(config, parse_override(text))
-    return config
-
-
-CONFIG_SUFFIXES = (".toml", ".yaml", ".yml")
-
-
-def _yaml_loader():
-    """PyYAML's SafeLoader, also reading `1e-4` as a float (YAML 1.1 wants `1.0e-4`; YAML 1.2 and
-    TOML do not, and a learning rate silently read as a string would only fail later)."""
-    import re
-
-    import yaml
-
-    class Loader(yaml.SafeLoader):
-        pass
-
-    pattern = re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$")
-    Loader.add_implicit_resolver("tag:yaml.org,2002:float", pattern, list("-+0123456789"))
-    return Loader
-
-
-def read_config_file(path: Path) -> dict[str, Any]:
-    """The tables of a TOML or YAML config file as nested dicts (a YAML file must hold a mapping)."""
-    text = path.read_text()
-    if path.suffix == ".toml":
-        try:
-            return tomllib.loads(text)
-        except tomllib.TOMLDecodeError as err:
-            raise ValueError(f"{path}: not valid TOML: {err}") from None
-    import yaml
-
-    try:
-        data = yaml.load(text, Loader=_yaml_loader())
-    except yaml.YAMLError as err:
-        raise ValueError(f"{path}: not valid YAML: {err}") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: a config file holds a mapping of keys. Received: {type(data).__name__}")
-    return data
-
-
 def load_config(name_or_path: str, overrides: list[str] | None = None) -> TrainConfig:
     """A recipe name or a TOML / YAML file (with optional `base = "<recipe>"`), then `overrides`."""
     path = Path(name_or_path)
@@ -422,7 +290,7 @@ def load_config(name_or_path: str, overrides: list[str] | None = None) -> TrainC
 
 
 def to_dict(config: TrainConfig) -> dict[str, Any]:
-    return dataclasses.asdict(config)
+    return config.to_dict()
 
 
 def from_dict(data: dict[str, Any]) -> TrainConfig:

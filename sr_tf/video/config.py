@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import dataclasses
 
+from sr_tf.config import ConfigBase
+
 # Encoders whose quality is set by a constant rate factor (`crf`), and their default.
 CRF_CODECS = ("libx264", "libx265", "libvpx-vp9", "libsvtav1", "libaom-av1")
 DEFAULT_CRF = 18
 
 
 @dataclasses.dataclass(frozen=True)
-class VideoConfig:
+class VideoConfig(ConfigBase):
     """How frames are upscaled and encoded.
 
     Attributes:
