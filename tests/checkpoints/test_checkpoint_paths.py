@@ -9,7 +9,14 @@ import numpy as np
 import pytest
 
 from tests.checkpoints.files import FORMATS, checkpoint_files
-from tests.checkpoints.oracle import photo_crop, psnr, randomize, spandrel_arch, state_of, torch_forward
+from tests.checkpoints.oracle import (
+    photo_crop,
+    psnr,
+    randomize,
+    spandrel_arch,
+    state_of,
+    torch_forward,
+)
 from tests.cli.cli_helpers import run_cli
 
 PARAMS = dict(num_in_ch=3, num_out_ch=3, num_feat=8, num_conv=2, upscale=2)
