@@ -67,3 +67,20 @@ def pixel_shuffle_scale(channels: int, in_ch: int) -> tuple[int, int] | None:
             if scale * scale * out_ch == channels:
                 return scale, out_ch
     return None
+
+
+def set_dense(layer: keras.layers.Dense, state: StateDict, prefix: str) -> None:
+    """PyTorch `nn.Linear` `prefix.weight` `[out, in]` (and `prefix.bias` `[out]`) into a built Dense `[in, out]`."""
+    cin, cout = (int(d) for d in layer.kernel.shape)
+    values = [state.take(f"{prefix}.weight", (cout, cin)).T]
+    if layer.use_bias:
+        values.append(state.take(f"{prefix}.bias", (cout,)))
+    layer.set_weights(values)
+
+
+def set_norm(layer: keras.layers.Layer, state: StateDict, prefix: str) -> None:
+    """PyTorch `nn.LayerNorm` / `nn.BatchNorm2d`-style affine `prefix.weight` and `prefix.bias` `[C]` into a
+    built Keras LayerNormalization (gamma, beta; its epsilon must be set to torch's 1e-5 by the model)."""
+    gamma, beta = layer.gamma, layer.beta
+    shape = tuple(int(d) for d in gamma.shape)
+    layer.set_weights([state.take(f"{prefix}.weight", shape), state.take(f"{prefix}.bias", tuple(int(d) for d in beta.shape))])
