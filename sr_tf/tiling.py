@@ -47,8 +47,10 @@ def _ramp(start, stop, cut_before, cut_after, half, scale):
     hb = tf.cast(half, tf.float32)
     rise = tf.clip_by_value((u - (tf.cast(cut_before, tf.float32) - hb)) / width, 0.0, 1.0)
     fall = tf.clip_by_value(((tf.cast(cut_after, tf.float32) + hb) - u) / width, 0.0, 1.0)
-    w = tf.where(cut_before >= 0, tf.minimum(ones, rise), ones)
-    return tf.where(cut_after >= 0, tf.minimum(w, fall), w)
+    # With no blend band (half == 0) the span is the core itself: every pixel is this tile's alone.
+    has_band = half > 0
+    w = tf.where(tf.logical_and(cut_before >= 0, has_band), tf.minimum(ones, rise), ones)
+    return tf.where(tf.logical_and(cut_after >= 0, has_band), tf.minimum(w, fall), w)
 
 
 def upscale_tiled(
