@@ -104,9 +104,10 @@ def model_spec(spec: str) -> ModelSpec:
 
     suffixes = ", ".join((KERAS_SUFFIX, *CHECKPOINT_SUFFIXES))
     near = difflib.get_close_matches(spec, list(catalogue), n=3)
-    hint = f" Did you mean {' or '.join(map(repr, near))}?" if near else ""
-    raise ValueError(f"model {spec!r} is neither a catalogue model (`sr-tf models` lists them), a model file "
-                     f"({suffixes}) nor a SavedModel directory.{hint}")
+    hint = (f" Did you mean {' or '.join(map(repr, near))}?" if near
+            else f" The catalogue's models: {', '.join(sorted(catalogue))}.")
+    raise ValueError(f"model {spec!r} is neither a catalogue model, a model file ({suffixes}) nor a "
+                     f"SavedModel directory.{hint}")
 
 
 def local_file(uri: str) -> str:
