@@ -116,7 +116,7 @@ def _openvino_forward(model: keras.Model, precision: str) -> Callable[[np.ndarra
     try:
         import openvino as ov
     except ImportError as err:
-        raise ImportError("--backend openvino needs OpenVINO: pip install 'sr-tf[openvino]'") from err
+        raise ImportError("`backend` openvino needs OpenVINO: pip install 'sr-tf[openvino]'") from err
     fn = tf.function(
         lambda x: tf.cast(model(x, training=False), tf.float32),
         input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)],

@@ -175,7 +175,7 @@ def write_warmup_requests(export_dir: str | os.PathLike, model_name: str = "mode
     except ImportError as err:
         raise ImportError(
             "Writing warmup requests needs tensorflow-serving-api: pip install 'sr-tf[serve]', "
-            "or export with warmup=False (sr-tf export --no-warmup)."
+            "or export with warmup=False."
         ) from err
 
     path = Path(export_dir) / WARMUP_FILE

@@ -184,7 +184,7 @@ class PredictDoFn(beam.DoFn):
         if height * width > self.max_pixels:
             raise ValueError(
                 f"image has {width}x{height} = {width * height} pixels, over the limit of "
-                f"{self.max_pixels} (--max-pixels)"
+                f"max_pixels={self.max_pixels}"
             )
 
     def _decode(self, inst: Instance) -> np.ndarray:
@@ -203,7 +203,7 @@ class PredictDoFn(beam.DoFn):
             width = height = 0
         if width * height > self.max_pixels:
             raise ValueError(f"{name}: image has {width}x{height} = {width * height} pixels, over "
-                             f"the limit of {self.max_pixels} (--max-pixels)")
+                             f"the limit of max_pixels={self.max_pixels}")
         return decode_image(data, name)
 
     # --- batches --------------------------------------------------------------------
@@ -370,8 +370,8 @@ def check_manifest(config: BatchConfig) -> None:
         if have is not None:
             diff = {k: (have.get(k), v) for k, v in want.items() if have.get(k) != v}
             raise ValueError(
-                f"--output {config.output!r} holds the outputs of a different job (was -> now: {diff}); "
-                "use another --output, or --overwrite to recompute everything"
+                f"`output` {config.output!r} holds the outputs of a different job (was -> now: {diff}); "
+                "use another `output`, or `overwrite` to recompute everything"
             )
     storage.write_bytes(uri, json.dumps(want, sort_keys=True).encode(), "application/json")
 

@@ -76,7 +76,7 @@ def load_predictor(spec: str, tile: int = 256, tile_pad: int = 16, backend: str 
     if parsed.kind == "savedmodel":
         if (backend, precision) != ("tf", "float32"):
             raise ValueError("A SavedModel runs in TensorFlow in the precision it was exported with "
-                             "(sr-tf export --precision); --backend/--precision apply to .keras files, "
+                             "(`precision` of the export); `backend` and `precision` apply to .keras files, "
                              f"checkpoints and catalogue models. Received: backend={backend!r}, precision={precision!r}")
         loaded = load_savedmodel(parsed.location)
         fn = loaded.signatures.get(DEFAULT_SIGNATURE)

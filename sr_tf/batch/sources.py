@@ -81,7 +81,7 @@ def _matches(pattern: str) -> tuple[list[str], str]:
         return storage.list_files(pattern), root
     if storage.exists(pattern):
         return [pattern], _parent(pattern)
-    raise FileNotFoundError(f"--input matches no file, directory or gs:// prefix. Received: input={pattern!r}")
+    raise FileNotFoundError(f"`input` matches no file, directory or gs:// prefix. Received: input={pattern!r}")
 
 
 def _parent(uri: str) -> str:
@@ -127,7 +127,7 @@ def find_sources(config: BatchConfig) -> list[Source]:
     # outputs of an earlier run inside the input folder are not inputs
     sources = [s for s in sources if not _normalise(s.uri).startswith(out_root)]
     if not sources:
-        raise FileNotFoundError(f"--input names no {fmt} files. Received: input={config.input!r}")
+        raise FileNotFoundError(f"`input` names no {fmt} files. Received: input={config.input!r}")
     _check_unique_outputs(sources, config)
     return sorted(sources, key=lambda s: s.uri)
 
@@ -177,7 +177,7 @@ def _check_unique_outputs(sources: list[Source], config: BatchConfig) -> None:
         if name in seen:
             raise ValueError(
                 f"Two inputs would write the same output {name!r}: {seen[name]!r} and {s.uri!r}. "
-                "Use --output-format same, or give the inputs distinct names."
+                "Use output_format='same', or give the inputs distinct names."
             )
         seen[name] = s.uri
 

@@ -91,7 +91,7 @@ def find_video_sources(config: BatchConfig) -> list[Source]:
     sources = [Source(f, _rel(f, root), "video") for f in files
                if not f.startswith(out_root) and not posixpath.basename(f).startswith(".")]
     if not sources:
-        raise FileNotFoundError(f"--input names no video files. Received: input={config.input!r}")
+        raise FileNotFoundError(f"`input` names no video files. Received: input={config.input!r}")
     return sorted(sources, key=lambda s: s.uri)
 
 
@@ -335,8 +335,8 @@ def check_video_manifest(config: BatchConfig, video: VideoConfig) -> None:
         return
     if have is not None and not config.overwrite:
         diff = {k: (have.get(k), v) for k, v in want.items() if have.get(k) != v}
-        raise ValueError(f"--output {config.output!r} holds the outputs of a different video job (was -> now: "
-                         f"{diff}); use another --output, or --overwrite to recompute everything")
+        raise ValueError(f"`output` {config.output!r} holds the outputs of a different video job (was -> now: "
+                         f"{diff}); use another `output`, or `overwrite` to recompute everything")
     for old in storage.list_files(storage.join(config.output, PARTS)) if storage.is_dir(
             storage.join(config.output, PARTS)) else []:
         storage.delete(old)

@@ -9,7 +9,8 @@ imports nothing heavy, and `run` checks its arguments before importing TensorFlo
 passes unknown options on to another tool (Apache Beam) sets `PASS_UNKNOWN = True` and finds them
 in `args.unknown`. User mistakes are one line: `run` raises `UsageError` (exit status 2) or one
 of the library's errors (see `_user_error`), and `main` prints it without a traceback
-(`--verbose` shows the traceback and TensorFlow's own log lines).
+(`--verbose` shows the traceback and TensorFlow's own log lines). Library errors name parameters
+(`input`, `tile_pad=3`); `main` translates those that are the verb's options into its flags.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import argparse
 import importlib
 import sys
 
-from sr_tf.cli.options import UsageError
+from sr_tf.cli.options import UsageError, flag_names
 
 # subcommand name -> module path (a plain dict is the registry).
 SUBCOMMANDS: dict[str, str] = {
@@ -64,7 +65,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
             module.add_arguments(p)
             # SUPPRESS: `sr-tf --verbose VERB` must not be reset by the verb's own default.
             p.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=VERBOSE_HELP)
-            p.set_defaults(_run=module.run, _pass_unknown=getattr(module, "PASS_UNKNOWN", False))
+            p.set_defaults(_run=module.run, _pass_unknown=getattr(module, "PASS_UNKNOWN", False), _parser=p)
         else:
             sub.add_parser(name, help=f"(run `sr-tf {name} --help`)", add_help=False)
     return parser
@@ -109,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         status = _user_error(err)
         if status is None or args.verbose:
             raise
-        text = str(err).strip() or type(err).__name__
+        text = flag_names(str(err).strip() or type(err).__name__, args._parser)
         prefix = "error: " if isinstance(err, UsageError) else ""
         print(f"sr-tf {args.command}: {prefix}{text}", file=sys.stderr)
         return status

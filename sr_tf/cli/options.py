@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 
 TILE = 256
 TILE_PAD = 16
@@ -29,6 +30,22 @@ EVALUATE_TILE = 512
 
 class UsageError(ValueError):
     """A user mistake in the command line; `sr-tf` prints it as one line and exits with status 2."""
+
+
+def flag_names(text: str, parser: argparse.ArgumentParser) -> str:
+    """A library error's text with the verb's parameter names written as its flags.
+
+    The library names parameters, never flags (`` `input` matches no file``, `Received: tile_pad=3`);
+    a name that is the `dest` of one of `parser`'s options becomes that option's long flag
+    (`--input matches no file`, `Received: --tile-pad=3`). Other words are left alone.
+    """
+    flags = {a.dest: max(a.option_strings, key=len) for a in parser._actions
+             if a.option_strings and a.dest not in ("help", argparse.SUPPRESS)}
+    if not flags:
+        return text
+    names = "|".join(sorted(map(re.escape, flags), key=len, reverse=True))
+    text = re.sub(rf"`({names})`", lambda m: flags[m.group(1)], text)
+    return re.sub(rf"(?<![\w.`-])({names})=", lambda m: flags[m.group(1)] + "=", text)
 
 
 def integer(minimum: int):

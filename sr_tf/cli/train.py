@@ -26,7 +26,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--hr-downscale", type=int, default=1,
                    help="downscale every image (training and validation) by this integer factor first "
                         "(antialiased MATLAB bicubic, as sr-tf evaluate --hr-downscale); 2 hides JPEG artefacts")
-    p.add_argument("--out", required=True, help="run directory (checkpoints, logs, config, final generator)")
+    p.add_argument("--out", dest="run_dir", required=True, help="run directory (checkpoints, logs, config, final generator)")
     p.add_argument("--steps", type=int, default=None, help="shortcut for --set total_steps=N")
     p.add_argument("--resume", action="store_true",
                    help="require an existing run to continue (an existing run is resumed anyway)")
@@ -52,21 +52,21 @@ def run(args: argparse.Namespace) -> int:
     from sr_tf.training.callbacks import latest_checkpoint
     from sr_tf.training.run import TrainData, train
 
-    if args.resume and latest_checkpoint(args.out) is None:
-        raise SystemExit(f"sr-tf train: --resume given but {args.out} has no checkpoint.")
+    if args.resume and latest_checkpoint(args.run_dir) is None:
+        raise SystemExit(f"sr-tf train: --resume given but {args.run_dir} has no checkpoint.")
     data = TrainData(args.data, source=args.data_source, val_path=args.val_data, val_split=args.val_split,
                      hr_downscale=args.hr_downscale)
     print(f"Training {config.name} on {args.data} ({args.data_source}, {config.data.degradation})"
           + (f", validating on the last {args.val_split} images" if args.val_split else "")
           + (f", validating on {args.val_data}" if args.val_data else "") + ".", flush=True)
     result = train(
-        config, data, args.out, init_from=_init_source(args.init_from), resume=not args.no_resume,
+        config, data, args.run_dir, init_from=_init_source(args.init_from), resume=not args.no_resume,
         verbose=2 if args.no_progress else 1,
         time_limit_s=None if args.max_minutes is None else args.max_minutes * 60,
         log=lambda message: print(message, flush=True),
     )
     best = "n/a" if result.best_psnr is None else f"{result.best_psnr:.3f} dB"
-    print(f"Done at step {result.step}; best validation PSNR-Y {best}. Generator: {args.out}/generator.keras")
+    print(f"Done at step {result.step}; best validation PSNR-Y {best}. Generator: {args.run_dir}/generator.keras")
     return 0
 
 

@@ -75,7 +75,7 @@ def inspect_image(data: bytes, name: str, max_pixels: int = DEFAULT_MAX_PIXELS) 
     if info.width * info.height > max_pixels:
         raise UnreadableImageError(
             f"{name}: image is {info.width}x{info.height} ({info.width * info.height} pixels), "
-            f"more than max_pixels={max_pixels}; raise max_pixels (--max-pixels) to include it"
+            f"more than max_pixels={max_pixels}; raise `max_pixels` to include it"
         )
     return info
 

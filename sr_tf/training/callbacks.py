@@ -171,7 +171,7 @@ def newest_good_checkpoint(run_dir: str | Path, log: Callable[[str], None] = pri
             listed = "; ".join(problem for _, problem in damaged)
             raise DamagedCheckpointError(
                 f"no checkpoint in {Path(run_dir) / CHECKPOINT_DIR} verifies ({listed}); nothing was changed. "
-                "Move the damaged files away to start the run again, or use a new --out.")
+                "Move the damaged files away to start the run again, or use a new `run_dir`.")
         return None
     for bad, problem in damaged:
         if set_damaged_aside:

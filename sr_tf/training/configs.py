@@ -283,7 +283,7 @@ def load_config(name_or_path: str, overrides: list[str] | None = None) -> TrainC
         config = merge(config, data)
     else:
         raise ValueError(
-            f"--config must be a recipe name ({', '.join(sorted(RECIPES))}) or an existing "
+            f"`config` must be a recipe name ({', '.join(sorted(RECIPES))}) or an existing "
             f"{' / '.join(CONFIG_SUFFIXES)} file. Received: {name_or_path!r}"
         )
     return apply_overrides(config, overrides or [])

@@ -115,10 +115,10 @@ def dataset_configs(config: TrainConfig, data: TrainData) -> tuple[DatasetConfig
     val_files: list[str] = []
     if data.val_split:
         if data.source != "folder":
-            raise ValueError(f"--val-split takes the last images of a --data folder. Received: source={data.source!r}")
+            raise ValueError(f"`val_split` takes the last images of a `data` folder. Received: source={data.source!r}")
         files = list_images(data.path)
         if not 0 < data.val_split < len(files):
-            raise ValueError(f"--val-split must leave training images. Received: --val-split={data.val_split} "
+            raise ValueError(f"`val_split` must leave training images. Received: val_split={data.val_split} "
                              f"with {len(files)} images")
         files, val_files = files[: -data.val_split], files[-data.val_split:]
     in_memory = data.in_memory
@@ -154,7 +154,7 @@ def _check_run_config(run_dir: Path, config: TrainConfig) -> None:
         if saved.get(key) != current.get(key):
             raise ValueError(
                 f"{run_dir} holds a run with a different {key} ({saved.get(key)!r}); resume it with the same "
-                f"config or use a new --out. Received: {key}={current.get(key)!r}"
+                f"config or use a new `run_dir`. Received: {key}={current.get(key)!r}"
             )
 
 
@@ -166,7 +166,7 @@ def _check_same_config(src: keras.Model, dst: keras.Model, name: str) -> None:
     if type(src) is not type(dst) or theirs != ours:
         wanted = ", ".join(f"{k}={v!r}" for k, v in theirs.items() if ours.get(k) != v)
         raise ValueError(
-            f"--init-from {name}: that model is a {type(src).__name__} with {wanted or theirs}; configure the "
+            f"`init_from` {name}: that model is a {type(src).__name__} with {wanted or theirs}; configure the "
             f"generator so (now: {type(dst).__name__})."
         )
 
@@ -192,7 +192,7 @@ def init_generator_from(model: SRModel, source: str | Path | keras.Model) -> str
         if path.is_dir():
             checkpoint = C.newest_good_checkpoint(path, log=print, set_damaged_aside=False)
             if checkpoint is None or not (path / "config.json").is_file():
-                raise ValueError(f"--init-from: no checkpoint in run directory. Received: {str(source)!r}")
+                raise ValueError(f"`init_from`: no checkpoint in run directory. Received: {str(source)!r}")
             earlier = build_model(from_dict(json.loads((path / "config.json").read_text())))
             earlier.build((None, None, None, 3))
             C.restore(earlier, checkpoint)
@@ -253,7 +253,7 @@ def train(
     write_dir = scratch or run_dir
     existing = C.latest_checkpoint(run_dir) if run_dir is not None else None
     if existing is not None and not resume:
-        raise ValueError(f"{run_dir} already holds checkpoints; pass --resume or choose a new --out. Found: {existing}")
+        raise ValueError(f"{run_dir} already holds checkpoints; pass `resume` or choose a new `run_dir`. Found: {existing}")
     if run_dir is not None:
         _check_run_config(run_dir, config)
     if existing is not None:  # before anything is written: raises if no checkpoint verifies

@@ -61,7 +61,7 @@ class VideoConfig(ConfigBase):
         crf = self.crf if self.crf is not None else (DEFAULT_CRF if self.codec in CRF_CODECS else None)
         if crf is not None:
             if self.codec not in CRF_CODECS:
-                raise ValueError(f"--crf applies to {', '.join(CRF_CODECS)}. Received: codec={self.codec!r}")
+                raise ValueError(f"`crf` applies to {', '.join(CRF_CODECS)}. Received: codec={self.codec!r}")
             options["crf"] = str(crf)
             if self.codec == "libvpx-vp9":
                 options["b"] = "0"  # constant quality mode needs a zero bitrate target

@@ -59,10 +59,10 @@ def choose_pix_fmt(codec: str, input_pix_fmt: str, requested: str | None) -> str
     try:
         formats = [f.name for f in (av.codec.Codec(codec, "w").video_formats or ())]
     except Exception:  # av raises UnknownCodecError; the message says what to do
-        raise VideoError(f"--codec {codec!r} is not a video encoder of this FFmpeg build") from None
+        raise VideoError(f"`codec` {codec!r} is not a video encoder of this FFmpeg build") from None
     if requested is not None:
         if formats and requested not in formats:
-            raise VideoError(f"--pix-fmt {requested} is not taken by {codec}; it takes {', '.join(formats)}")
+            raise VideoError(f"`pix_fmt` {requested} is not taken by {codec}; it takes {', '.join(formats)}")
         return requested
     if not formats or input_pix_fmt in formats:
         return input_pix_fmt
@@ -86,7 +86,7 @@ def check_encoder(config: VideoConfig, info: VideoInfo, size: tuple[int, int], p
     fmt = av.VideoFormat(pix_fmt)
     if (fmt.chroma_width(2) < 2 and width % 2) or (fmt.chroma_height(2) < 2 and height % 2):
         raise VideoError(f"the output would be {width}x{height}, and {pix_fmt} needs even dimensions; "
-                         "use another --scale or a 4:4:4 --pix-fmt such as yuv444p")
+                         "use another `scale` or a 4:4:4 `pix_fmt` such as yuv444p")
     try:
         ctx = _encoder_context(config, info, size, pix_fmt)
         ctx.open()
