@@ -13,6 +13,8 @@ import time
 import numpy as np
 from PIL import Image
 
+from tests.net_helpers import free_port  # noqa: F401 - batch tests import it from here
+
 SCALE = 2  # of the tiny test model
 
 # gcp-storage-emulator imports `fs`, which calls pkg_resources (gone from setuptools >= 81); this
@@ -30,12 +32,6 @@ except ImportError:
 from gcp_storage_emulator.__main__ import main
 sys.exit(main())
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start_emulator(port: int) -> subprocess.Popen:

@@ -8,6 +8,8 @@ import shutil
 import numpy as np
 from PIL import Image
 
+from tests.net_helpers import free_port  # noqa: F401 - serving tests import it from here
+
 
 def reference_upscale(model, pixels: np.ndarray) -> np.ndarray:
     """The Keras model called directly with the export's documented scaling: [0, 255] in and out."""
@@ -44,12 +46,6 @@ def assert_upscaled_equal(actual: np.ndarray, desired: np.ndarray) -> None:
     assert np.mean(diff > 0) < 1e-3, f"{np.mean(diff > 0):.4%} of the values differ"
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def bomb_png(width: int, height: int) -> bytes:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,6 +16,7 @@ from PIL import Image
 from serving_helpers import assert_upscaled_equal, copy_version, image_bytes, reference_upscale
 
 from sr_tf.cli import main
+from tests.net_helpers import free_port
 
 
 def test_predict_cli_over_rest_and_grpc(server, rest_url, grpc_target, tmp_path, tiny_model, capsys):
@@ -30,16 +30,12 @@ def test_predict_cli_over_rest_and_grpc(server, rest_url, grpc_target, tmp_path,
     assert "404" in capsys.readouterr().err
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.mark.large
 def test_serve_cli_process_answers_and_stops_on_sigterm(exported, tmp_path):
     copy_version(exported, tmp_path / "cli", 1)
-    rest, grpc_port = _free_port(), _free_port()
+    rest, grpc_port = free_port(), free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "sr_tf", "serve", "--model-base-path", str(tmp_path / "cli"),
          "--rest-port", str(rest), "--grpc-port", str(grpc_port)],

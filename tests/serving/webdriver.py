@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import base64
 import shutil
-import socket
 import subprocess
 import time
 
 import requests
+
+from tests.net_helpers import free_port
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
@@ -24,17 +25,13 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-
                   "--disable-sync", "--hide-scrollbars"]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Browser:
     """One headless Chromium session. Use as a context manager."""
 
     def __init__(self, profile_dir, width: int = 1280, height: int = 900, timeout: float = 60):
-        self.port = _free_port()
+        self.port = free_port()
         self._driver = subprocess.Popen([CHROMEDRIVER, f"--port={self.port}"],
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.url = f"http://127.0.0.1:{self.port}"

@@ -4,7 +4,6 @@ one worker with the same global batch; only the chief writes into the run direct
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import textwrap
@@ -13,6 +12,8 @@ import h5py
 import numpy as np
 import pytest
 from train_helpers import TINY, write_images
+
+from tests.net_helpers import free_ports
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -34,14 +35,6 @@ SCRIPT = textwrap.dedent("""
     """)
 
 
-def free_ports(count):
-    sockets = [socket.socket() for _ in range(count)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
 
 
 def arrays(path):
