@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -94,19 +95,37 @@ def check_bytes(data: bytes, record: dict) -> str | None:
     return problem
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> None:
     """Writes through `write(tmp_path)` then renames over `path`, so readers never see half a file.
 
-    The temporary file is `.tmp-NAME` beside `path` (same folder, hence same file system; the
-    extension is kept, which e.g. Keras checks); it is removed if `write` fails.
+    The temporary file is `.tmp-XXXX-NAME` beside `path`: the same folder (hence the same file
+    system), a name of its own per call (two processes writing the same cache entry do not collide),
+    the extension kept (Keras checks it). It gets a new file's usual mode (0666 less the umask; a
+    bare temporary file would be 0600) and is removed if `write` fails. The parent folder is created.
     """
     path = Path(path)
-    tmp = path.with_name(f".tmp-{path.name}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=f"-{path.name}")
+    os.close(fd)
     try:
-        write(str(tmp))
+        write(tmp)
+        if os.path.isfile(tmp):
+            os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     finally:
-        tmp.unlink(missing_ok=True)
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """`atomic_write` of `data`."""
+    atomic_write(path, lambda p: Path(p).write_bytes(data))
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:

@@ -9,10 +9,10 @@ complete, and a local file is written to a hidden temporary sibling and renamed 
 from __future__ import annotations
 
 import fnmatch
-import os
-import tempfile
 import threading
 from pathlib import Path
+
+from sr_tf.integrity import atomic_write_bytes
 
 GCS_PREFIX = "gs://"
 _GLOB_CHARS = "*?["
@@ -88,17 +88,7 @@ def write_bytes(uri: str, data: bytes, content_type: str | None = None) -> None:
     if is_gcs(uri):
         _blob(uri).upload_from_string(data, content_type=content_type or "application/octet-stream")
         return
-    path = Path(uri)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    atomic_write_bytes(uri, data)
 
 
 def exists(uri: str) -> bool:

@@ -45,6 +45,7 @@ from sr_tf.batch.pipeline import (
     shard_of,
 )
 from sr_tf.batch.sources import Source, _matches, _normalise, _rel
+from sr_tf.integrity import atomic_write
 from sr_tf.video import VIDEO_SUFFIXES, VideoConfig, VideoError
 
 PARTS = ".sr-tf-video-parts"
@@ -231,10 +232,7 @@ def _upload(local: str, uri: str) -> None:
         bucket, name = storage.split_gcs(uri)
         storage.client().bucket(bucket).blob(name).upload_from_filename(local)
         return
-    os.makedirs(os.path.dirname(uri) or ".", exist_ok=True)
-    tmp = os.path.join(os.path.dirname(uri) or ".", f".{os.path.basename(uri)}.tmp")
-    shutil.copyfile(local, tmp)
-    os.replace(tmp, uri)
+    atomic_write(uri, lambda tmp: shutil.copyfile(local, tmp))
 
 
 class JoinVideoDoFn(beam.DoFn):

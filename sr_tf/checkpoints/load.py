@@ -14,6 +14,7 @@ import numpy as np
 from sr_tf.checkpoints import registry
 from sr_tf.checkpoints.reader import read_checkpoint
 from sr_tf.checkpoints.state import CheckpointError, StateDict
+from sr_tf.integrity import atomic_write
 
 
 def load_checkpoint(path: str | os.PathLike):
@@ -43,15 +44,13 @@ def convert_checkpoint(path: str | os.PathLike, output: str | os.PathLike, overw
     if output.exists() and not overwrite:
         raise FileExistsError(f"{output} exists already")
     model, found = load_checkpoint(path)
-    # Keras wants the .keras suffix on the file it writes, so the temporary name keeps it.
-    tmp = output.with_name(f".{output.stem}.{os.getpid()}.tmp.keras")
-    try:
+
+    def save(tmp: str) -> None:
         model.save(tmp)
         if output.exists() and not overwrite:  # appeared while converting
             raise FileExistsError(f"{output} exists already")
-        os.replace(tmp, output)
-    finally:
-        tmp.unlink(missing_ok=True)
+
+    atomic_write(output, save)
     return output, found
 
 

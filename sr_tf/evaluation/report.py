@@ -31,6 +31,7 @@ import numpy as np
 
 from sr_tf.evaluation.curves import CurvePoint, plot_curve_png
 from sr_tf.evaluation.runner import METRICS, Evaluation, ImageResult, Scores, format_value
+from sr_tf.integrity import atomic_write_text
 
 SCHEMA_VERSION = 1
 COLUMNS = (  # (metric, header, digits)
@@ -113,9 +114,7 @@ def results_dict(evaluation: Evaluation, curve: Sequence[CurvePoint] | None = No
 def write_json(path: str | os.PathLike, data: dict) -> Path:
     """Writes strict JSON (no NaN/Infinity tokens) atomically."""
     path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, allow_nan=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(data, indent=2, allow_nan=False) + "\n")
     return path
 
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 import importlib.metadata
 import os
 import tarfile
-import tempfile
 from pathlib import Path
 
+from sr_tf.integrity import atomic_write_bytes
 from sr_tf.pretrained.entries import CATALOGUE, PretrainedModel, Source
 
 CONVERTER_VERSION = 1  # part of the cached file names: bump when conversion changes
@@ -61,17 +61,10 @@ def _from_archive(entry: PretrainedModel) -> tuple[Path, Path]:
                 member = tar.extractfile(f"{entry.path}{path.suffix}")
                 if member is None:
                     raise KeyError(path.name)
-                _write_atomically(path, member.read())
+                atomic_write_bytes(path, member.read())
     except (tarfile.TarError, KeyError, OSError, EOFError) as e:
         raise FileNotFoundError(f"Cannot read {entry.path}.param/.bin from {str(archive)!r} ({e}): download it again.") from e
     return param, weights
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=path.suffix)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
 
 
 def ncnn_files(name: str) -> tuple[Path, Path]:

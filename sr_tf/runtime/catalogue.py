@@ -8,13 +8,12 @@ files. Converted models are cached under `$SR_TF_CACHE_DIR` (or `$XDG_CACHE_HOME
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from pathlib import Path
 
 import keras
 
 import sr_tf.models  # noqa: F401  (registers the classes the cached .keras files name)
+from sr_tf.integrity import atomic_write
 from sr_tf.pretrained.convert import model_from_ncnn
 from sr_tf.pretrained.entries import CATALOGUE
 from sr_tf.pretrained.locate import CONVERTER_VERSION, cache_dir, ncnn_files
@@ -60,13 +59,5 @@ def load_pretrained(name: str) -> keras.Model:
         except Exception:  # a damaged cache entry is rebuilt, never trusted
             path.unlink(missing_ok=True)
     model = convert(name)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".keras")
-    os.close(fd)
-    try:
-        model.save(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    atomic_write(path, model.save)
     return model

@@ -22,6 +22,7 @@ import tempfile
 from pathlib import Path
 
 from sr_tf import storage
+from sr_tf.integrity import atomic_write
 
 KERAS_SUFFIX = ".keras"
 CHECKPOINT_SUFFIXES = (".pth", ".pt", ".ckpt", ".safetensors")
@@ -190,13 +191,5 @@ def _load_checkpoint(path: str):
         except Exception:  # noqa: BLE001 - a damaged cache entry is rebuilt, never trusted
             cached.unlink(missing_ok=True)
     model, _ = load_checkpoint(path)
-    cached.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=cached.parent, suffix=".keras")
-    os.close(fd)
-    try:
-        model.save(tmp)
-        os.replace(tmp, cached)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    atomic_write(cached, model.save)
     return model

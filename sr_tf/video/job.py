@@ -182,6 +182,4 @@ def _prepare_parts(parts: Path, state: dict) -> None:
     if parts.exists():
         shutil.rmtree(parts)
     parts.mkdir(parents=True)
-    tmp = parts / f"{JOB_FILE}.tmp"
-    tmp.write_text(json.dumps(state, indent=1))
-    os.replace(tmp, job)
+    atomic_write_text(job, json.dumps(state, indent=1))
