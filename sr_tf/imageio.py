@@ -17,9 +17,10 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from sr_tf.integrity import atomic_write_bytes
+from sr_tf.suffixes import IMAGE_SUFFIXES
 
 FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}
-READABLE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
+READABLE_SUFFIXES = IMAGE_SUFFIXES
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 

@@ -184,7 +184,7 @@ class PredictDoFn(beam.DoFn):
         if height * width > self.max_pixels:
             raise ValueError(
                 f"image has {width}x{height} = {width * height} pixels, over the limit of "
-                f"max_pixels={self.max_pixels}"
+                f"{self.max_pixels} (max_pixels)"
             )
 
     def _decode(self, inst: Instance) -> np.ndarray:
@@ -203,7 +203,7 @@ class PredictDoFn(beam.DoFn):
             width = height = 0
         if width * height > self.max_pixels:
             raise ValueError(f"{name}: image has {width}x{height} = {width * height} pixels, over "
-                             f"the limit of max_pixels={self.max_pixels}")
+                             f"the limit of {self.max_pixels} (max_pixels)")
         return decode_image(data, name)
 
     # --- batches --------------------------------------------------------------------

@@ -19,9 +19,9 @@ from typing import Any
 from sr_tf import storage
 from sr_tf.batch.config import ERRORS_PREFIX, OUTPUT_FORMATS, RESULTS_PREFIX, BatchConfig
 from sr_tf.imageio import FORMATS, READABLE_SUFFIXES
+from sr_tf.suffixes import TFRECORD_SUFFIXES
 
 JSONL_SUFFIXES = (".jsonl", ".json")
-TFRECORD_SUFFIXES = (".tfrecord", ".tfrecords", ".tfrec")
 FILE_LIST_SUFFIXES = (".txt", ".list")
 TENSOR_SUFFIX = ".json"
 

@@ -10,7 +10,6 @@ from sr_tf.cli.options import UsageError, add_progress, add_threads, integer
 HELP = ("Make LR images from HR images (a file or a folder) with the pipeline's degradations: "
         "bicubic (MATLAB imresize), blur-bicubic, or realesrgan (seeded per file name).")
 DEGRADATION_NAMES = ("bicubic", "blur-bicubic", "realesrgan")
-SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -13,7 +13,6 @@ from pathlib import Path
 from sr_tf.cli.options import UsageError, integer
 
 HELP = "Send an image to a TF Serving-compatible server (REST http://... or gRPC grpc://host:port) and save the result."
-OUTPUT_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -30,8 +29,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     output = Path(args.output)
-    if output.suffix.lower() not in OUTPUT_SUFFIXES:
-        raise UsageError(f"OUTPUT must end in one of {', '.join(OUTPUT_SUFFIXES)}. Received: {args.output!r}")
+    from sr_tf.imageio import FORMATS  # numpy and PIL only: argument errors stay fast
+
+    if output.suffix.lower() not in FORMATS:
+        raise UsageError(f"OUTPUT must end in one of {', '.join(FORMATS)}. Received: {args.output!r}")
     if not args.server.startswith(("http://", "https://", "grpc://")):
         raise UsageError(f"--server must start with http://, https:// or grpc://. Received: {args.server!r}")
     if args.version is not None and args.label is not None:
@@ -41,6 +42,7 @@ def run(args: argparse.Namespace) -> int:
     import requests
 
     from sr_tf.imageio import decode_image, encode_image, format_for
+    from sr_tf.integrity import atomic_write_bytes
     from sr_tf.serving.clients import GrpcClient, RestClient, ServingClientError
 
     try:
@@ -56,8 +58,7 @@ def run(args: argparse.Namespace) -> int:
         fmt = format_for(output)
         if fmt != "PNG":
             result = encode_image(decode_image(result, "the server's answer"), fmt, quality=args.quality)
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_bytes(result)
+        atomic_write_bytes(output, result)  # never half an image under OUTPUT's name
     except requests.ConnectionError:
         print(f"sr-tf predict: cannot connect to {args.server}: is the server running?", file=sys.stderr)
         return 1

@@ -19,9 +19,11 @@ from pathlib import Path
 
 import numpy as np
 
+from sr_tf.imageio import READABLE_SUFFIXES
+from sr_tf.suffixes import TFRECORD_SUFFIXES
+
 GRAY_NOTE = "gray converted to RGB"  # what `to_rgb8` records for a greyscale image (scored on its grey values)
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
-TFRECORD_EXTENSIONS = (".tfrecord", ".tfrecords", ".tfr")
+IMAGE_EXTENSIONS = tuple(sorted(READABLE_SUFFIXES))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -205,9 +207,9 @@ def is_tfrecord_source(paths: Sequence[str | os.PathLike]) -> bool:
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            if any(p.suffix.lower() in TFRECORD_EXTENSIONS for p in path.iterdir()):
+            if any(p.suffix.lower() in TFRECORD_SUFFIXES for p in path.iterdir()):
                 return True
-        elif any(str(raw).lower().endswith(ext) for ext in TFRECORD_EXTENSIONS) or ".tfrecord" in path.name:
+        elif any(str(raw).lower().endswith(ext) for ext in TFRECORD_SUFFIXES) or ".tfrecord" in path.name:
             return True
     return False
 
@@ -343,7 +345,7 @@ def record_files(paths: Sequence[str | os.PathLike]) -> list[str]:
             if (path / MANIFEST_NAME).is_file():
                 files.extend(shard_paths(str(path)))
                 continue
-            found = sorted(str(p) for p in path.iterdir() if p.suffix.lower() in TFRECORD_EXTENSIONS)
+            found = sorted(str(p) for p in path.iterdir() if p.suffix.lower() in TFRECORD_SUFFIXES)
             if not found:
                 raise FileNotFoundError(f"No TFRecord files in folder {str(path)!r}.")
             files.extend(found)

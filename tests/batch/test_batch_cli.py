@@ -45,8 +45,8 @@ def test_cli_runs_prints_summary_and_passes_beam_options(tmp_path, savedmodel, c
         (["--model", "nothing-like-this"], "is neither a catalogue model"),
         (["--model", "missing.keras"], "no such file"),
         (["--input", "/nonexistent/dir"], "matches no file"),
-        (["--batch-size", "0"], "`batch_size` must be an integer >= 1. Received: batch_size=0"),
-        (["--max-pixels", "-5"], "`max_pixels` must be an integer >= 1"),
+        (["--batch-size", "0"], "--batch-size must be an integer >= 1. Received: --batch-size=0"),
+        (["--max-pixels", "-5"], "--max-pixels must be an integer >= 1"),
     ],
 )
 def test_bad_arguments_give_clear_errors(tmp_path, savedmodel, capsys, extra, message):
