@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from sr_tf.cli import runtime
-from sr_tf.cli.options import UsageError, add_progress, add_threads, add_tiling
+from sr_tf.cli.options import UsageError, add_progress, add_quality, add_threads, add_tiling
 
 HELP = ("Upscale a folder, bucket prefix, glob, file list, JSONL or TFRecord of images as an Apache Beam job "
         "(DirectRunner here; any Beam runner with --runner ...), writing SR images and "
@@ -103,7 +103,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="inputs with more pixels (H*W, from the header) are reported as errors, not decoded "
                         "(default: %(default)s)")
     p.add_argument("--num-shards", type=int, default=1, help="results / errors files (default: %(default)s)")
-    p.add_argument("--quality", type=int, default=95, help="JPEG/WebP quality (default: %(default)s)")
+    add_quality(p)
     p.add_argument("--tfrecord-feature", default=None,
                    help="records are tf.train.Examples with the image in this bytes feature "
                         "(default: each record is an encoded image, as Vertex AI's tf-record format)")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from sr_tf.cli.options import add_progress
+
 HELP = ("Build sharded TFRecords and a manifest from a folder of HR images (DIV2K layout, optional "
         "X2/X3/X4 LR folders), locally or on gs://. Re-running resumes. With --verify, check a records folder.")
 
@@ -29,7 +31,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=int, default=1, help="shards written in parallel (default: %(default)s)")
     p.add_argument("--verify", action="store_true",
                    help="check RECORDS_DIR's shards against its manifest (sizes and SHA-256) instead of building")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_progress(p)
 
 
 def _warn(message: str) -> None:

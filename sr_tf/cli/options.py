@@ -73,8 +73,22 @@ def add_tiling(p: argparse.ArgumentParser, tile_help: str = "", aliases: tuple[s
                    help="context pixels around each tile (default: %(default)s)")
 
 
-def add_progress(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+def add_progress(p: argparse.ArgumentParser, help: str = "no progress bar") -> None:
+    p.add_argument("--no-progress", action="store_true", help=help)
+
+
+def quality(text: str) -> int:
+    """An argparse `type` for a JPEG/WebP quality, an integer in 1..100."""
+    value = integer(1)(text)
+    if value > 100:
+        raise argparse.ArgumentTypeError(f"must be in 1..100, got {value}")
+    return value
+
+
+def add_quality(p: argparse.ArgumentParser) -> None:
+    """`--quality` for every verb that writes JPEG or WebP (one range, one default)."""
+    p.add_argument("--quality", type=quality, default=95, metavar="Q",
+                   help="JPEG/WebP quality 1-100 (default: %(default)s)")
 
 
 def add_threads(p: argparse.ArgumentParser) -> None:

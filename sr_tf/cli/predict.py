@@ -10,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from sr_tf.cli.options import UsageError, integer
+from sr_tf.cli.options import UsageError, add_quality, integer
 
 HELP = "Send an image to a TF Serving-compatible server (REST http://... or gRPC grpc://host:port) and save the result."
 
@@ -24,7 +24,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--version", type=integer(1), help="model version (default: the newest)")
     p.add_argument("--label", help="model version label")
     p.add_argument("--timeout", type=float, default=120.0, help="seconds (default: %(default)s)")
-    p.add_argument("--quality", type=integer(1), default=95, help="JPEG/WebP quality 1-100 (default: %(default)s)")
+    add_quality(p)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -37,8 +37,6 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--server must start with http://, https:// or grpc://. Received: {args.server!r}")
     if args.version is not None and args.label is not None:
         raise UsageError("give --version or --label, not both")
-    if args.quality > 100:
-        raise UsageError(f"--quality must be in 1..100. Received: {args.quality}")
     import requests
 
     from sr_tf.imageio import decode_image, encode_image, format_for

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from sr_tf.cli.options import add_threads
+from sr_tf.cli.options import add_progress, add_threads
 
 HELP = "Train a super-resolution model from a recipe or TOML/YAML config (resumes an existing --out)."
 
@@ -37,7 +37,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-minutes", type=float, default=None,
                    help="stop at the end of the epoch (steps_per_epoch steps) in which this much wall time has "
                         "passed, after a checkpoint; rerun the same command to resume")
-    p.add_argument("--no-progress", action="store_true", help="a line per epoch instead of a progress bar")
+    add_progress(p, help="a line per epoch instead of a progress bar")
     add_threads(p)
 
 

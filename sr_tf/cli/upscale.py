@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from sr_tf.cli import runtime
-from sr_tf.cli.options import add_progress, add_threads, add_tiling
+from sr_tf.cli.options import add_progress, add_quality, add_threads, add_tiling
 
 HELP = "Upscale images (files, folders, globs) with a catalogue model, a .keras file or a PyTorch checkpoint."
 OUTPUT_FORMATS = ("auto", "png", "jpg", "webp")
@@ -27,7 +27,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--format", choices=OUTPUT_FORMATS, default="auto",
                    help="output format; auto keeps PNG/JPEG/WebP inputs as they are, others become PNG")
     p.add_argument("--suffix", default="out", help="appended to output names: NAME_SUFFIX.EXT (default: %(default)s)")
-    p.add_argument("--quality", type=int, default=95, help="JPEG/WebP quality 1-100 (default: %(default)s)")
+    add_quality(p)
     p.add_argument("--alpha-mode", choices=("model", "bicubic"), default="model",
                    help="how the alpha channel is upscaled (default: %(default)s)")
     p.add_argument("--recursive", action="store_true", help="also take images in sub-folders of input folders")
@@ -109,9 +109,6 @@ def load_model(spec: str):
 def run(args: argparse.Namespace) -> int:
     if args.scale is not None and args.scale <= 0:
         print("sr-tf upscale: --scale must be positive", file=sys.stderr)
-        return 2
-    if not 1 <= args.quality <= 100:
-        print("sr-tf upscale: --quality must be in 1..100", file=sys.stderr)
         return 2
     files, missing = expand_inputs(args.inputs, args.recursive)
     for pattern in missing:

@@ -35,3 +35,17 @@ def test_threads_sizes_tensorflows_thread_pools(tmp_path):
         counts[n] = run_cli.threads
     # Intra- and inter-op pools each grow by 3 threads from --threads 1 to --threads 4.
     assert counts[4] - counts[1] == 6, counts
+
+
+@pytest.mark.parametrize("verb", ["upscale", "predict", "batch-predict"])
+def test_every_verb_that_writes_jpeg_refuses_the_same_qualities(verb, capsys):
+    from sr_tf.cli import build_parser, main
+
+    for bad, why in (("0", "must be >= 1, got 0"), ("101", "must be in 1..100, got 101")):
+        with pytest.raises(SystemExit) as exit_info:
+            main([verb, "--quality", bad])
+        assert exit_info.value.code == 2
+        assert f"argument --quality: {why}" in capsys.readouterr().err
+    sub = next(a for a in build_parser([verb])._actions if isinstance(a, argparse._SubParsersAction)).choices[verb]
+    quality = next(a for a in sub._actions if "--quality" in a.option_strings)
+    assert quality.default == 95 and quality.type("100") == 100
