@@ -12,6 +12,7 @@ from sr_tf.models.span import SPAN
 from sr_tf.models.srcnn import SRCNN
 from sr_tf.models.srresnet import ResidualBlock, SRResNet
 from sr_tf.models.srvgg import SRVGGNetCompact
+from sr_tf.models.swinir import SwinIR
 from sr_tf.models.unet_discriminator import UNetDiscriminatorSN
 from sr_tf.models.upconv7 import UpConv7
 from sr_tf.models.upcunet import UpCunet
@@ -56,6 +57,7 @@ __all__ = [
     "ResidualDenseBlock",
     "SRResNet",
     "SRVGGNetCompact",
+    "SwinIR",
     "UNetDiscriminatorSN",
     "UpConv7",
     "UpCunet",
