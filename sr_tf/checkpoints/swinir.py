@@ -30,7 +30,7 @@ DEFAULT_NUM_FEAT = 64  # the reconstruction width, unused (not stored) by "pixel
 _BLOCK0 = "layers.0.residual_group.blocks.0"
 
 
-def _seq_len(state: StateDict, prefix: str) -> int:
+def seq_len(state: StateDict, prefix: str) -> int:
     """1 + the largest `i` of keys `{prefix}.{i}.*` (0 when there are none)."""
     found = {int(k[len(prefix) + 1:].split(".", 1)[0]) for k in state.keys_with(prefix + ".")
              if k[len(prefix) + 1:].split(".", 1)[0].isdigit()}
@@ -51,23 +51,24 @@ def _upsampler(state: StateDict) -> str:
     return "pixelshuffledirect" if "upsample.0.weight" in state else ""
 
 
-def _pixelshuffle_scale(state: StateDict, num_feat: int) -> int:
+def upsample_scale(state: StateDict, num_feat: int, arch: str = NAME, scales=SCALES["pixelshuffle"]) -> int:
+    """The scale of the classical `Upsample` at `upsample.{0,2,..}` (a conv and a shuffle per stage), checked."""
     stages = []
-    for i in range(0, _seq_len(state, "upsample"), 2):  # conv, shuffle, conv, shuffle, ...
+    for i in range(0, seq_len(state, "upsample"), 2):  # conv, shuffle, conv, shuffle, ...
         out = state.shape(f"upsample.{i}.weight")[0]
         r = math.isqrt(out // num_feat)
         if r * r * num_feat != out:
-            raise CheckpointError(f"SwinIR: upsample.{i} has {out} outputs, which is no r**2 * {num_feat}")
+            raise CheckpointError(f"{arch}: upsample.{i} has {out} outputs, which is no r**2 * {num_feat}")
         stages.append(r)
     scale = math.prod(stages)
-    if scale not in SCALES["pixelshuffle"] or tuple(stages) != shuffle_stages(scale):
-        raise CheckpointError(f"SwinIR: the upsample stages {stages} make no supported scale {SCALES['pixelshuffle']}")
+    if scale not in scales or tuple(stages) != shuffle_stages(scale):
+        raise CheckpointError(f"{arch}: the upsample stages {stages} make no supported scale {scales}")
     return scale
 
 
 def _scale(state: StateDict, upsampler: str, in_ch: int, num_feat: int) -> int:
     if upsampler == "pixelshuffle":
-        return _pixelshuffle_scale(state, num_feat)
+        return upsample_scale(state, num_feat)
     if upsampler == "nearest+conv":
         scale = 2 ** sum(f"conv_up{i}.weight" in state for i in (1, 2, 3))
     elif upsampler == "pixelshuffledirect":
@@ -101,8 +102,8 @@ def detect(state: StateDict) -> dict | None:
                               "one image size and are not supported")
     embed_dim, in_ch = (int(d) for d in state.shape("conv_first.weight")[:2])
     depths, heads = [], []
-    for i in range(_seq_len(state, "layers")):
-        depths.append(_seq_len(state, f"layers.{i}.residual_group.blocks"))
+    for i in range(seq_len(state, "layers")):
+        depths.append(seq_len(state, f"layers.{i}.residual_group.blocks"))
         heads.append(int(state.shape(f"layers.{i}.residual_group.blocks.0.attn.relative_position_bias_table")[1]))
     key = f"{_BLOCK0}.attn.relative_position_bias_table"
     window = window_from_table(state.shape(key)[0], key)
