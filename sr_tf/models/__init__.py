@@ -4,6 +4,7 @@ All generators map `[N, H, W, C] float32 in [0, 1]` to `[N, s*H, s*W, C] float32
 """
 
 from sr_tf.models.cunet import CUNet
+from sr_tf.models.hat import HAT
 from sr_tf.models.interpolate import interpolate_models
 from sr_tf.models.layers import PixelShuffle, torch_to_tf_shuffle_permutation
 from sr_tf.models.resized import ResizedGenerator
@@ -47,6 +48,7 @@ __all__ = [
     "CUNet",
     "DISCRIMINATORS",
     "GENERATORS",
+    "HAT",
     "RRDB",
     "SPAN",
     "SRCNN",
