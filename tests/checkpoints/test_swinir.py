@@ -43,6 +43,17 @@ LARGE = [
 MATCH_DB = 100
 
 
+# The published networks, detected from spandrel's state dicts without running them.
+PUBLISHED = {
+    "classical-x4": dict(in_chans=3, embed_dim=180, depths=[6] * 6, num_heads=[6] * 6, window_size=8, mlp_ratio=2.0,
+                         upscale=4, upsampler="pixelshuffle", resi_connection="1conv", img_size=48),
+    "lightweight-x2": dict(in_chans=3, embed_dim=60, depths=[6] * 4, num_heads=[6] * 4, window_size=8, mlp_ratio=2.0,
+                           upscale=2, upsampler="pixelshuffledirect", resi_connection="1conv"),
+    "realworld-L-x4": dict(in_chans=3, embed_dim=240, depths=[6] * 9, num_heads=[8] * 9, window_size=8,
+                           mlp_ratio=2.0, upscale=4, upsampler="nearest+conv", resi_connection="3conv"),
+}
+
+
 def _spandrel(params, seed=0):
     # 0.5 (not the oracle's default 0.2) sharpens the attention so that its bugs show in the output
     return randomize(spandrel_arch("SwinIR").SwinIR(**params), seed, scale=0.5)
@@ -78,6 +89,15 @@ def test_swinir_matches_spandrel(params):
 @pytest.mark.parametrize("params", LARGE, ids=lambda p: f"{p['upsampler'] or 'x1'}-x{p['upscale']}")
 def test_swinir_sweep_matches_spandrel(params):
     _check(params, height=19, width=10)
+
+
+@pytest.mark.large
+@pytest.mark.parametrize("name", PUBLISHED)
+def test_the_published_networks_are_detected(name):
+    net = spandrel_arch("SwinIR").SwinIR(**PUBLISHED[name])
+    shapes = {k: np.broadcast_to(np.float32(0), tuple(v.shape)) for k, v in net.state_dict().items()}
+    found = registry.detect(StateDict(shapes))
+    assert found.name == "SwinIR" and found.params == expected_params(PUBLISHED[name])
 
 
 def test_one_traced_function_serves_every_size():
