@@ -4,6 +4,7 @@ All generators map `[N, H, W, C] float32 in [0, 1]` to `[N, s*H, s*W, C] float32
 """
 
 from sr_tf.models.cunet import CUNet
+from sr_tf.models.hat import HAT
 from sr_tf.models.interpolate import interpolate_models
 from sr_tf.models.layers import PixelShuffle, torch_to_tf_shuffle_permutation
 from sr_tf.models.resized import ResizedGenerator
@@ -12,6 +13,7 @@ from sr_tf.models.span import SPAN
 from sr_tf.models.srcnn import SRCNN
 from sr_tf.models.srresnet import ResidualBlock, SRResNet
 from sr_tf.models.srvgg import SRVGGNetCompact
+from sr_tf.models.swinir import SwinIR
 from sr_tf.models.unet_discriminator import UNetDiscriminatorSN
 from sr_tf.models.upconv7 import UpConv7
 from sr_tf.models.upcunet import UpCunet
@@ -46,6 +48,7 @@ __all__ = [
     "CUNet",
     "DISCRIMINATORS",
     "GENERATORS",
+    "HAT",
     "RRDB",
     "SPAN",
     "SRCNN",
@@ -56,6 +59,7 @@ __all__ = [
     "ResidualDenseBlock",
     "SRResNet",
     "SRVGGNetCompact",
+    "SwinIR",
     "UNetDiscriminatorSN",
     "UpConv7",
     "UpCunet",
