@@ -7,7 +7,7 @@ Vertex AI requests offline. Apache Beam is imported only when a job is built (`s
 from sr_tf.batch.config import BatchConfig, shard_name
 
 # Imported on first use, so `sr_tf.batch.config` (the CLI's choices) costs no NumPy, Pillow or Beam.
-_LAZY = {"BatchSummary": "pipeline", "build_pipeline": "pipeline", "run_batch": "pipeline",
+_LAZY = {"BatchSummary": "results", "build_pipeline": "pipeline", "run_batch": "pipeline",
          "Instance": "sources", "Source": "sources", "find_sources": "sources"}
 
 

@@ -6,7 +6,7 @@
       -> ParDo(UpscaleSegmentDoFn: encodes a segment into OUTPUT/.sr-tf-video-parts/REL/seg-NNNNN.nut)
       -> key by video -> GroupByKey -> ParDo(JoinVideoDoFn: joins the segments with the input's other
          streams into OUTPUT/REL, then deletes the parts) -> outcomes
-      -> results / errors shards, as for images (`sr_tf.batch.pipeline.WriteShard`)
+      -> results / errors shards, as for images (`sr_tf.batch.results.WriteShard`)
 
 Segments and outputs appear under their final names only when complete, so a re-run after a
 crash or a kill encodes only the missing segments and joins only the missing outputs. A video
@@ -33,15 +33,14 @@ from apache_beam.metrics import Metrics
 from sr_tf import storage
 from sr_tf.batch import verify
 from sr_tf.batch.config import BatchConfig
-from sr_tf.batch.pipeline import (
+from sr_tf.batch.pipeline import check_model_spec, run_and_summarise
+from sr_tf.batch.results import (
     METRICS_NAMESPACE,
     BatchSummary,
     Outcome,
     WriteShard,
-    check_model_spec,
     error_line,
     result_line,
-    run_and_summarise,
     shard_of,
 )
 from sr_tf.batch.sources import Source, _matches, _normalise, _rel

@@ -9,7 +9,7 @@ import pytest
 from batch_helpers import png_bytes, random_image
 
 from sr_tf.batch import BatchConfig
-from sr_tf.batch.pipeline import PredictDoFn
+from sr_tf.batch.predict import PredictDoFn
 from sr_tf.batch.sources import Instance
 from sr_tf.cli import build_parser, main
 from sr_tf.cli.batch_predict import beam_arguments
