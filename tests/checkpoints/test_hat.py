@@ -105,4 +105,4 @@ def test_mixed_precision_runs_close_to_float32(policy):
         keras.mixed_precision.set_dtype_policy("float32")
     assert model.get_layer("conv_first").compute_dtype == policy.split("_")[1]
     assert got.dtype == "float32" and np.isfinite(got.numpy()).all()
-    assert psnr(got.numpy(), want) >= 25, psnr(got.numpy(), want)
+    assert psnr(got.numpy(), want) >= 40, psnr(got.numpy(), want)  # measured: 70 dB float16, 57 dB bfloat16
