@@ -25,6 +25,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--version", type=integer(1), help="model version (default: the newest)")
     p.add_argument("--label", help="model version label")
     p.add_argument("--timeout", type=float, default=120.0, help="seconds (default: %(default)s)")
+    p.add_argument("--noise-level", type=float, default=None,
+                   help="for a served SRMD model: the input's noise level, sigma in 8-bit units 0-75 "
+                        "(default: the model's)")
     p.add_argument("--quality", type=integer(1), default=95, help="JPEG/WebP quality 1-100 (default: %(default)s)")
 
 
@@ -50,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             client = RestClient(args.server, args.model, args.version, args.label, timeout=args.timeout)
         try:
-            result = client.upscale_image(data)  # PNG bytes
+            result = client.upscale_image(data, args.noise_level)  # PNG bytes
         finally:
             client.close()
         fmt = format_for(output)

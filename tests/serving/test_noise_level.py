@@ -104,3 +104,20 @@ def test_grpc_without_noise_level_takes_the_default(srmd_server, srmd):
     for data, level in zip(pngs, (0.0, 30.0), strict=True):
         decoded = tf.io.decode_png(data).numpy().astype(np.float32)
         np.testing.assert_allclose(decoded, _expected(srmd, x, [level])[0], atol=1)
+
+
+def test_rest_client_sends_the_default_or_a_given_noise_level(srmd_server, srmd, rest_url):
+    from sr_tf.serving.clients import RestClient
+
+    srv, _ = srmd_server
+    x = np.round(np.random.default_rng(2).uniform(0, 255, (1, 6, 5, 3))).astype(np.float32)
+    client = RestClient(f"http://127.0.0.1:{srv.rest_port}", "srmd")
+    for level, expected in ((None, DEFAULT), (30.0, 30.0)):
+        out = tf.io.decode_png(client.upscale_image(image_bytes(x[0].astype(np.uint8)), level)).numpy()
+        np.testing.assert_allclose(out.astype(np.float32), _expected(srmd, x, [expected])[0], atol=1)
+    client.close()
+    plain = RestClient(rest_url, "tiny")  # a model without a noise input refuses one, naming the parameter
+    with pytest.raises(ValueError, match="`noise_level`: the served model takes no noise level"):
+        plain.upscale_image(image_bytes(x[0].astype(np.uint8)), 5.0)
+    assert plain.upscale_image(image_bytes(x[0].astype(np.uint8)))[:4] == b"\x89PNG"
+    plain.close()
