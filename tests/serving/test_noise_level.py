@@ -121,3 +121,18 @@ def test_rest_client_sends_the_default_or_a_given_noise_level(srmd_server, srmd,
         plain.upscale_image(image_bytes(x[0].astype(np.uint8)), 5.0)
     assert plain.upscale_image(image_bytes(x[0].astype(np.uint8)))[:4] == b"\x89PNG"
     plain.close()
+
+
+def test_cli_export_noise_level_sets_the_signature_default(srmd, tmp_path, capsys):
+    from sr_tf.cli import main
+    from sr_tf.runtime.savedmodels import signature_defaults
+
+    srmd.save(tmp_path / "srmd.keras")
+    out = tmp_path / "m" / "1"
+    argv = ["export", "--model", str(tmp_path / "srmd.keras"), "--out", str(out), "--tile-size", "0", "--no-warmup"]
+    assert main([*argv, "--noise-level", "12"]) == 0
+    defaults = signature_defaults(str(out))
+    assert {k: v["noise_level"].tolist() for k, v in defaults.items()} == {
+        "serving_default": [12.0], "encoded_image": [12.0]}
+    assert main([*argv, "--overwrite", "--noise-level", "99"]) == 2
+    assert "noise_level=99" not in (err := capsys.readouterr().err) and "--noise-level=99" in err
