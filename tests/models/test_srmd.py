@@ -1,7 +1,7 @@
 """SRMD: the noise level input and the degradation map built inside the model.
 
 The shared contract (any H and W, config and .keras round trips, a fit step) is in test_generators;
-the published weights against srmd-ncnn-vulkan's preprocessing on ncnn are in tests/pretrained/test_srmd.py.
+the published weights against srmd-ncnn-vulkan's preprocessing on ncnn are in tests/pretrained/test_srmd_ncnn.py.
 """
 
 import keras
