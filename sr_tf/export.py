@@ -9,6 +9,13 @@ Signatures (names and aliases are what clients use on the wire):
   grayscale, RGBA/gray+alpha keep an upscaled alpha channel, 16-bit PNG stays 16-bit at full
   precision (the model sees values / 65535 and its output is rounded to 0-65535, not to 8 bits).
 
+A model with a noise input (SRMD: `accepts_noise_level`) has one more input in both signatures:
+`noise_level` float32 `[N]` (or `[1]` for all images), sigma in 8-bit units (0-75). It has a default
+(the model's `noise_level`), recorded in the SignatureDef's `defaults`: gRPC Predict requests (TF
+Serving's and ours) and Python callers may leave it out. TF Serving's REST parser wants every input
+of a signature, so REST clients send it: `{"inputs": {"images": ..., "noise_level": [5.0]}}`. Every
+other model's signatures are exactly as above.
+
 All scaling, clipping, rounding and casting happen inside the graph, and the model runs on tiles
 of `tile_size` pixels (plus `tile_pad` pixels of context on each side) blended across the cuts,
 so large images do not need the whole feature map in memory. Tiling and grey/alpha handling are
@@ -37,6 +44,7 @@ from sr_tf.signatures import (  # noqa: F401  (re-exported: the names are part o
     BYTES_OUTPUT,
     DEFAULT_SIGNATURE,
     ENCODED_SIGNATURE,
+    NOISE_INPUT,
     PIXELS_INPUT,
     PIXELS_OUTPUT,
 )
@@ -80,7 +88,7 @@ class SRServingModule(tf.Module):
     """Wraps a generator (`[N, H, W, 3] float32 in [0, 1]` -> `[N, sH, sW, 3]`) for serving.
 
     Args:
-      model: a Keras generator.
+      model: a Keras generator; one with `accepts_noise_level` (SRMD) also takes `noise_level`.
       scale: its upscaling factor.
       config: tiling options (see `ExportConfig`).
     """
@@ -90,37 +98,57 @@ class SRServingModule(tf.Module):
         self.model = model
         self.scale = int(scale)
         self.config = config or ExportConfig()
-        self.pixels = tf.function(
-            self._serve_pixels,
-            input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32, name=PIXELS_INPUT)],
-        )
-        self.encoded = tf.function(
-            self._serve_encoded,
-            input_signature=[tf.TensorSpec([None], tf.string, name=BYTES_INPUT)],
-        )
+        pixels_spec = tf.TensorSpec([None, None, None, 3], tf.float32, name=PIXELS_INPUT)
+        bytes_spec = tf.TensorSpec([None], tf.string, name=BYTES_INPUT)
+        if not getattr(model, "accepts_noise_level", False):
+            self.pixels = tf.function(self._serve_pixels, input_signature=[pixels_spec])
+            self.encoded = tf.function(self._serve_encoded, input_signature=[bytes_spec])
+            self._signature_functions = (self.pixels.get_concrete_function(), self.encoded.get_concrete_function())
+            return
+        # A tensor default of a tf.function's argument becomes the SignatureDef's default for that input.
+        default = tf.constant([float(model.noise_level)], tf.float32)
+        noise_spec = tf.TensorSpec([None], tf.float32, name=NOISE_INPUT)
+
+        def serve_pixels(images, noise_level=default):
+            return self._serve_pixels(images, noise_level)
+
+        def serve_encoded(image_bytes, noise_level=default):
+            return self._serve_encoded(image_bytes, noise_level)
+
+        self.pixels = tf.function(serve_pixels, input_signature=[pixels_spec, noise_spec])
+        self.encoded = tf.function(serve_encoded, input_signature=[bytes_spec, noise_spec])
+        self._signature_functions = (self.pixels, self.encoded)
 
     # --- the one serve() graph -------------------------------------------------------------
-    def upscale(self, pixels: tf.Tensor, peak=255.0) -> tf.Tensor:
+    def upscale(self, pixels: tf.Tensor, peak=255.0, noise_level=None) -> tf.Tensor:
         """`[N, H, W, 3] float32 in [0, peak]` -> `[N, sH, sW, 3] float32`, whole numbers in [0, peak]
-        (peak 255 for 8-bit images, 65535 for 16-bit ones: the model works on [0, 1] either way)."""
-        return from_unit(self._tiled(to_unit(pixels, peak)), peak)
+        (peak 255 for 8-bit images, 65535 for 16-bit ones: the model works on [0, 1] either way).
+        `noise_level`: `[N]` or `[1]`, for models with a noise input (None: the model's default)."""
+        return from_unit(self._tiled(to_unit(pixels, peak), noise_level), peak)
 
-    def _run_model(self, x: tf.Tensor) -> tf.Tensor:
-        return tf.cast(self.model(x, training=False), tf.float32)
+    def _run_model(self, x: tf.Tensor, noise_level=None) -> tf.Tensor:
+        extra = {} if noise_level is None else {"noise_level": noise_level}
+        return tf.cast(self.model(x, training=False, **extra), tf.float32)
 
-    def _tiled(self, x: tf.Tensor) -> tf.Tensor:
+    def _tiled(self, x: tf.Tensor, noise_level=None) -> tf.Tensor:
         """`sr_tf.tiling.upscale_tiled`: the tiler `sr-tf upscale` runs too."""
-        return upscale_tiled(x, self._run_model, self.scale, self.config.tile_size, self.config.tile_pad)
+        return upscale_tiled(x, lambda t: self._run_model(t, noise_level), self.scale, self.config.tile_size,
+                             self.config.tile_pad)
 
     # --- signatures ------------------------------------------------------------------------
-    def _serve_pixels(self, images):
-        return {PIXELS_OUTPUT: self.upscale(images)}
+    def _serve_pixels(self, images, noise_level=None):
+        return {PIXELS_OUTPUT: self.upscale(images, noise_level=noise_level)}
 
-    def _serve_encoded(self, image_bytes):
-        encoded = tf.map_fn(self._upscale_one_encoded, image_bytes, fn_output_signature=tf.string)
+    def _serve_encoded(self, image_bytes, noise_level=None):
+        if noise_level is None:
+            encoded = tf.map_fn(self._upscale_one_encoded, image_bytes, fn_output_signature=tf.string)
+        else:  # one level per image (a single one is every image's)
+            levels = self.model.noise_per_image(noise_level, tf.shape(image_bytes)[0])
+            encoded = tf.map_fn(lambda args: self._upscale_one_encoded(args[0], args[1][None]),
+                                (image_bytes, levels), fn_output_signature=tf.string)
         return {BYTES_OUTPUT: encoded}
 
-    def _upscale_one_encoded(self, data: tf.Tensor) -> tf.Tensor:
+    def _upscale_one_encoded(self, data: tf.Tensor, noise_level=None) -> tf.Tensor:
         """One encoded image -> PNG bytes with the same channels and bit depth."""
         # The first 25 bytes, zero-padded: a shorter input must reach decode_image's own error
         # ("Unknown image file format"), not fail reading byte 24.
@@ -138,7 +166,8 @@ class SRServingModule(tf.Module):
         image = tf.cond(is_16bit, decode16, decode8)  # [H, W, C] float32 in [0, peak]
         peak = tf.where(is_16bit, 65535.0, 255.0)
         # Grey and alpha are handled by sr_tf.tiling.upscale_channels, as in `sr-tf upscale`.
-        result = from_unit(upscale_channels(to_unit(image, peak), self._tiled, self.scale), peak)
+        tiled = lambda x: self._tiled(x, noise_level)  # noqa: E731
+        result = from_unit(upscale_channels(to_unit(image, peak), tiled, self.scale), peak)
 
         def encode16():
             return tf.io.encode_png(tf.cast(result, tf.uint16))
@@ -149,10 +178,8 @@ class SRServingModule(tf.Module):
         return tf.cond(is_16bit, encode16, encode8)
 
     def signatures(self) -> dict:
-        return {
-            DEFAULT_SIGNATURE: self.pixels.get_concrete_function(),
-            ENCODED_SIGNATURE: self.encoded.get_concrete_function(),
-        }
+        pixels, encoded = self._signature_functions
+        return {DEFAULT_SIGNATURE: pixels, ENCODED_SIGNATURE: encoded}
 
 
 def _png_bytes(size: int) -> bytes:

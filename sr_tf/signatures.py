@@ -10,3 +10,4 @@ PIXELS_INPUT = "images"
 PIXELS_OUTPUT = "upscaled"
 BYTES_INPUT = "image_bytes"
 BYTES_OUTPUT = "upscaled_bytes"
+NOISE_INPUT = "noise_level"  # float32 [N] or [1], only for models with a noise input (SRMD); optional (default)

@@ -70,7 +70,7 @@ def load_predictor(spec: str, tile: int = 256, tile_pad: int = 16, backend: str 
     )
     from sr_tf.models import model_scale
     from sr_tf.runtime import load_generator, model_spec
-    from sr_tf.runtime.savedmodels import load_savedmodel
+    from sr_tf.runtime.savedmodels import load_savedmodel, signature_defaults
 
     parsed = model_spec(spec)
     if parsed.kind == "savedmodel":
@@ -86,7 +86,12 @@ def load_predictor(spec: str, tile: int = 256, tile_pad: int = 16, backend: str 
                 f"The SavedModel's {DEFAULT_SIGNATURE!r} signature must take {PIXELS_INPUT!r} "
                 f"(as `sr-tf export` writes it). Received: model={spec!r}"
             )
-        predictor = Predictor(fn, f"SavedModel {spec}", loaded.signatures.get(ENCODED_SIGNATURE))
+        encoded = loaded.signatures.get(ENCODED_SIGNATURE)
+        # Python's loaded signatures want every input: inputs with a SignatureDef default get it
+        # (SRMD's noise_level), as TF Serving would fill it in.
+        defaults = signature_defaults(parsed.location)
+        fn, encoded = (_with_defaults(f, defaults.get(k)) for f, k in ((fn, DEFAULT_SIGNATURE), (encoded, ENCODED_SIGNATURE)))
+        predictor = Predictor(fn, f"SavedModel {spec}", encoded)
         predictor.keep_alive = loaded  # the signature's variables live as long as `loaded`
         return predictor
     model = load_generator(parsed)
@@ -94,10 +99,22 @@ def load_predictor(spec: str, tile: int = 256, tile_pad: int = 16, backend: str 
         return _upscaler_predictor(model, spec, tile, tile_pad, backend, precision)
     module = SRServingModule(cast_model(model, precision), model_scale(model),
                              ExportConfig(tile_size=tile, tile_pad=tile_pad, warmup=False))
-    fn = module.pixels.get_concrete_function()
-    predictor = Predictor(fn, f"model {spec}", module.encoded.get_concrete_function())
+    # the tf.functions (not concrete functions): they fill in a default noise_level (SRMD) when left out
+    predictor = Predictor(module.pixels, f"model {spec}", module.encoded)
     predictor.keep_alive = module
     return predictor
+
+
+def _with_defaults(fn, defaults: dict | None):
+    """`fn` with `defaults` (`{input: array}`) passed unless the call gives them."""
+    if fn is None or not defaults:
+        return fn
+    import tensorflow as tf
+
+    def call(**inputs):
+        return fn(**{**{k: tf.constant(v) for k, v in defaults.items()}, **inputs})
+
+    return call
 
 
 def _upscaler_predictor(model, spec: str, tile: int, tile_pad: int, backend: str, precision: str) -> Predictor:

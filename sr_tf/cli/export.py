@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from sr_tf.cli import runtime
-from sr_tf.cli.options import UsageError, add_threads, add_tiling
+from sr_tf.cli.options import UsageError, add_noise_level, add_threads, add_tiling
 
 HELP = "Export a generator as a TF Serving SavedModel (BASE/NAME/VERSION) with pixel and encoded-image signatures."
 
@@ -15,6 +15,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="version directory BASE/NAME/VERSION (VERSION a positive integer)")
     add_tiling(p, "in-graph tile edge in input pixels; 0 = whole image at once (default: %(default)s)",
                aliases=("--tile-size",))
+    add_noise_level(p, "the default of the signatures' noise_level input")
     p.add_argument("--no-warmup", action="store_true", help="do not write assets.extra/tf_serving_warmup_requests")
     p.add_argument("--overwrite", action="store_true", help="replace an existing version directory")
     runtime.add_arguments(p, backend=False)
@@ -28,6 +29,10 @@ def run(args: argparse.Namespace) -> int:
     config = ExportConfig(tile_size=args.tile, tile_pad=args.tile_pad, warmup=not args.no_warmup,
                           precision=args.precision)
     model = load_generator(args.model)
+    if args.noise_level is not None:
+        from sr_tf.models.srmd import with_noise_level
+
+        model = with_noise_level(model, args.noise_level)  # a ValueError names the flag (sr_tf.cli.main)
     try:
         path = export_savedmodel(model, args.out, config, overwrite=args.overwrite)
     except FileExistsError as err:

@@ -77,6 +77,13 @@ def add_progress(p: argparse.ArgumentParser, help: str = "no progress bar") -> N
     p.add_argument("--no-progress", action="store_true", help=help)
 
 
+def add_noise_level(p: argparse.ArgumentParser, what: str = "the input's noise level") -> None:
+    """`--noise-level` for SRMD models (upscale, predict, export): one type, one default (the model's)."""
+    p.add_argument("--noise-level", type=float, default=None, metavar="SIGMA",
+                   help=f"SRMD models only: {what}, sigma in 8-bit units 0-75 "
+                        "(default: the model's, 3 for the catalogue's srmd-x*)")
+
+
 def quality(text: str) -> int:
     """An argparse `type` for a JPEG/WebP quality, an integer in 1..100."""
     value = integer(1)(text)

@@ -10,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from sr_tf.cli.options import UsageError, add_quality, integer
+from sr_tf.cli.options import UsageError, add_noise_level, add_quality, integer
 
 HELP = "Send an image to a TF Serving-compatible server (REST http://... or gRPC grpc://host:port) and save the result."
 
@@ -24,6 +24,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--version", type=integer(1), help="model version (default: the newest)")
     p.add_argument("--label", help="model version label")
     p.add_argument("--timeout", type=float, default=120.0, help="seconds (default: %(default)s)")
+    add_noise_level(p)
     add_quality(p)
 
 
@@ -50,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             client = RestClient(args.server, args.model, args.version, args.label, timeout=args.timeout)
         try:
-            result = client.upscale_image(data)  # PNG bytes
+            result = client.upscale_image(data, args.noise_level)  # PNG bytes
         finally:
             client.close()
         fmt = format_for(output)

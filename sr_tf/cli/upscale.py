@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from sr_tf.cli import runtime
-from sr_tf.cli.options import add_progress, add_quality, add_threads, add_tiling
+from sr_tf.cli.options import add_noise_level, add_progress, add_quality, add_threads, add_tiling
 
 HELP = "Upscale images (files, folders, globs) with a catalogue model, a .keras file or a PyTorch checkpoint."
 OUTPUT_FORMATS = ("auto", "png", "jpg", "webp")
@@ -23,6 +23,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "(.pth, .safetensors) (default: %(default)s)")
     p.add_argument("-s", "--scale", type=float, default=None,
                    help="final upscaling factor; the model output is resized when it differs from the model's own")
+    add_noise_level(p)
     add_tiling(p)
     p.add_argument("--format", choices=OUTPUT_FORMATS, default="auto",
                    help="output format; auto keeps PNG/JPEG/WebP inputs as they are, others become PNG")
@@ -123,8 +124,13 @@ def run(args: argparse.Namespace) -> int:
     from sr_tf.inference import Upscaler, upscale_image
 
     out_dir = Path(args.output)
+    model = load_model(args.model)
+    if args.noise_level is not None:
+        from sr_tf.models.srmd import with_noise_level
+
+        model = with_noise_level(model, args.noise_level)  # a ValueError names the flag (sr_tf.cli.main)
     try:
-        upscaler = Upscaler(load_model(args.model), args.backend, args.precision)
+        upscaler = Upscaler(model, args.backend, args.precision)
     except (ImportError, ValueError) as e:
         print(f"sr-tf upscale: {e}", file=sys.stderr)
         return 2

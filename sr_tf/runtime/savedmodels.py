@@ -2,6 +2,8 @@
 
 * `list_versions(base)` / `version_path(base, v)` (from `sr_tf.runtime.versions`): TF Serving's layout.
 * `load_savedmodel(path)`: `tf.saved_model.load`, a `gs://` SavedModel copied to local disk first.
+* `signature_defaults(path)`: the SignatureDefs' default input values (Python's loaded signatures
+  require every input; TF Serving fills these in).
 * `serving_base(spec)`: the base path to serve for any `--model` (a SavedModel as it is; a catalogue
   name, `.keras` file or checkpoint exported once into `$SR_TF_CACHE_DIR/serving/<name>-<digest>-tile<T>-pad<P>/1`).
 """
@@ -15,7 +17,7 @@ import tempfile
 from sr_tf import storage
 from sr_tf.runtime.versions import list_versions, version_path
 
-__all__ = ["list_versions", "load_savedmodel", "serving_base", "version_path"]
+__all__ = ["list_versions", "load_savedmodel", "serving_base", "signature_defaults", "version_path"]
 
 log = logging.getLogger("sr_tf.runtime")
 
@@ -31,6 +33,22 @@ def load_savedmodel(path: str, tags: tuple[str, ...] | list[str] | None = None):
     if storage.is_gcs(path):
         local = storage.download_tree(path, tempfile.mkdtemp(prefix="sr-tf-model-"))
     return tf.saved_model.load(local, tags=list(tags) if tags else None)
+
+
+def signature_defaults(path: str) -> dict:
+    """`{signature: {input: default array}}` from the `saved_model.pb` at `path` (local or `gs://`),
+    for the inputs that have a default (SRMD's `noise_level`); signatures without any are left out."""
+    import tensorflow as tf
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    saved = saved_model_pb2.SavedModel()
+    saved.ParseFromString(storage.read_bytes(storage.join(path.rstrip("/"), "saved_model.pb")))
+    out = {}
+    for graph in saved.meta_graphs[:1]:
+        for key, signature in graph.signature_def.items():
+            if signature.defaults:
+                out[key] = {name: tf.make_ndarray(value) for name, value in signature.defaults.items()}
+    return out
 
 
 def serving_base(spec: str, tile: int | None = None, tile_pad: int | None = None) -> tuple[str, str]:

@@ -14,7 +14,13 @@ import numpy as np
 import orjson
 
 from sr_tf.serving import codec
-from sr_tf.signatures import BYTES_INPUT, BYTES_OUTPUT, DEFAULT_SIGNATURE, ENCODED_SIGNATURE
+from sr_tf.signatures import (
+    BYTES_INPUT,
+    BYTES_OUTPUT,
+    DEFAULT_SIGNATURE,
+    ENCODED_SIGNATURE,
+    NOISE_INPUT,
+)
 
 
 class ServingClientError(RuntimeError):
@@ -55,6 +61,7 @@ class RestClient:
         self.timeout = timeout
         self._session = requests.Session()
         self._floats: dict[str, set[str]] = {}  # signature -> its DT_FLOAT outputs
+        self._noise: tuple[bool, float | None] | None = None  # encoded_image: (has noise_level, its default)
 
     def _call(self, method: str, path: str, body: bytes | None = None):
         response = self._session.request(
@@ -101,12 +108,34 @@ class RestClient:
             self._floats[signature_name] = {k for k, v in outputs.items() if v.get("dtype") == "DT_FLOAT"}
         return self._floats[signature_name]
 
-    def upscale_image(self, image: bytes) -> bytes:
-        """Encoded image (PNG/JPEG/WebP) in -> upscaled PNG bytes out."""
-        return self.upscale_images([image])[0]
+    def upscale_image(self, image: bytes, noise_level: float | None = None) -> bytes:
+        """Encoded image (PNG/JPEG/WebP) in -> upscaled PNG bytes out (`noise_level`: see `upscale_images`)."""
+        return self.upscale_images([image], noise_level)[0]
 
-    def upscale_images(self, images: list[bytes]) -> list[bytes]:
-        instances = [{"b64": base64.b64encode(b).decode("ascii")} for b in images]
+    def _noise_input(self) -> tuple[bool, float | None]:
+        """Whether the `encoded_image` signature has a `noise_level` input, and its default (metadata, asked once)."""
+        if self._noise is None:
+            signatures = self.metadata()["metadata"]["signature_def"]["signature_def"]
+            signature = signatures.get(ENCODED_SIGNATURE, {})
+            default = signature.get("defaults", {}).get(NOISE_INPUT, {})
+            values = default.get("float_val") or []
+            if not values and default.get("tensor_content"):
+                values = np.frombuffer(base64.b64decode(default["tensor_content"]), "<f4").tolist()
+            self._noise = (NOISE_INPUT in signature.get("inputs", {}), float(values[0]) if values else None)
+        return self._noise
+
+    def upscale_images(self, images: list[bytes], noise_level: float | None = None) -> list[bytes]:
+        """Encoded images in -> PNG bytes out. A model with a noise input (SRMD) gets `noise_level`, or
+        its signature's default: TF Serving's REST API wants every input of a signature."""
+        encoded = [{"b64": base64.b64encode(b).decode("ascii")} for b in images]
+        has_noise, default = self._noise_input()
+        if not has_noise and noise_level is not None:
+            raise ValueError("`noise_level`: the served model takes no noise level (its encoded_image "
+                             f"signature has no {NOISE_INPUT!r} input)")
+        level = default if noise_level is None else float(noise_level)
+        if has_noise and level is None:
+            raise ValueError("`noise_level`: the served model needs one (its signature gives no default)")
+        instances = [{BYTES_INPUT: e, NOISE_INPUT: level} for e in encoded] if has_noise else encoded
         body = orjson.dumps({"signature_name": ENCODED_SIGNATURE, "instances": instances})
         predictions = self._call("POST", self.model_path + ":predict", body)["predictions"]
         return [base64.b64decode(p["b64"]) for p in predictions]
@@ -188,12 +217,16 @@ class GrpcClient:
         outputs = {k: tf.make_ndarray(v) for k, v in response.outputs.items()}
         return outputs if isinstance(inputs, dict) or len(outputs) != 1 else next(iter(outputs.values()))
 
-    def upscale_images(self, images: list[bytes]) -> list[bytes]:
-        out = self.predict({BYTES_INPUT: np.array(images, dtype=object)}, ENCODED_SIGNATURE)
+    def upscale_images(self, images: list[bytes], noise_level: float | None = None) -> list[bytes]:
+        """`noise_level`: for a model with a noise input (SRMD); None leaves it to the signature's default."""
+        inputs = {BYTES_INPUT: np.array(images, dtype=object)}
+        if noise_level is not None:
+            inputs[NOISE_INPUT] = np.array([noise_level], np.float32)
+        out = self.predict(inputs, ENCODED_SIGNATURE)
         return list(out[BYTES_OUTPUT])
 
-    def upscale_image(self, image: bytes) -> bytes:
-        return self.upscale_images([image])[0]
+    def upscale_image(self, image: bytes, noise_level: float | None = None) -> bytes:
+        return self.upscale_images([image], noise_level)[0]
 
     def status(self):
         from tensorflow_serving.apis import get_model_status_pb2

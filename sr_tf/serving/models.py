@@ -107,10 +107,13 @@ def parse_model_config_file(path: str | os.PathLike) -> list[ModelConfig]:
 
 @dataclasses.dataclass
 class Signature:
+    """A callable signature; `defaults` are the SignatureDef's values for inputs a request may omit."""
+
     name: str
     inputs: dict[str, TensorInfo]
     outputs: dict[str, TensorInfo]
     function: object
+    defaults: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
 
 
 def _tensor_info(proto) -> TensorInfo:
@@ -148,6 +151,7 @@ class Servable:
                 {k: _tensor_info(v) for k, v in sd.inputs.items()},
                 {k: _tensor_info(v) for k, v in sd.outputs.items()},
                 fn,
+                {k: tf.make_ndarray(v) for k, v in sd.defaults.items()},
             )
 
     def signature(self, name: str) -> Signature:
@@ -157,9 +161,11 @@ class Servable:
         return sig
 
     def run(self, signature: Signature, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Calls a signature on numpy inputs; returns numpy outputs (strings as object arrays of bytes)."""
+        """Calls a signature on numpy inputs; returns numpy outputs (strings as object arrays of bytes).
+        An input left out takes the SignatureDef's default, as in TF Serving."""
         import tensorflow as tf
 
+        inputs = {**signature.defaults, **inputs}
         try:
             outputs = signature.function(**{k: tf.constant(v) for k, v in inputs.items()})
         except (tf.errors.InvalidArgumentError, ValueError, TypeError) as err:

@@ -123,7 +123,7 @@ class PredictionCore:
                     f"input tensor alias not found in signature: {key}. "
                     f"Inputs expected to be in the set {{{','.join(sorted(signature.inputs))}}}."
                 )
-        missing = set(signature.inputs) - set(inputs)
+        missing = set(signature.inputs) - set(inputs) - set(signature.defaults)  # defaults fill the rest
         if missing:
             raise invalid(f"Missing input(s) {sorted(missing)} for signature {signature.name!r}")
         out = {}

@@ -116,3 +116,28 @@ def test_precision_and_backend_flags(model_file, inputs, tmp_path, capsys, monke
     assert main(["upscale", str(d / "rgb.png"), "-o", str(tmp_path / "ov"), "--model", model_file,
                  "--backend", "openvino"]) == 2
     assert "pip install 'sr-tf[openvino]'" in capsys.readouterr().err
+
+
+def test_noise_level_flag_for_srmd_and_its_error_for_other_models(model_file, tmp_path, capsys):
+    from sr_tf.models import SRMD
+
+    model = SRMD(scale=2, num_feat=6, num_conv=2)
+    model(np.zeros((1, 4, 4, 3), np.float32))
+    rng = np.random.default_rng(1)
+    model.set_weights([rng.normal(0, 0.3, w.shape).astype(np.float32) for w in model.get_weights()])
+    model.save(tmp_path / "srmd.keras")
+    image = rng.integers(0, 256, (6, 5, 3), dtype=np.uint8)
+    write_image(tmp_path / "in.png", image)
+    outputs = {}
+    for level in ("0", "30"):
+        argv = ["upscale", str(tmp_path / "in.png"), "-o", str(tmp_path / level), "-m", str(tmp_path / "srmd.keras"),
+                "--noise-level", level, "--no-progress"]
+        assert main(argv) == 0
+        outputs[level] = read_image(tmp_path / level / "in_out.png").astype(np.float32)
+    expected = np.clip(np.round(model(image[None] / np.float32(255), noise_level=30.0).numpy()[0] * 255), 0, 255)
+    np.testing.assert_allclose(outputs["30"], expected, atol=1)
+    assert np.abs(outputs["0"] - outputs["30"]).max() > 2
+    capsys.readouterr()
+    argv = ["upscale", str(tmp_path / "in.png"), "-o", str(tmp_path / "x"), "-m", model_file, "--noise-level", "5"]
+    assert main(argv) == 2
+    assert "--noise-level: model" in capsys.readouterr().err

@@ -14,6 +14,7 @@ TINY = {
     "upcunet": dict(num_feat=4),
     "cunet": dict(num_feat=4),
     "upconv7": dict(num_feat=2),
+    "srmd": dict(num_feat=8, num_conv=3),
 }
 FIXED_X2 = ("cunet", "upconv7")  # published as x2 only
 

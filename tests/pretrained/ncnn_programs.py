@@ -73,3 +73,33 @@ def waifu2x_cpu(param: str, weights: str, image_hwc: np.ndarray, prepadding: int
 def plain(param: str, weights: str, image_hwc: np.ndarray) -> np.ndarray:
     """Graphs the programs run as they are (SPAN, RealSR's RRDBNet): input "data", output "output"."""
     return extract(param, weights, image_hwc.transpose(2, 0, 1), "data", "output").transpose(1, 2, 0)
+
+
+# srmd-ncnn-vulkan's srmd_preproc.comp `degradation_vector`: the bicubic kernel's PCA projection, written out
+# here (not imported from sr_tf) so that the reference does not share the model's constants.
+SRMD_DEGRADATION = (
+    -1.12360956e-08, -1.36899159e-08, 1.85637958e-02, 2.86066886e-08, 3.35292965e-02,
+    8.37272935e-08, -2.54424009e-07, -3.16234976e-02, -1.35169253e-02, -1.10466090e-08,
+    3.84753793e-02, 3.79465739e-08, -2.44916752e-01, -8.02213490e-01, -5.40549755e-01,
+)
+
+
+def srmd_cpu(param: str, weights: str, image_hwc: np.ndarray, scale: int, noise: int) -> np.ndarray:
+    """srmd-ncnn-vulkan's `SRMD::process` on one tile, on the CPU: `[H, W, 3]` in [0, 1] -> `[sH, sW, 3]`.
+
+    Its preprocessing shader edge-clamps the image by `prepadding` (12) and appends 15 channels of
+    `degradation_vector` and, unless `noise` is -1 (the srmdnf_x* files), one of `noise / 255`; the
+    postprocessing shader crops `prepadding * scale` pixels.
+    """
+    import ncnn
+
+    prepadding = 12
+    h, w = image_hwc.shape[:2]
+    chw = np.ascontiguousarray(image_hwc.transpose(2, 0, 1), dtype=np.float32)
+    mat = ncnn.Mat(chw)  # no copy: `chw` must outlive it
+    padded = np.array(ncnn.copy_make_border(mat, prepadding, prepadding, prepadding, prepadding, REPLICATE, 0.0)).copy()
+    values = SRMD_DEGRADATION + (() if noise == -1 else (np.float32(noise) / np.float32(255.0),))
+    maps = np.broadcast_to(np.array(values, np.float32)[:, None, None], (len(values), *padded.shape[1:]))
+    out = extract(param, weights, np.concatenate([padded, maps]), "input", "output")
+    crop = prepadding * scale
+    return out[:, crop : crop + h * scale, crop : crop + w * scale].transpose(1, 2, 0)

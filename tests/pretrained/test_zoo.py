@@ -1,4 +1,4 @@
-"""The zoo (SPAN, Real-CUGAN, waifu2x, RealSR): every entry against the ncnn program's CPU output on real photos."""
+"""The zoo (SPAN, Real-CUGAN, waifu2x, SRMD, RealSR): every entry against the ncnn program's CPU output on real photos."""
 
 import os
 from pathlib import Path
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from sr_tf.pretrained import CATALOGUE, ncnn_files
-from sr_tf.pretrained.entries import REALCUGAN, REALESRGAN, REALSR, WAIFU2X
+from sr_tf.pretrained.entries import REALCUGAN, REALESRGAN, REALSR, SRMD_WHEEL, WAIFU2X
 from sr_tf.runtime.catalogue import load_pretrained
 from tests.pretrained import ncnn_programs
 from tests.pretrained.ncnn_writer import psnr
@@ -41,6 +41,8 @@ def reference(name: str, image: np.ndarray) -> np.ndarray:
         return ncnn_programs.realcugan_cpu(param, weights, image, entry.scale)
     if entry.source is WAIFU2X:
         return ncnn_programs.waifu2x_cpu(param, weights, image, 18 if entry.architecture == "CUNet" else 7)
+    if entry.source is SRMD_WHEEL:  # our SRMD's default noise level is the program's default `-n 3`
+        return ncnn_programs.srmd_cpu(param, weights, image, entry.scale, -1 if "-nf-" in name else 3)
     return ncnn_programs.plain(param, weights, image)
 
 
@@ -53,7 +55,7 @@ def test_zoo_entry_matches_the_ncnn_program(name):
         pytest.skip(str(e))
     model = load_pretrained(name)
     assert model.count_params() == entry.parameters
-    # one photo per entry (alternating) keeps the 45 entries to a few minutes; odd sizes exercise the padding
+    # one photo per entry (alternating) keeps the 51 entries to a few minutes; odd sizes exercise the padding
     image = crops(27 if name in HEAVY else 33, (NAMES[ZOO.index(name) % len(NAMES)],))[0]
     ours = model(image[None]).numpy()[0]
     ref = reference(name, image)

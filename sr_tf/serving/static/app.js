@@ -82,12 +82,23 @@ async function loadVersions() {
     }
     const meta = await call(API + encodeURIComponent(name) + "/metadata");
     const signatures = meta.metadata.signature_def.signature_def || {};
+    noiseDefault = noiseDefaultOf(signatures[ENCODED_SIGNATURE]);
     if (!(ENCODED_SIGNATURE in signatures)) {
       $("model-note").textContent = `this model has no ${ENCODED_SIGNATURE} signature: export it with sr-tf export`;
     }
   } catch (err) {
     showError(err.message);
   }
+}
+
+// A model with a noise input (SRMD) has "noise_level" in its signature, with a default in the
+// SignatureDef; TF Serving's REST API wants every input, so the page sends that default.
+let noiseDefault = null;
+
+function noiseDefaultOf(signature) {
+  if (!signature || !("noise_level" in (signature.inputs || {}))) return null;
+  const values = ((signature.defaults || {}).noise_level || {}).float_val || [];
+  return values.length ? Number(values[0]) : 3;
 }
 
 function modelPath() {
@@ -136,7 +147,8 @@ async function upscale(file) {
     showError(err.message);
     return;
   }
-  const body = JSON.stringify({ signature_name: ENCODED_SIGNATURE, instances: [{ b64 }] });
+  const instance = noiseDefault === null ? { b64 } : { image_bytes: { b64 }, noise_level: noiseDefault };
+  const body = JSON.stringify({ signature_name: ENCODED_SIGNATURE, instances: [instance] });
   const started = performance.now();
   let answer;
   try {
