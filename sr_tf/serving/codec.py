@@ -607,18 +607,15 @@ def decimal_text(value: float, dtype: np.dtype) -> str:
     return text
 
 
-_WHOLE_END = re.compile(rb"(\d)(?=[,\]])")
-
-
 def _float_text(arr: np.ndarray) -> bytes:
     """JSON text of a float32/float64 array as TF Serving writes it (`WriteDecimal` per value)."""
     if arr.size and np.isfinite(arr).all() and np.abs(arr).max() < 1e6 and np.array_equal(arr, np.trunc(arr)) \
             and not np.signbit(arr[arr == 0]).any():
-        # whole numbers below 1e6 ("%g" writes them as digits): integers with ".0" appended, the
-        # fast path for upscaled images' 0-255 pixels
+        # whole numbers below 1e6 ("%g" writes them as digits, then ".0"): orjson writes exactly
+        # that ("217.0"), fast; the path of upscaled images' 0-255 pixels
         if arr.ndim == 0:
             return b"%d.0" % int(arr)
-        return _WHOLE_END.sub(rb"\1.0", orjson.dumps(arr.astype(np.int64), option=orjson.OPT_SERIALIZE_NUMPY))
+        return orjson.dumps(arr, option=orjson.OPT_SERIALIZE_NUMPY)
     flat = [decimal_text(v, arr.dtype) for v in arr.reshape(-1).tolist()]
     return _nest(flat, arr.shape).encode()
 

@@ -381,3 +381,10 @@ def test_JsonErrors(body, message):
     with pytest.raises(ServingError) as err:
         parse_classify_regress_request(loads(body.encode()))
     assert err.value.code.name == "INVALID_ARGUMENT" and message in err.value.message, err.value.message
+
+
+@pytest.mark.parametrize("message", ['Bad key: "key"', "Bad key: 'key'"])
+def test_StatusError(message):  # json_tensor_test.cc:1607 MakeJsonFromStatus (json_tensor.cc:1129)
+    from sr_tf.serving.codec import error_body
+
+    compare_json(error_body(message), json.dumps({"error": message}))
