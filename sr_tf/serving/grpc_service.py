@@ -118,6 +118,20 @@ _FIELDS = {
 }
 
 
+# float_val / double_val are packed fixed-width fields: (field number, little-endian dtype)
+_PACKED_FIXED = {np.dtype(np.float32): (5, "<f4"), np.dtype(np.float64): (6, "<f8")}
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        low, n = n & 0x7F, n >> 7
+        if not n:
+            out.append(low)
+            return bytes(out)
+        out.append(low | 0x80)
+
+
 def tensor_proto(arr: np.ndarray, tensor_content: bool = False):
     """A numpy output as TF Serving puts it in a PredictResponse: every value in its typed field
     (`float_val`, `int_val`, `string_val`, ...; `Tensor::AsProtoField`, the default), or packed in
@@ -132,6 +146,12 @@ def tensor_proto(arr: np.ndarray, tensor_content: bool = False):
     for d in arr.shape:
         proto.tensor_shape.dim.add(size=int(d))
     flat = arr.reshape(-1)
+    if arr.dtype in _PACKED_FIXED and flat.size:
+        # the packed field's wire bytes are the values' bytes: parsing them is ~10x faster than
+        # appending 3 million floats one by one (the result is the same message)
+        number, little = _PACKED_FIXED[arr.dtype]
+        raw = np.ascontiguousarray(flat, little).tobytes()
+        return type(proto).FromString(proto.SerializeToString() + _varint(number << 3 | 2) + _varint(len(raw)) + raw)
     if arr.dtype == object:
         proto.string_val.extend(v if isinstance(v, bytes) else str(v).encode() for v in flat.tolist())
     elif arr.dtype == np.float16:
@@ -166,21 +186,22 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
     def Predict(self, request, context):
         try:
             name, version, label = _spec(request)
-            servable = self.core.manager.resolve(name, version, label)
-            sig = servable.signature(request.model_spec.signature_name, grpc=True)
-            # predict_util.cc PreProcessPrediction: inputs, then the output filter, before running
-            check_input_names(sig, request.inputs.keys())
-            seen: set[str] = set()
-            for key in request.output_filter:
-                if key not in sig.outputs:
-                    raise invalid(f"output tensor alias not found in signature: {key} Outputs expected to be "
-                                  f"in the set {{{','.join(sorted(sig.outputs))}}}.")
-                if key in seen:
-                    raise invalid(f"duplicate output tensor alias: {key}")
-                seen.add(key)
+
+            def decode(sig):
+                # predict_util.cc PreProcessPrediction: the inputs, then the output filter
+                check_input_names(sig, request.inputs.keys())
+                seen: set[str] = set()
+                for key in request.output_filter:
+                    if key not in sig.outputs:
+                        raise invalid(f"output tensor alias not found in signature: {key} Outputs expected to "
+                                      f"be in the set {{{','.join(sorted(sig.outputs))}}}.")
+                    if key in seen:
+                        raise invalid(f"duplicate output tensor alias: {key}")
+                    seen.add(key)
+                return decode_tensor_protos(request.inputs, sig, self.core.limits)
+
             servable, signature, outputs = self.core.predict(
-                name, version, label, request.model_spec.signature_name,
-                lambda signature: decode_tensor_protos(request.inputs, signature, self.core.limits),
+                name, version, label, request.model_spec.signature_name, decode,
                 api="grpc_predict", timeout=context.time_remaining(),
                 # a client that cancels or passes its deadline: its queued work is dropped
                 on_submit=lambda future: context.add_callback(future.cancel),
