@@ -38,6 +38,7 @@ ARCHS = {
     "OmniSR": ("OmniSR", "OmniSR", dict()),
     "SAFMN": ("SAFMN", "SAFMN", dict(dim=36, n_blocks=8, ffn_scale=2.0, upscaling_factor=4)),
     "PLKSR": ("PLKSR", "PLKSR", dict()),
+    "RealPLKSR": ("PLKSR", "RealPLKSR", dict()),
 }
 
 

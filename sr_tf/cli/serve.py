@@ -41,7 +41,7 @@ NO_EFFECT = (
     "num_tflite_pools", "num_tflite_interpreters_per_pool", "enable_signature_method_name_check",
     "xla_cpu_compilation_enabled", "xla_gpu_compilation_enabled", "enable_profiler",
     "thread_pool_factory_config_file", "mixed_precision", "skip_initialize_tpu",
-    "enable_grpc_healthcheck_service", "enable_serialization_as_tensor_content",
+    "enable_grpc_healthcheck_service",
 )
 REFUSED = ("use_alts_credentials", "ssl_config_file", "platform_config_file")
 AIP_VARIABLES = ("AIP_HTTP_PORT", "AIP_STORAGE_URI", "AIP_PREDICT_ROUTE", "AIP_HEALTH_ROUTE")
@@ -98,6 +98,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--request-timeout-seconds", type=float, dest="request_timeout_seconds",
                    help="the same in seconds (overrides --rest_api_timeout_in_ms)")
     flag("rest_api_enable_cors_support", kind=bool, default=False, help="add CORS headers (default: false)")
+    flag("enable_serialization_as_tensor_content", kind=bool, default=False,
+         help="gRPC Predict responses pack values in tensor_content instead of float_val etc. (default: false)")
     flag("grpc_channel_arguments", default="", help="gRPC server arguments, e.g. grpc.max_connection_age_ms=2000")
     flag("grpc_max_threads", kind=int, default=16, help="gRPC handler threads (default: %(default)s)")
     net.add_argument("--host", help="interface to bind; 0.0.0.0 accepts other machines "
@@ -239,6 +241,7 @@ def _server_config(args, vertex):
         grpc_options=_grpc_channel_arguments(args.grpc_channel_arguments),
         rest_threads=args.rest_api_num_threads,
         cors=bool(args.rest_api_enable_cors_support),
+        tensor_content=bool(args.enable_serialization_as_tensor_content),
         ui=bool(args.ui) and vertex is None,
         model_config_file=args.model_config_file,
         model_config_poll_seconds=args.model_config_file_poll_wait_seconds,

@@ -38,6 +38,13 @@ def version_path(base_path: str, version: int) -> str:
     candidate = os.path.join(base_path, str(version))
     if tf.io.gfile.isdir(candidate):
         return candidate
+    try:  # a zero-padded name ("00000123"), which TF Serving reads as version 123 too
+        padded = [e.rstrip("/") for e in tf.io.gfile.listdir(base_path)
+                  if e.rstrip("/").isdigit() and int(e.rstrip("/")) == int(version)]
+    except tf.errors.NotFoundError:
+        padded = []
+    if padded:
+        return os.path.join(base_path, padded[0])
     if tf.io.gfile.exists(os.path.join(base_path, "saved_model.pb")):
         return base_path
     return candidate

@@ -1,7 +1,10 @@
 """TF Serving's gRPC API (`PredictionService`, `ModelService`) on grpcio with the official protos.
 
-Implemented: Predict, GetModelMetadata, GetModelStatus, HandleReloadConfigRequest. Classify,
-Regress and MultiInference answer UNIMPLEMENTED (the generated base class does that).
+Predict, GetModelMetadata, GetModelStatus and HandleReloadConfigRequest serve; Classify, Regress
+and MultiInference check their request as TF Serving does and answer what it answers for a model
+without classification / regression signatures (INVALID_ARGUMENT naming what is missing).
+Predict responses list values in the typed fields (`float_val`, ...) as TF Serving does by
+default; `tensor_content=True` (`--enable_serialization_as_tensor_content`) packs them as bytes.
 """
 
 from __future__ import annotations
@@ -12,18 +15,25 @@ import grpc
 import numpy as np
 import tensorflow as tf
 from tensorflow_serving.apis import (
+    classification_pb2,
     get_model_metadata_pb2,
     model_management_pb2,
     model_service_pb2_grpc,
     predict_pb2,
     prediction_service_pb2_grpc,
+    regression_pb2,
 )
 
 from sr_tf.serving.errors import Code, ServingError, invalid
 from sr_tf.serving.models import DEFAULT_SIGNATURE, ModelConfig, Signature
 from sr_tf.serving.service import (
+    CLASSIFY_METHOD,
+    REGRESS_METHOD,
     Limits,
     PredictionCore,
+    check_classify_regress,
+    check_input_names,
+    check_multi_inference,
     pixel_limit_error,
     shape_pixels,
     signature_def_map,
@@ -51,6 +61,7 @@ def decode_tensor_protos(protos, signature: Signature, limits: Limits) -> dict:
     Raises:
       ServingError: INVALID_ARGUMENT naming the input and the problem.
     """
+    check_input_names(signature, protos.keys())
     out, pixels = {}, 0
     for key, proto in protos.items():
         info = signature.inputs.get(key)
@@ -98,7 +109,66 @@ def decode_tensor_protos(protos, signature: Signature, limits: Limits) -> dict:
     return out
 
 
-def _spec(spec) -> tuple[str, int | None, str | None]:
+# TensorProto's typed value field per dtype, as tensorflow::Tensor::AsProtoField fills it
+_FIELDS = {
+    np.dtype(np.float32): "float_val", np.dtype(np.float64): "double_val", np.dtype(np.int32): "int_val",
+    np.dtype(np.int16): "int_val", np.dtype(np.int8): "int_val", np.dtype(np.uint8): "int_val",
+    np.dtype(np.uint16): "int_val", np.dtype(np.int64): "int64_val", np.dtype(np.bool_): "bool_val",
+    np.dtype(np.uint32): "uint32_val", np.dtype(np.uint64): "uint64_val",
+}
+
+
+# float_val / double_val are packed fixed-width fields: (field number, little-endian dtype)
+_PACKED_FIXED = {np.dtype(np.float32): (5, "<f4"), np.dtype(np.float64): (6, "<f8")}
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        low, n = n & 0x7F, n >> 7
+        if not n:
+            out.append(low)
+            return bytes(out)
+        out.append(low | 0x80)
+
+
+def tensor_proto(arr: np.ndarray, tensor_content: bool = False):
+    """A numpy output as TF Serving puts it in a PredictResponse: every value in its typed field
+    (`float_val`, `int_val`, `string_val`, ...; `Tensor::AsProtoField`, the default), or packed in
+    `tensor_content` (`Tensor::AsProtoTensorContent`, `--enable_serialization_as_tensor_content`)."""
+    arr = np.asarray(arr)
+    if tensor_content and arr.dtype != object:
+        return tf.make_tensor_proto(arr)
+    proto = tf.make_tensor_proto(np.zeros((0,), arr.dtype) if arr.dtype != object else np.zeros((0,), object))
+    proto.ClearField("tensor_shape")
+    proto.ClearField("tensor_content")
+    proto.tensor_shape.SetInParent()  # present even for a scalar, as AsProtoField writes it
+    for d in arr.shape:
+        proto.tensor_shape.dim.add(size=int(d))
+    flat = arr.reshape(-1)
+    if arr.dtype in _PACKED_FIXED and flat.size:
+        # the packed field's wire bytes are the values' bytes: parsing them is ~10x faster than
+        # appending 3 million floats one by one (the result is the same message)
+        number, little = _PACKED_FIXED[arr.dtype]
+        raw = np.ascontiguousarray(flat, little).tobytes()
+        return type(proto).FromString(proto.SerializeToString() + _varint(number << 3 | 2) + _varint(len(raw)) + raw)
+    if arr.dtype == object:
+        proto.string_val.extend(v if isinstance(v, bytes) else str(v).encode() for v in flat.tolist())
+    elif arr.dtype == np.float16:
+        proto.half_val.extend(flat.view(np.uint16).tolist())
+    elif arr.dtype in _FIELDS:
+        getattr(proto, _FIELDS[arr.dtype]).extend(flat.tolist())
+    else:
+        return tf.make_tensor_proto(arr)
+    return proto
+
+
+def _spec(request) -> tuple[str, int | None, str | None]:
+    """(name, version, label) of a request's model_spec; INVALID_ARGUMENT "Missing ModelSpec"
+    when it has none (predict_impl.cc, classification_service.cc, get_model_status_impl.cc)."""
+    if not request.HasField("model_spec"):
+        raise invalid("Missing ModelSpec")
+    spec = request.model_spec
     version = spec.version.value if spec.HasField("version") else None
     return spec.name, version, spec.version_label or None
 
@@ -109,36 +179,69 @@ def _abort(context: grpc.ServicerContext, err: ServingError):
 
 
 class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
-    def __init__(self, core: PredictionCore):
+    def __init__(self, core: PredictionCore, tensor_content: bool = False):
         self.core = core
+        self.tensor_content = tensor_content
 
     def Predict(self, request, context):
-        name, version, label = _spec(request.model_spec)
         try:
+            name, version, label = _spec(request)
+
+            def decode(sig):
+                # predict_util.cc PreProcessPrediction: the inputs, then the output filter
+                check_input_names(sig, request.inputs.keys())
+                seen: set[str] = set()
+                for key in request.output_filter:
+                    if key not in sig.outputs:
+                        raise invalid(f"output tensor alias not found in signature: {key} Outputs expected to "
+                                      f"be in the set {{{','.join(sorted(sig.outputs))}}}.")
+                    if key in seen:
+                        raise invalid(f"duplicate output tensor alias: {key}")
+                    seen.add(key)
+                return decode_tensor_protos(request.inputs, sig, self.core.limits)
+
             servable, signature, outputs = self.core.predict(
-                name, version, label, request.model_spec.signature_name,
-                lambda signature: decode_tensor_protos(request.inputs, signature, self.core.limits),
+                name, version, label, request.model_spec.signature_name, decode,
                 api="grpc_predict", timeout=context.time_remaining(),
                 # a client that cancels or passes its deadline: its queued work is dropped
                 on_submit=lambda future: context.add_callback(future.cancel),
             )
             wanted = list(request.output_filter) or list(outputs)
-            for key in wanted:
-                if key not in outputs:
-                    raise ServingError(Code.INVALID_ARGUMENT, f"output tensor alias not found in signature: {key}")
             response = predict_pb2.PredictResponse()
             response.model_spec.name = name
             response.model_spec.version.value = servable.version
             response.model_spec.signature_name = signature.name or DEFAULT_SIGNATURE
             for key in wanted:
-                response.outputs[key].CopyFrom(tf.make_tensor_proto(outputs[key]))
+                response.outputs[key].CopyFrom(tensor_proto(outputs[key], self.tensor_content))
             return response
         except ServingError as err:
             _abort(context, err)
 
-    def GetModelMetadata(self, request, context):
-        name, version, label = _spec(request.model_spec)
+    def Classify(self, request, context):
+        self._classify_regress(request, context, CLASSIFY_METHOD)
+        return classification_pb2.ClassificationResponse()
+
+    def Regress(self, request, context):
+        self._classify_regress(request, context, REGRESS_METHOD)
+        return regression_pb2.RegressionResponse()
+
+    def _classify_regress(self, request, context, method: str) -> None:
         try:
+            name, version, label = _spec(request)
+            servable = self.core.manager.resolve(name, version, label)
+            check_classify_regress(servable, request.model_spec.signature_name, method)
+        except ServingError as err:
+            _abort(context, err)
+
+    def MultiInference(self, request, context):
+        try:
+            check_multi_inference(self.core.manager, request)
+        except ServingError as err:
+            _abort(context, err)
+
+    def GetModelMetadata(self, request, context):
+        try:
+            name, version, label = _spec(request)
             for field in request.metadata_field:
                 if field != "signature_def":
                     raise ServingError(Code.INVALID_ARGUMENT, f"Metadata field {field} is not supported")
@@ -159,8 +262,8 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
         self.core = core
 
     def GetModelStatus(self, request, context):
-        name, version, label = _spec(request.model_spec)
         try:
+            name, version, label = _spec(request)
             return status_response(self.core.manager, name, version, label)
         except ServingError as err:
             _abort(context, err)
@@ -186,8 +289,12 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
 
 
 def create_grpc_server(core: PredictionCore, address: str, max_workers: int = 16,
-                       options: list[tuple[str, object]] | None = None) -> tuple[grpc.Server, int]:
+                       options: list[tuple[str, object]] | None = None,
+                       tensor_content: bool = False) -> tuple[grpc.Server, int]:
     """A bound, not yet started gRPC server on `address` ("host:port"); returns it and its port.
+
+    `tensor_content`: Predict responses pack values in `tensor_content` (TF Serving's
+    `--enable_serialization_as_tensor_content`) instead of the typed fields.
 
     The port is bound exclusively: grpcio would otherwise set SO_REUSEPORT and silently share a
     port that another server already listens on.
@@ -200,7 +307,7 @@ def create_grpc_server(core: PredictionCore, address: str, max_workers: int = 16
     opts.update(options or [])
     opts["grpc.so_reuseport"] = 0
     server = grpc.server(concurrent.futures.ThreadPoolExecutor(max_workers=max_workers), options=list(opts.items()))
-    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(PredictionServicer(core), server)
+    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(PredictionServicer(core, tensor_content), server)
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(core), server)
     try:
         port = server.add_insecure_port(address)

@@ -76,7 +76,7 @@ def parse_model_config_text(text: str, base_dir: str | os.PathLike | None = None
     try:
         text_format.Parse(text, proto)
     except text_format.ParseError as err:
-        raise ValueError(f"Invalid model config file: {err}") from None
+        raise ValueError(f"Error parsing text-format tensorflow.serving.ModelServerConfig: {err}") from None
     if proto.WhichOneof("config") != "model_config_list":
         raise ValueError("The model config file must hold a `model_config_list`.")
     configs = []
@@ -154,10 +154,16 @@ class Servable:
                 {k: tf.make_ndarray(v) for k, v in sd.defaults.items()},
             )
 
-    def signature(self, name: str) -> Signature:
-        sig = self.signatures.get(name or DEFAULT_SIGNATURE)
+    def signature(self, name: str, grpc: bool = False) -> Signature:
+        """The named signature (default: serving_default). An unknown one is TF Serving's error:
+        INVALID_ARGUMENT over REST (http_rest_api_handler.cc `GetInfoMap`), FAILED_PRECONDITION
+        over gRPC (predict_util.cc `RunPredict`)."""
+        key = name or DEFAULT_SIGNATURE
+        sig = self.signatures.get(key)
         if sig is None:
-            raise ServingError(Code.FAILED_PRECONDITION, f'Serving signature name: "{name}" not found in signature def')
+            if grpc:
+                raise ServingError(Code.FAILED_PRECONDITION, f'Serving signature key "{key}" not found.')
+            raise invalid(f'Serving signature name: "{key}" not found in signature def')
         return sig
 
     def run(self, signature: Signature, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -391,13 +397,17 @@ class ModelManager:
             return list(self._configs)
 
     def resolve(self, name: str, version: int | None = None, label: str | None = None) -> Servable:
-        """The servable a request names; NOT_FOUND errors use TF Serving's wording."""
+        """The servable a request names, with TF Serving's errors (server_core.cc
+        `ServableRequestFromModelSpec`): no name or an unknown label is INVALID_ARGUMENT, a model
+        or version not served is NOT_FOUND."""
+        if not name:
+            raise invalid("ModelSpec has no name specified.")
         with self._lock:
             versions = self._servables.get(name)
             config = self._configs.get(name)
             if label:
                 if config is None or label not in config.labels:
-                    raise ServingError(Code.NOT_FOUND, f"Unrecognized servable version label: {label}")
+                    raise invalid(f"Unrecognized servable version label: {label}")
                 version = config.labels[label]
             if version is not None:
                 servable = (versions or {}).get(int(version))
@@ -409,16 +419,13 @@ class ModelManager:
             return versions[max(versions)]
 
     def status(self, name: str, version: int | None = None, label: str | None = None) -> list[tuple[int, VersionState]]:
-        """(version, state) pairs, newest first, as in `GetModelStatus`."""
+        """(version, state) pairs, newest first, as TF Serving's `GetModelStatus`
+        (get_model_status_impl.cc) answers: all versions unless a version is given; a version
+        label is not looked at there, so it lists all versions too."""
         with self._lock:
             states = self._states.get(name)
-            config = self._configs.get(name)
             if not states:
                 raise ServingError(Code.NOT_FOUND, f"Could not find any versions of model {name}")
-            if label:
-                if config is None or label not in config.labels:
-                    raise ServingError(Code.NOT_FOUND, f"Unrecognized servable version label: {label}")
-                version = config.labels[label]
             if version is not None:
                 if int(version) not in states:
                     raise ServingError(Code.NOT_FOUND, f"Could not find version {version} of model {name}")

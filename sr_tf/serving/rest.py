@@ -4,9 +4,13 @@ Routes (as in tensorflow_serving/g3doc/api_rest.md):
   GET  /v1/models/{name}[/versions/{v}|/labels/{l}]            model status
   GET  /v1/models/{name}[/versions/{v}|/labels/{l}]/metadata   signature defs
   POST /v1/models/{name}[/versions/{v}|/labels/{l}]:predict    row or columnar JSON
+  POST /v1/models/{name}[/versions/{v}|/labels/{l}]:classify|:regress   (TF Serving's answers
+       for a model without such signatures)
   GET  /monitoring/prometheus/metrics                          Prometheus text format
-With a `VertexConfig`, also Vertex AI's health and predict routes.
-Errors answer `{"error": "..."}` with the status code of their cause.
+matched as TF Serving's http_rest_api_util.cc matches them (whole, case-insensitively; any other
+/v1/ path is 400 "Malformed request: GET /v1/foo"). With a `VertexConfig`, also Vertex AI's health
+and predict routes; the web page's routes live outside /v1/.
+Errors answer `{"error": "..."}` with the status code of their cause (http_server.cc).
 """
 
 from __future__ import annotations
@@ -17,10 +21,10 @@ import dataclasses
 import logging
 import re
 import time
+import urllib.parse
 
 import orjson
 from google.protobuf import json_format
-from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -29,13 +33,25 @@ from starlette.routing import Route
 from sr_tf.config import ConfigBase
 from sr_tf.serving import codec
 from sr_tf.serving.errors import Code, ServingError, invalid
-from sr_tf.serving.service import PredictionCore, signature_def_map, status_response
+from sr_tf.serving.service import (
+    CLASSIFY_METHOD,
+    REGRESS_METHOD,
+    PredictionCore,
+    check_classify_regress,
+    signature_def_map,
+    status_response,
+)
 
 log = logging.getLogger("sr_tf.serving")
-_PATH = re.compile(
-    r"^(?P<name>[^/:]+)(?:/versions/(?P<version>\d+)|/labels/(?P<label>[^/:]+))?"
-    r"(?P<suffix>/metadata|:predict|:classify|:regress)?$"
-)
+# http_rest_api_util.cc: the URL patterns, matched whole and case-insensitively (RE2 "(?i)")
+_API_PATH = re.compile(r"/v1/.*", re.IGNORECASE)  # kHTTPRestApiHandlerPathRegex
+_PREDICTION_PATH = re.compile(
+    r"/v1/models/([^/:]+)(?:(?:/versions/(\d+))|(?:/labels/([^/:]+)))?:(classify|regress|predict)", re.IGNORECASE)
+_STATUS_PATH = re.compile(
+    r"/v1/models(?:/([^/:]+))?(?:(?:/versions/(\d+))|(?:/labels/([^/:]+)))?(?:\/(metadata))?", re.IGNORECASE)
+# http_rest_api_util.cc AddCORSHeaders
+CORS_HEADERS = {"Access-Control-Allow-Origin": "*", "Access-Control-Allow-Methods": "POST, GET",
+                "Access-Control-Allow-Headers": "Content-Type"}
 METRICS_PATH = "/monitoring/prometheus/metrics"
 
 
@@ -82,10 +98,24 @@ async def _read_body(request: Request, limit: int) -> bytes:
 
 
 def _signature_name(parsed: dict) -> str:
-    name = parsed.get("signature_name", "")
-    if not isinstance(name, str):
-        raise invalid(f"'signature_name' must be a string. Received: {codec.json_type(name)}")
-    return name
+    return codec.signature_name(parsed)
+
+
+def _parse_model_info(method: str, path: str) -> tuple[bool, str, int | None, str | None, str]:
+    """http_rest_api_util.cc `ParseModelInfo`: (matched, model name, version, label, method or
+    subresource as written in the URL)."""
+    m = (_PREDICTION_PATH if method == "POST" else _STATUS_PATH if method == "GET" else None)
+    m = m.fullmatch(path) if m is not None else None
+    if m is None:
+        return False, "", None, None, ""
+    name, version_text, label, what = (g or "" for g in m.groups())
+    name = urllib.parse.unquote(name)
+    version = None
+    if version_text:
+        version = int(version_text)
+        if version >= 2**63:  # absl::SimpleAtoi into an int64_t
+            raise invalid(f"Failed to convert version: {version_text} to numeric.")
+    return True, name, version, urllib.parse.unquote(label) or None, what
 
 
 def _vertex_request(parsed: dict, sig_name: str) -> tuple[str, dict]:
@@ -147,9 +177,7 @@ def create_app(core: PredictionCore, vertex: VertexConfig | None = None,
         try:
             body = await _read_body(request, core.limits.max_request_bytes)
             parsed = await in_thread(codec.loads, body, core.limits.max_json_values)
-            if not isinstance(parsed, dict):
-                raise invalid("JSON Parse error: request body is not a JSON object")
-            sig_name = _signature_name(parsed)
+            sig_name = _signature_name(parsed)  # also: the body must be an object
             if vertex_mode:
                 sig_name, parsed = _vertex_request(parsed, sig_name)
             servable, signature = core.resolve(name, version, label, sig_name)
@@ -206,39 +234,60 @@ def create_app(core: PredictionCore, vertex: VertexConfig | None = None,
                 predictions[i] = row
         return orjson.dumps({"predictions": predictions})
 
-    async def models(request: Request) -> Response:
-        rest = request.path_params["rest"]
-        m = _PATH.match(rest)
-        if m is None:
-            return _error(invalid(f"Malformed request: {request.method} {request.url.path}"))
-        name, suffix, label = m["name"], m["suffix"], m["label"]
-        version = int(m["version"]) if m["version"] else None
+    async def classify_regress(name: str, version: int | None, label: str | None, request: Request,
+                               method: str) -> Response:
+        """`:classify` / `:regress` as http_rest_api_handler.cc: the body is parsed and checked
+        first (json_tensor.cc FillClassifyRegressRequestFromJson), then the model's signature."""
+        body = await _read_body(request, core.limits.max_request_bytes)
+        parsed = await in_thread(codec.loads, body, core.limits.max_json_values)
+        sig_name, _ = codec.parse_classify_regress_request(parsed)
+        servable = core.manager.resolve(name, version, label)
+        check_classify_regress(servable, sig_name, method)
+        raise ServingError(Code.INTERNAL, "unreachable")  # check_classify_regress always raises
+
+    async def api(request: Request) -> Response:
+        """Every /v1/ request, dispatched as http_rest_api_handler.cc `ProcessRequest` does."""
+        method = request.method
+        path = request.scope.get("raw_path", b"").decode("latin-1").split("?")[0] or request.url.path
+        if method == "OPTIONS":  # http_server.cc: a CORS preflight, answered with no body
+            if re.search(r"https?://", request.headers.get("origin", "")):
+                return Response(b"", 200)
+            return Response(b"", 400)
         try:
-            if request.method == "POST" and suffix == ":predict":
-                return await predict(name, version, label, request, "rest_predict")
-            if request.method == "POST" and suffix in (":classify", ":regress"):
-                raise ServingError(Code.UNIMPLEMENTED, f"{suffix[1:]} is not implemented by this server; use :predict")
-            if request.method == "GET" and suffix == "/metadata":
-                servable = core.manager.resolve(name, version, label)
-                meta = json_format.MessageToDict(
-                    signature_def_map(servable), always_print_fields_with_no_presence=True,
-                    preserving_proto_field_name=True,
-                )
-                meta.pop("@type", None)
-                return _json(orjson.dumps({
-                    "model_spec": {"name": name, "signature_name": "", "version": str(servable.version)},
-                    "metadata": {"signature_def": meta},
-                }))
-            if request.method == "GET" and suffix is None:
+            matched, name, version, label, what = _parse_model_info(method, path)
+            if matched and method == "POST":
+                if what == "predict":
+                    return await predict(name, version, label, request, "rest_predict")
+                if what in ("classify", "regress"):
+                    return await classify_regress(
+                        name, version, label, request, CLASSIFY_METHOD if what == "classify" else REGRESS_METHOD)
+            elif matched and method == "GET":
+                if not name:
+                    raise invalid("Missing model name in request.")
+                if what == "metadata":
+                    servable = core.manager.resolve(name, version, label)
+                    meta = json_format.MessageToDict(
+                        signature_def_map(servable), always_print_fields_with_no_presence=True,
+                        preserving_proto_field_name=True,
+                    )
+                    meta.pop("@type", None)
+                    return _json(orjson.dumps({
+                        "model_spec": {"name": name, "signature_name": "", "version": str(servable.version)},
+                        "metadata": {"signature_def": meta},
+                    }))
                 return _json(_proto_json(status_response(core.manager, name, version, label)))
-            return _error(invalid(f"Malformed request: {request.method} {request.url.path}"))
+            raise invalid(f"Malformed request: {method} {path}")
         except ServingError as err:
             return _error(err)
+        except Exception as err:  # a bug: answer 500, never drop the connection
+            return _error(ServingError(Code.INTERNAL, f"{type(err).__name__}: {err}"))
 
     async def metrics(request: Request) -> Response:
-        return Response(core.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
+        # http_server.cc ProcessPrometheusRequest: "text/plain" (the exposition format's version
+        # parameter is left out there too)
+        return Response(core.metrics.exposition(), headers={"Content-Type": "text/plain"})
 
-    routes = [Route("/v1/models/{rest:path}", models, methods=["GET", "POST"])]
+    routes = []
     if metrics_path:
         routes.append(Route(metrics_path, metrics, methods=["GET"]))
     if vertex is not None:
@@ -255,25 +304,52 @@ def create_app(core: PredictionCore, vertex: VertexConfig | None = None,
         routes.append(Route(vertex.health_route, vertex_health, methods=["GET"]))
         routes.append(Route(vertex.predict_route, vertex_predict, methods=["POST"]))
 
-    async def not_found(request: Request, exc) -> Response:
+    async def not_found(request: Request, exc=None) -> Response:
         return _json(codec.error_body(f"Not found: {request.method} {request.url.path}"), 404)
 
     async def method_not_allowed(request: Request, exc) -> Response:
         return _json(codec.error_body(f"Malformed request: {request.method} {request.url.path}"), 400)
 
+    async def other(request: Request) -> Response:
+        """TF Serving handles every path matching "(?i)/v1/.*"; ours are not found."""
+        if _API_PATH.fullmatch(request.url.path):
+            return await api(request)
+        return await not_found(request)
+
     ui_routes = _ui_routes(core) if ui else []
     routes.extend(ui_routes)
+    routes.append(Route("/{path:path}", other, methods=["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD"]))
     middleware = []
     if cors:
         from starlette.middleware import Middleware
-        from starlette.middleware.cors import CORSMiddleware
 
-        middleware.append(Middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["GET", "POST", "OPTIONS"],
-                                     allow_headers=["*"]))
+        middleware.append(Middleware(_CorsHeaders))
     app = Starlette(routes=routes, middleware=middleware,
                     exception_handlers={404: not_found, 405: method_not_allowed})
     app.state.ui = bool(ui_routes)
     return app
+
+
+class _CorsHeaders:
+    """`--rest_api_enable_cors_support`: http_server.cc adds `CORS_HEADERS` to every answer of
+    the REST API (preflights included)."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+
+        async def send_with_headers(message):
+            if message["type"] == "http.response.start":
+                headers = [(k, v) for k, v in message.get("headers", [])
+                           if k.decode("latin-1").lower() not in {h.lower() for h in CORS_HEADERS}]
+                headers += [(k.encode("latin-1"), v.encode("latin-1")) for k, v in CORS_HEADERS.items()]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
 
 
 def _ui_routes(core: PredictionCore) -> list:

@@ -55,6 +55,8 @@ class ServerConfig(ConfigBase):
       grpc_socket_path: also serve gRPC on this UNIX socket (`--grpc_socket_path`).
       rest_threads: threads decoding/encoding REST JSON (`--rest_api_num_threads`; None: automatic).
       cors: answer CORS preflights and add CORS headers (`--rest_api_enable_cors_support`).
+      tensor_content: gRPC Predict responses pack values in `tensor_content` instead of the typed
+        fields (`--enable_serialization_as_tensor_content`; TF Serving's default is the fields).
       ui: serve the web page at `/` (off in Vertex AI mode); needs `sr_tf.serving.ui`.
       model_config_file / model_config_poll_seconds: re-read this `--model_config_file` every so
         many seconds and serve what it lists (0: read once, at start).
@@ -79,6 +81,7 @@ class ServerConfig(ConfigBase):
     grpc_socket_path: str | None = None
     rest_threads: int | None = None
     cors: bool = False
+    tensor_content: bool = False
     ui: bool = False
     model_config_file: str | None = None
     model_config_poll_seconds: float = 0.0
@@ -169,7 +172,8 @@ class ModelServer:
             if c.grpc_port is not None:
                 try:
                     self._grpc, self.grpc_port = create_grpc_server(
-                        self.core, f"{c.host}:{c.grpc_port}", c.grpc_workers, list(c.grpc_options))
+                        self.core, f"{c.host}:{c.grpc_port}", c.grpc_workers, list(c.grpc_options),
+                        tensor_content=c.tensor_content)
                 except OSError:
                     raise PortInUseError(
                         f"gRPC port {c.grpc_port} on {c.host} is already in use; stop the other server "

@@ -98,6 +98,31 @@ def pixel_limit_error(pixels: int, limit: int) -> ServingError:
     )
 
 
+def check_input_names(signature: Signature, names) -> None:
+    """The request's input names against the signature's, with TF Serving's texts
+    (predict_util.cc `VerifyRequestInputsSize`, then TensorFlow's `GetInputValues`).
+
+    Raises:
+      ServingError: INVALID_ARGUMENT.
+    """
+    sent, wanted = sorted(names), sorted(signature.inputs)
+    optional = set(getattr(signature, "defaults", None) or ())
+    extra = sorted(set(sent) - set(wanted))
+    missing = sorted(set(wanted) - set(sent) - optional)
+    if len(sent) != len(wanted) and (extra or missing):  # fewer is fine when the rest have defaults
+        raise invalid(
+            f"input size does not match signature: {len(sent)}!={len(wanted)} len({{{','.join(sent)}}}) != "
+            f"len({{{','.join(wanted)}}}). Sent extra: {{{','.join(extra)}}}. "
+            f"Missing but required: {{{','.join(missing)}}}."
+        )
+    for key in sent:
+        if key not in signature.inputs:
+            raise invalid(
+                f"input tensor alias not found in signature: {key}. "
+                f"Inputs expected to be in the set {{{','.join(wanted)}}}."
+            )
+
+
 class PredictionCore:
     """Resolves, validates and runs predict calls (thread-safe)."""
 
@@ -110,22 +135,16 @@ class PredictionCore:
         self.metrics.queue_depth.set_function(lambda: self.scheduler.pending)
 
     def resolve(self, name: str, version: int | None, label: str | None,
-                signature_name: str) -> tuple[Servable, Signature]:
+                signature_name: str, grpc: bool = False) -> tuple[Servable, Signature]:
         servable = self.manager.resolve(name, version, label)
-        return servable, servable.signature(signature_name)
+        return servable, servable.signature(signature_name, grpc)
 
     def check_inputs(self, signature: Signature, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Names, dtypes and finite values against the signature, and the pixel limit (shapes and
-        image headers: nothing is decoded). Raises INVALID_ARGUMENT naming the cause."""
-        for key in inputs:
-            if key not in signature.inputs:
-                raise invalid(
-                    f"input tensor alias not found in signature: {key}. "
-                    f"Inputs expected to be in the set {{{','.join(sorted(signature.inputs))}}}."
-                )
-        missing = set(signature.inputs) - set(inputs) - set(signature.defaults)  # defaults fill the rest
-        if missing:
-            raise invalid(f"Missing input(s) {sorted(missing)} for signature {signature.name!r}")
+        image headers: nothing is decoded). Raises INVALID_ARGUMENT naming the cause; the count
+        and names are checked as predict_util.cc `VerifyRequestInputsSize` and TensorFlow's
+        `GetInputValues` do, with their texts (inputs with a signature default may be left out)."""
+        check_input_names(signature, inputs)
         out = {}
         for key, arr in inputs.items():
             info = signature.inputs[key]
@@ -180,7 +199,7 @@ class PredictionCore:
         """
         start, status = time.perf_counter(), "OK"
         try:
-            servable, signature = self.resolve(name, version, label, signature_name)
+            servable, signature = self.resolve(name, version, label, signature_name, grpc=True)
             checked = self.check_inputs(signature, decode(signature))
             future = self.submit(servable, signature, checked)
             if on_submit is not None:
@@ -236,3 +255,81 @@ def signature_def_map(servable: Servable):
     for key, sd in servable.signature_defs.items():
         result.signature_def[key].CopyFrom(sd)
     return result
+
+
+CLASSIFY_METHOD = "tensorflow/serving/classify"
+REGRESS_METHOD = "tensorflow/serving/regress"
+
+
+def _check_inference_signature(signature_def, method: str) -> None:
+    """classifier.cc `PreProcessClassification` / regressor.cc `PreProcessRegression` with TF
+    Serving's default `--enable_signature_method_name_check=false`."""
+    from google.protobuf import text_format
+
+    def text() -> str:
+        return text_format.MessageToString(signature_def)
+
+    if len(signature_def.inputs) != 1:
+        raise invalid("Expected one input Tensor.")
+    if method == CLASSIFY_METHOD:
+        if len(signature_def.outputs) not in (1, 2):
+            raise invalid(f"Expected one or two output Tensors, found {len(signature_def.outputs)}")
+        if "inputs" not in signature_def.inputs:
+            raise invalid(f"No classification inputs found in SignatureDef: {text()}")
+        if "classes" not in signature_def.outputs and "scores" not in signature_def.outputs:
+            raise invalid('Expected classification signature outputs to contain at least one of "classes" or '
+                          f'"scores". Signature was: {text()}')
+    else:
+        if len(signature_def.outputs) != 1:
+            raise invalid("Expected one output Tensor.")
+        if "inputs" not in signature_def.inputs:
+            raise invalid(f"No regression inputs found in SignatureDef: {text()}")
+        if "outputs" not in signature_def.outputs:
+            raise invalid(f"No regression outputs found in SignatureDef: {text()}")
+
+
+def _not_run(what: str) -> ServingError:
+    return ServingError(Code.UNIMPLEMENTED, f"{what} signatures (serialized tf.Example inputs) are not run by "
+                                            "sr-tf serve; use Predict")
+
+
+def check_classify_regress(servable: Servable, signature_name: str, method: str) -> None:
+    """Classify / Regress as TF Serving answers them (classifier.cc `GetClassificationSignatureDef`,
+    regressor.cc `GetRegressionSignatureDef`): INVALID_ARGUMENT naming the missing signature,
+    input or output, as for every model sr-tf exports. A model that has such a signature gets
+    UNIMPLEMENTED (this server runs image signatures only).
+
+    Args:
+      method: `CLASSIFY_METHOD` or `REGRESS_METHOD`.
+    """
+    name = signature_name or "serving_default"
+    signature_def = servable.signature_defs.get(name) if name in servable.signature_defs else None
+    if signature_def is None:
+        raise invalid(f"No signature was found with the name: {name}")
+    _check_inference_signature(signature_def, method)
+    raise _not_run("Classification" if method == CLASSIFY_METHOD else "Regression")
+
+
+def check_multi_inference(manager: ModelManager, request) -> None:
+    """MultiInference as TF Serving answers it (multi_inference_helper.cc, multi_inference.cc)."""
+    spec = request.tasks[0].model_spec if request.tasks else None
+    servable = manager.resolve(spec.name if spec else "",
+                               spec.version.value if spec is not None and spec.HasField("version") else None,
+                               spec.version_label or None if spec is not None else None)
+    model_name, seen = "", set()
+    for task in request.tasks:
+        if not task.model_spec.name:
+            raise invalid("Found ModelSpec with an empty model name.")
+        if model_name and model_name != task.model_spec.name:
+            raise invalid("All ModelSpecs in a MultiInferenceRequest must access the same model name.")
+        model_name = task.model_spec.name
+        name = task.model_spec.signature_name or "serving_default"
+        if name in seen:
+            raise invalid(f"Duplicate evaluation of signature: {name}")
+        seen.add(name)
+        if name not in servable.signature_defs:
+            raise invalid(f"Requested signature not found in model graph: {name}")
+        if task.method_name not in (CLASSIFY_METHOD, REGRESS_METHOD):
+            raise ServingError(Code.UNIMPLEMENTED, f"Unsupported signature method_name: {task.method_name}")
+        _check_inference_signature(servable.signature_defs[name], task.method_name)
+    raise _not_run("Classification and regression")

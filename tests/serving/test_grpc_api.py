@@ -92,11 +92,13 @@ def test_wrong_dtype_is_invalid_argument(channel):
     assert "float" in err.value.details()
 
 
-def test_unimplemented_methods(channel):
+def test_classify_without_model_spec_is_tf_servings_error(channel):
+    # classification_service.cc: a request without model_spec is INVALID_ARGUMENT "Missing ModelSpec"
     stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
     with pytest.raises(grpc.RpcError) as err:
         stub.Classify(classification_pb2.ClassificationRequest(), 10)
-    assert err.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert err.value.details() == "Missing ModelSpec"
 
 
 def test_grpc_client_images_keep_alpha(grpc_target):

@@ -117,14 +117,15 @@ def test_deeply_nested_json_is_400_not_500(served):
 
 
 @pytest.mark.parametrize("body,message", [
-    ({"signature_name": ["encoded_image"], "instances": [1]}, "'signature_name' must be a string"),
-    ({"signature_name": {"a": 1}, "instances": [1]}, "'signature_name' must be a string"),
-    ({"signature_name": 7, "inputs": [1]}, "'signature_name' must be a string"),
+    ({"signature_name": ["encoded_image"], "instances": [1]}, "'signature_name' key must be a string value."),
+    ({"signature_name": {"a": 1}, "instances": [1]}, "'signature_name' key must be a string value."),
+    ({"signature_name": 7, "inputs": [1]}, "'signature_name' key must be a string value."),
     ({"instances": None}, "instances"),
     ({"instances": "abc"}, "instances"),
     ({"instances": [None]}, "JSON Value"),
-    ({"inputs": {"images": 1, "x": 2}}, "inputs"),
-    ({"signature_name": "encoded_image", "instances": [{"b64": 5}]}, "base64"),
+    ({"inputs": {"images": 1, "x": 2}}, "shape"),  # TF Serving ignores the extra key too
+    # {"b64": 5} is no base64 object (json_tensor.cc IsValBase64Object), so a named input "b64"
+    ({"signature_name": "encoded_image", "instances": [{"b64": 5}]}, "does not have named input: b64"),
     ({"signature_name": "encoded_image", "instances": [{"b64": "a", "x": 1}]}, "b64"),
     ({"signature_name": "encoded_image", "instances": [{"b64": "!!!"}]}, "base64"),
     (b"", "JSON Parse error"),

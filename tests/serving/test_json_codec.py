@@ -58,9 +58,10 @@ def test_output_formats_and_bytes_alias():
     assert single == b'{"outputs":[[1.5,2.0]]}'  # one output: its name is left out
 
 
-def test_whole_number_floats_are_written_as_integers():
+def test_whole_number_floats_are_written_as_decimals():
+    # TF Serving's WriteDecimal (json_tensor.cc) appends ".0": clients tell float outputs from ints
     pixels = np.array([[[0, 255, 17], [3, 128, 254]]], np.float32)  # an upscaled image's values
-    assert format_predict_response({"y": pixels}, "row") == b'{"predictions":[[[0,255,17],[3,128,254]]]}'
+    assert format_predict_response({"y": pixels}, "row") == b'{"predictions":[[[0.0,255.0,17.0],[3.0,128.0,254.0]]]}'
     for value in (0.5, -1e-7, 2.0**53, 1e300):  # not whole, or not exactly a float64 integer
         arr = np.array([1.0, value], np.float64)
         assert json.loads(format_predict_response({"y": arr}, "columnar"))["outputs"] == arr.tolist()
@@ -69,8 +70,8 @@ def test_whole_number_floats_are_written_as_integers():
 
 @pytest.mark.parametrize("body,message", [
     (b'{"inputs": [1], "instances": [1]}', "only one of"),
-    (b'{"instances": []}', "No instances"),
-    (b'{"instances": [[1, 2], [1, true]]}', "Type: Bool is not of expected type: float"),
+    (b'{"instances": []}', "No values in 'instances' array"),
+    (b'{"instances": [[1, 2], [1, true]]}', "Type: True is not of expected type: float"),
     (b'{"instances": [{"b64": "***"}]}', "base64"),
 ])
 def test_bad_requests(body, message):

@@ -94,14 +94,16 @@ def test_model_config_file_with_two_models_and_labels(exported, tmp_path, tiny_m
         url = f"http://127.0.0.1:{srv.rest_port}"
         assert set(_versions(url, "a")) == {1, 2}
         assert list(_versions(url, "b")) == [5]
+        # TF Serving's GetModelStatus (get_model_status_impl.cc) does not look at a label: all versions
         stable = requests.get(f"{url}/v1/models/a/labels/stable", timeout=10).json()
-        assert [v["version"] for v in stable["model_version_status"]] == ["1"]
+        assert [v["version"] for v in stable["model_version_status"]] == ["2", "1"]
         x = random_pixels(8)
         r = requests.post(f"{url}/v1/models/a/labels/canary:predict", data=json.dumps({"inputs": x.tolist()}), timeout=30)
         assert r.status_code == 200
         assert_upscaled_equal(np.array(r.json()["outputs"]), reference_upscale(tiny_model, x))
         bad = requests.post(f"{url}/v1/models/a/labels/nope:predict", data=json.dumps({"inputs": x.tolist()}), timeout=30)
-        assert bad.status_code == 404 and "label" in bad.json()["error"]
+        # server_core.cc GetModelVersionForLabel: INVALID_ARGUMENT (400)
+        assert bad.status_code == 400 and bad.json()["error"] == "Unrecognized servable version label: nope"
 
 
 def test_vertex_mode_routes(exported, tmp_path, tiny_model):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import re
 
 import numpy as np
 import pytest
@@ -52,9 +53,9 @@ def test_row_and_columnar_predict_equal_the_keras_model(rest_url, tiny_model):
     assert row.status_code == 200 and col.status_code == 200
     assert_upscaled_equal(np.array(row.json()["predictions"]), want)
     assert_upscaled_equal(np.array(col.json()["outputs"]), want)
-    # the whole-number pixels are written as JSON integers (TF Serving's JSON mapping takes any
-    # number for DT_FLOAT); our client still returns float32
-    assert b"." not in row.content and b"." not in col.content
+    # the whole-number pixels are written as decimals (217.0), as TF Serving's WriteDecimal does
+    assert re.search(rb"[\[,]-?\d+[,\]]", row.content) is None and b".0," in row.content
+    assert re.search(rb"[\[,]-?\d+[,\]]", col.content) is None and b".0," in col.content
     assert RestClient(rest_url, "tiny").predict(x).dtype == np.float32
 
 
@@ -87,10 +88,12 @@ def test_nan_and_infinity_pixels_are_refused_naming_the_cause(rest_url, token):
     ("/v1/models/tiny:predict", {"signature_name": "x", "instances": [1]}, 400,
      'Serving signature name: "x" not found in signature def'),
     ("/v1/models/tiny:predict", {"instances": [[[[1, 2, 3]]], [[[1, 2, 3]]], [[[1, 2, 3], [4, 5, 6]]]]}, 400,
-     "Failed to process element: 2 of 'instances' list. Error: Invalid argument: Expecting tensor size: 3 but got: 6"),
+     "Failed to process element: 2 of 'instances' list. Error: INVALID_ARGUMENT: Expecting tensor size: 3 but got: 6"),
     ("/v1/models/tiny:predict", {"instances": [[[["x", 2, 3]]]]}, 400,
      'JSON Value: "x" Type: String is not of expected type: float'),
-    ("/v1/models/tiny:classify", {"examples": []}, 501, "classify is not implemented"),
+    # TF Serving parses the body first (json_tensor.cc), then finds no classification signature
+    ("/v1/models/tiny:classify", {"examples": []}, 400, "'examples' value is an empty array"),
+    ("/v1/models/tiny:classify", {"examples": [{"x": 1}]}, 400, "No classification inputs found in SignatureDef"),
 ])
 def test_errors_have_tf_serving_bodies_and_codes(rest_url, path, payload, status, message):
     r = _post(rest_url + path, payload)

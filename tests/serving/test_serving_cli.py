@@ -48,7 +48,7 @@ def test_serve_cli_process_answers_and_stops_on_sigterm(exported, tmp_path):
             try:
                 if requests.get(url, timeout=2).status_code == 200:
                     break
-            except requests.ConnectionError:
+            except requests.RequestException:  # not listening yet, or still loading (a read timeout)
                 assert proc.poll() is None, proc.stdout.read().decode()
                 time.sleep(0.2)
         png = image_bytes(np.zeros((4, 4, 3), np.uint8))
