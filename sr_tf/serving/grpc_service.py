@@ -314,5 +314,8 @@ def create_grpc_server(core: PredictionCore, address: str, max_workers: int = 16
     except RuntimeError:  # grpcio >= 1.5x raises instead of returning 0
         port = 0
     if port == 0:
+        # Stopped now, not at interpreter exit: a never-started server collected then has aborted the
+        # process (grpc's poller: "epoll_wait error: Bad file descriptor", SIGABRT) instead of exit 2.
+        server.stop(None)
         raise OSError(f"gRPC port {address} is already in use or cannot be bound")
     return server, port
