@@ -84,3 +84,21 @@ def set_norm(layer: keras.layers.Layer, state: StateDict, prefix: str) -> None:
     gamma, beta = layer.gamma, layer.beta
     shape = tuple(int(d) for d in gamma.shape)
     layer.set_weights([state.take(f"{prefix}.weight", shape), state.take(f"{prefix}.bias", tuple(int(d) for d in beta.shape))])
+
+
+def set_batch_norm(layer: keras.layers.BatchNormalization, state: StateDict, prefix: str) -> None:
+    """PyTorch `nn.BatchNorm2d` `prefix.weight`, `.bias`, `.running_mean`, `.running_var` `[C]` into a built
+    BatchNormalization (its epsilon must be torch's 1e-5); `num_batches_tracked` is marked used."""
+    shape = tuple(int(d) for d in layer.gamma.shape)
+    layer.set_weights([state.take(f"{prefix}.{name}", shape) for name in ("weight", "bias", "running_mean", "running_var")])
+    state.skip(f"{prefix}.num_batches_tracked")
+
+
+def set_depthwise_conv(layer: keras.layers.DepthwiseConv2D, state: StateDict, prefix: str) -> None:
+    """A depth-wise PyTorch Conv2d (`groups == channels`) `prefix.weight` `[C, 1, kh, kw]` (and bias) into a
+    built DepthwiseConv2D `[kh, kw, C, 1]` (depth multiplier 1)."""
+    kh, kw, channels, _ = (int(d) for d in layer.kernel.shape)
+    values = [state.take(f"{prefix}.weight", (channels, 1, kh, kw)).transpose(2, 3, 0, 1)]
+    if layer.use_bias:
+        values.append(state.take(f"{prefix}.bias", (channels,)))
+    layer.set_weights(values)

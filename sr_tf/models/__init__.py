@@ -4,6 +4,7 @@ All generators map `[N, H, W, C] float32 in [0, 1]` to `[N, s*H, s*W, C] float32
 """
 
 from sr_tf.models.cunet import CUNet
+from sr_tf.models.dat import DAT
 from sr_tf.models.hat import HAT
 from sr_tf.models.interpolate import interpolate_models
 from sr_tf.models.layers import PixelShuffle, torch_to_tf_shuffle_permutation
@@ -48,6 +49,7 @@ def model_scale(model) -> int:
 
 __all__ = [
     "CUNet",
+    "DAT",
     "DISCRIMINATORS",
     "GENERATORS",
     "HAT",
