@@ -7,6 +7,7 @@ from sr_tf.models.cunet import CUNet
 from sr_tf.models.hat import HAT
 from sr_tf.models.interpolate import interpolate_models
 from sr_tf.models.layers import PixelShuffle, torch_to_tf_shuffle_permutation
+from sr_tf.models.plksr import PLKSR, RealPLKSR
 from sr_tf.models.resized import ResizedGenerator
 from sr_tf.models.rrdbnet import RRDB, ResidualDenseBlock, RRDBNet
 from sr_tf.models.span import SPAN
@@ -55,7 +56,9 @@ __all__ = [
     "SPAN",
     "SRCNN",
     "SRMD",
+    "PLKSR",
     "PixelShuffle",
+    "RealPLKSR",
     "RRDBNet",
     "ResidualBlock",
     "ResizedGenerator",
