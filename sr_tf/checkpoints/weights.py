@@ -84,3 +84,14 @@ def set_norm(layer: keras.layers.Layer, state: StateDict, prefix: str) -> None:
     gamma, beta = layer.gamma, layer.beta
     shape = tuple(int(d) for d in gamma.shape)
     layer.set_weights([state.take(f"{prefix}.weight", shape), state.take(f"{prefix}.bias", tuple(int(d) for d in beta.shape))])
+
+
+def set_depthwise_conv(layer: keras.layers.DepthwiseConv2D, state: StateDict, prefix: str) -> None:
+    """A depthwise Conv2d (`groups=in`) `prefix.weight` `[in * m, 1, kh, kw]` (and bias) into a built
+    DepthwiseConv2D with kernel `[kh, kw, in, m]` (torch output channel `c * m + k` is Keras `[..., c, k]`)."""
+    kh, kw, cin, mult = (int(d) for d in layer.kernel.shape)
+    weight = state.take(f"{prefix}.weight", (cin * mult, 1, kh, kw))
+    values = [weight.reshape(cin, mult, kh, kw).transpose(2, 3, 0, 1)]
+    if layer.use_bias:
+        values.append(state.take(f"{prefix}.bias", (cin * mult,)))
+    layer.set_weights(values)

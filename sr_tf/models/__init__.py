@@ -10,6 +10,7 @@ from sr_tf.models.layers import PixelShuffle, torch_to_tf_shuffle_permutation
 from sr_tf.models.plksr import PLKSR, RealPLKSR
 from sr_tf.models.resized import ResizedGenerator
 from sr_tf.models.rrdbnet import RRDB, ResidualDenseBlock, RRDBNet
+from sr_tf.models.safmn import SAFMN, SAFMNBCIE
 from sr_tf.models.span import SPAN
 from sr_tf.models.srcnn import SRCNN
 from sr_tf.models.srmd import SRMD
@@ -53,6 +54,8 @@ __all__ = [
     "GENERATORS",
     "HAT",
     "RRDB",
+    "SAFMN",
+    "SAFMNBCIE",
     "SPAN",
     "SRCNN",
     "SRMD",
