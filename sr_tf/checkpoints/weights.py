@@ -95,10 +95,11 @@ def set_batch_norm(layer: keras.layers.BatchNormalization, state: StateDict, pre
 
 
 def set_depthwise_conv(layer: keras.layers.DepthwiseConv2D, state: StateDict, prefix: str) -> None:
-    """A depth-wise PyTorch Conv2d (`groups == channels`) `prefix.weight` `[C, 1, kh, kw]` (and bias) into a
-    built DepthwiseConv2D `[kh, kw, C, 1]` (depth multiplier 1)."""
-    kh, kw, channels, _ = (int(d) for d in layer.kernel.shape)
-    values = [state.take(f"{prefix}.weight", (channels, 1, kh, kw)).transpose(2, 3, 0, 1)]
+    """A depthwise Conv2d (`groups=in`) `prefix.weight` `[in * m, 1, kh, kw]` (and bias) into a built
+    DepthwiseConv2D with kernel `[kh, kw, in, m]` (torch output channel `c * m + k` is Keras `[..., c, k]`)."""
+    kh, kw, cin, mult = (int(d) for d in layer.kernel.shape)
+    weight = state.take(f"{prefix}.weight", (cin * mult, 1, kh, kw))
+    values = [weight.reshape(cin, mult, kh, kw).transpose(2, 3, 0, 1)]
     if layer.use_bias:
-        values.append(state.take(f"{prefix}.bias", (channels,)))
+        values.append(state.take(f"{prefix}.bias", (cin * mult,)))
     layer.set_weights(values)

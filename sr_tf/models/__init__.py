@@ -8,8 +8,10 @@ from sr_tf.models.dat import DAT
 from sr_tf.models.hat import HAT
 from sr_tf.models.interpolate import interpolate_models
 from sr_tf.models.layers import PixelShuffle, torch_to_tf_shuffle_permutation
+from sr_tf.models.plksr import PLKSR, RealPLKSR
 from sr_tf.models.resized import ResizedGenerator
 from sr_tf.models.rrdbnet import RRDB, ResidualDenseBlock, RRDBNet
+from sr_tf.models.safmn import SAFMN, SAFMNBCIE
 from sr_tf.models.span import SPAN
 from sr_tf.models.srcnn import SRCNN
 from sr_tf.models.srmd import SRMD
@@ -54,10 +56,14 @@ __all__ = [
     "GENERATORS",
     "HAT",
     "RRDB",
+    "SAFMN",
+    "SAFMNBCIE",
     "SPAN",
     "SRCNN",
     "SRMD",
+    "PLKSR",
     "PixelShuffle",
+    "RealPLKSR",
     "RRDBNet",
     "ResidualBlock",
     "ResizedGenerator",
