@@ -43,7 +43,7 @@ NO_EFFECT = (
     "thread_pool_factory_config_file", "mixed_precision", "skip_initialize_tpu",
     "enable_grpc_healthcheck_service", "enable_serialization_as_tensor_content",
 )
-REFUSED = ("use_alts_credentials", "ssl_config_file", "platform_config_file")
+REFUSED = ("use_alts_credentials", "platform_config_file")
 AIP_VARIABLES = ("AIP_HTTP_PORT", "AIP_STORAGE_URI", "AIP_PREDICT_ROUTE", "AIP_HEALTH_ROUTE")
 
 
@@ -100,6 +100,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     flag("rest_api_enable_cors_support", kind=bool, default=False, help="add CORS headers (default: false)")
     flag("grpc_channel_arguments", default="", help="gRPC server arguments, e.g. grpc.max_connection_age_ms=2000")
     flag("grpc_max_threads", kind=int, default=16, help="gRPC handler threads (default: %(default)s)")
+    flag("ssl_config_file", help="SSLConfig text proto (server_key, server_cert, custom_ca, client_verify: PEM "
+                                 "contents): gRPC speaks TLS only, with client certificates required when client_verify")
+    net.add_argument("--rest-api-tls", dest="rest_api_tls", action="store_true",
+                     help="serve REST over HTTPS with --ssl_config_file too (sr-tf only: TF Serving's REST has no TLS)")
     net.add_argument("--host", help="interface to bind; 0.0.0.0 accepts other machines "
                                     "(default: 127.0.0.1; 0.0.0.0 in Vertex AI mode)")
     net.add_argument("--vertex", action="store_true",
@@ -242,7 +246,24 @@ def _server_config(args, vertex):
         ui=bool(args.ui) and vertex is None,
         model_config_file=args.model_config_file,
         model_config_poll_seconds=args.model_config_file_poll_wait_seconds,
+        tls=_tls(args),
     )
+
+
+def _tls(args):
+    """The TLS settings of --ssl_config_file (and --rest-api-tls), or None."""
+    if args.rest_api_tls and not args.ssl_config_file:
+        raise ValueError("--rest-api-tls needs --ssl_config_file (the key and certificate to serve)")
+    if not args.ssl_config_file:
+        return None
+    from sr_tf.serving.tls import parse_ssl_config_file
+
+    try:
+        return parse_ssl_config_file(args.ssl_config_file, rest=bool(args.rest_api_tls))
+    except OSError as err:
+        raise ValueError(f"--ssl_config_file: cannot read {args.ssl_config_file} ({err.strerror})") from None
+    except ValueError as err:
+        raise ValueError(f"--ssl_config_file {args.ssl_config_file}: {err}") from None
 
 
 def _set_tensorflow_threads(args) -> None:

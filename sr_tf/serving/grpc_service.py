@@ -186,8 +186,10 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
 
 
 def create_grpc_server(core: PredictionCore, address: str, max_workers: int = 16,
-                       options: list[tuple[str, object]] | None = None) -> tuple[grpc.Server, int]:
+                       options: list[tuple[str, object]] | None = None,
+                       credentials: grpc.ServerCredentials | None = None) -> tuple[grpc.Server, int]:
     """A bound, not yet started gRPC server on `address` ("host:port"); returns it and its port.
+    With `credentials` (`sr_tf.serving.tls.grpc_server_credentials`) the port speaks TLS only.
 
     The port is bound exclusively: grpcio would otherwise set SO_REUSEPORT and silently share a
     port that another server already listens on.
@@ -203,7 +205,7 @@ def create_grpc_server(core: PredictionCore, address: str, max_workers: int = 16
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(PredictionServicer(core), server)
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(core), server)
     try:
-        port = server.add_insecure_port(address)
+        port = server.add_secure_port(address, credentials) if credentials else server.add_insecure_port(address)
     except RuntimeError:  # grpcio >= 1.5x raises instead of returning 0
         port = 0
     if port == 0:

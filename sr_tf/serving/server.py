@@ -28,6 +28,7 @@ from sr_tf.serving.errors import Code, ServingError
 from sr_tf.serving.models import ModelConfig, ModelManager
 from sr_tf.serving.rest import METRICS_PATH, VertexConfig, create_app
 from sr_tf.serving.service import Limits, PredictionCore
+from sr_tf.serving.tls import TlsConfig
 
 log = logging.getLogger("sr_tf.serving")
 
@@ -58,6 +59,7 @@ class ServerConfig(ConfigBase):
       ui: serve the web page at `/` (off in Vertex AI mode); needs `sr_tf.serving.ui`.
       model_config_file / model_config_poll_seconds: re-read this `--model_config_file` every so
         many seconds and serve what it lists (0: read once, at start).
+      tls: TLS / mutual TLS for gRPC (and REST when `tls.rest`), from `--ssl_config_file`.
     """
 
     host: str = "127.0.0.1"
@@ -82,7 +84,7 @@ class ServerConfig(ConfigBase):
     ui: bool = False
     model_config_file: str | None = None
     model_config_poll_seconds: float = 0.0
-
+    tls: TlsConfig | None = None
 
 
 class _UvicornServer(uvicorn.Server):
@@ -131,6 +133,23 @@ def check_ports_free(host: str, ports: dict[str, tuple[int, str]]) -> None:
             bind_socket(host, port, what, flag).close()
 
 
+def _grpc_credentials(tls: TlsConfig | None):
+    if tls is None:
+        return None
+    from sr_tf.serving.tls import grpc_server_credentials
+
+    return grpc_server_credentials(tls)
+
+
+def _rest_tls(tls: TlsConfig | None) -> dict:
+    """uvicorn.Config arguments serving HTTPS (TF Serving's REST has no TLS: only when asked)."""
+    if tls is None or not tls.rest:
+        return {}
+    from sr_tf.serving.tls import rest_ssl_context
+
+    return {"ssl_context_factory": lambda config, default: rest_ssl_context(tls)}
+
+
 class ModelServer:
     """Loads the models and runs both front ends.
 
@@ -169,7 +188,8 @@ class ModelServer:
             if c.grpc_port is not None:
                 try:
                     self._grpc, self.grpc_port = create_grpc_server(
-                        self.core, f"{c.host}:{c.grpc_port}", c.grpc_workers, list(c.grpc_options))
+                        self.core, f"{c.host}:{c.grpc_port}", c.grpc_workers, list(c.grpc_options),
+                        _grpc_credentials(c.tls))
                 except OSError:
                     raise PortInUseError(
                         f"gRPC port {c.grpc_port} on {c.host} is already in use; stop the other server "
@@ -199,6 +219,7 @@ class ModelServer:
                 app, log_level="warning", access_log=False, lifespan="off",
                 # our own deadline (grace_seconds) answers what is unfinished first; this is a backstop
                 timeout_graceful_shutdown=int(c.grace_seconds) + 5, limit_concurrency=None,
+                **_rest_tls(c.tls),
             ))
             log.info("REST listening on http://%s:%d", c.host, self.rest_port)
 
@@ -210,7 +231,7 @@ class ModelServer:
         host = f"[{host}]" if ":" in host else host
         out = []
         if self.rest_port is not None:
-            base = f"http://{host}:{self.rest_port}"
+            base = f"{'https' if c.tls is not None and c.tls.rest else 'http'}://{host}:{self.rest_port}"
             if c.vertex is not None:
                 out.append(f"Vertex AI predict {base}{c.vertex.predict_route}, health {base}{c.vertex.health_route}")
             out.append(f"REST {base}/v1/models/{model}:predict")
@@ -219,7 +240,7 @@ class ModelServer:
             if c.metrics_path:
                 out.append(f"metrics {base}{c.metrics_path}")
         if self.grpc_port is not None:
-            out.append(f"gRPC {host}:{self.grpc_port}")
+            out.append(f"gRPC {host}:{self.grpc_port}" + (" (TLS)" if c.tls is not None else ""))
         if c.grpc_socket_path:
             out.append(f"gRPC unix:{c.grpc_socket_path}")
         return out
