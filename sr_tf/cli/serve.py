@@ -41,7 +41,7 @@ NO_EFFECT = (
     "num_tflite_pools", "num_tflite_interpreters_per_pool", "enable_signature_method_name_check",
     "xla_cpu_compilation_enabled", "xla_gpu_compilation_enabled", "enable_profiler",
     "thread_pool_factory_config_file", "mixed_precision", "skip_initialize_tpu",
-    "enable_grpc_healthcheck_service", "enable_serialization_as_tensor_content",
+    "enable_serialization_as_tensor_content",
 )
 REFUSED = ("use_alts_credentials", "platform_config_file")
 AIP_VARIABLES = ("AIP_HTTP_PORT", "AIP_STORAGE_URI", "AIP_PREDICT_ROUTE", "AIP_HEALTH_ROUTE")
@@ -100,6 +100,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     flag("rest_api_enable_cors_support", kind=bool, default=False, help="add CORS headers (default: false)")
     flag("grpc_channel_arguments", default="", help="gRPC server arguments, e.g. grpc.max_connection_age_ms=2000")
     flag("grpc_max_threads", kind=int, default=16, help="gRPC handler threads (default: %(default)s)")
+    flag("enable_grpc_healthcheck_service", kind=bool, default=False,
+         help="serve grpc.health.v1.Health: SERVING while every model has an AVAILABLE version (default: false)")
     flag("ssl_config_file", help="SSLConfig text proto (server_key, server_cert, custom_ca, client_verify: PEM "
                                  "contents): gRPC speaks TLS only, with client certificates required when client_verify")
     net.add_argument("--rest-api-tls", dest="rest_api_tls", action="store_true",
@@ -247,6 +249,7 @@ def _server_config(args, vertex):
         model_config_file=args.model_config_file,
         model_config_poll_seconds=args.model_config_file_poll_wait_seconds,
         tls=_tls(args),
+        grpc_health=bool(args.enable_grpc_healthcheck_service),
     )
 
 

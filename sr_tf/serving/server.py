@@ -60,6 +60,8 @@ class ServerConfig(ConfigBase):
       model_config_file / model_config_poll_seconds: re-read this `--model_config_file` every so
         many seconds and serve what it lists (0: read once, at start).
       tls: TLS / mutual TLS for gRPC (and REST when `tls.rest`), from `--ssl_config_file`.
+      grpc_health: serve `grpc.health.v1.Health` (`--enable_grpc_healthcheck_service`; see
+        `sr_tf.serving.health`). gRPC then listens while the models load, so probes see NOT_SERVING.
     """
 
     host: str = "127.0.0.1"
@@ -85,6 +87,7 @@ class ServerConfig(ConfigBase):
     model_config_file: str | None = None
     model_config_poll_seconds: float = 0.0
     tls: TlsConfig | None = None
+    grpc_health: bool = False
 
 
 class _UvicornServer(uvicorn.Server):
@@ -172,6 +175,7 @@ class ModelServer:
         self._thread: threading.Thread | None = None
         self._bound = False
         self._ui_mounted = False
+        self.health = None  # a HealthReporter when config.grpc_health
 
     def bind(self) -> None:
         """Binds the gRPC and REST ports (no model is loaded yet).
@@ -194,6 +198,11 @@ class ModelServer:
                     raise PortInUseError(
                         f"gRPC port {c.grpc_port} on {c.host} is already in use; stop the other server "
                         "or choose another port with --port") from None
+                if c.grpc_health:
+                    from sr_tf.serving.health import HealthReporter
+
+                    self.health = HealthReporter(self.manager)
+                    self.health.add_to(self._grpc)
                 if c.grpc_socket_path and not self._grpc.add_insecure_port(f"unix:{c.grpc_socket_path}"):
                     raise PortInUseError(f"Cannot listen on the UNIX socket {c.grpc_socket_path} (--grpc_socket_path)")
             if c.rest_port is not None:
@@ -206,10 +215,16 @@ class ModelServer:
 
     def _prepare(self) -> None:
         self.bind()
-        self.manager.start()
         c = self.config
-        if self._grpc is not None:
+        if self.health is not None:  # health probes are answered (NOT_SERVING) while models load
             self._grpc.start()
+            self.health.start()
+        self.manager.start()
+        if self._grpc is not None:
+            if self.health is None:
+                self._grpc.start()
+            else:
+                self.health.update()
             log.info("gRPC listening on %s:%d", c.host, self.grpc_port)
         if self._sock is not None:
             app = create_app(self.core, c.vertex, c.metrics_path, cors=c.cors, ui=c.ui and c.vertex is None,
@@ -325,6 +340,8 @@ class ModelServer:
     def _begin_shutdown(self) -> None:
         """Stops intake now; at the end of the grace period answers what is unfinished with 503."""
         self._deadline = time.monotonic() + self.config.grace_seconds
+        if self.health is not None:
+            self.health.begin_shutdown()
         self.core.scheduler.stop_intake()
         if self._uvicorn is not None:
             self._uvicorn.should_exit = True
@@ -345,6 +362,11 @@ class ModelServer:
     def _shutdown_rest_free(self) -> bool:
         if getattr(self, "_deadline", None) is None:
             self._begin_shutdown()
+        if self.health is not None:
+            # keep answering probes (NOT_SERVING) while requests in flight finish: stopping the
+            # gRPC server would refuse every new call at once
+            while self.core.scheduler.pending and time.monotonic() < self._deadline:
+                time.sleep(0.05)
         remaining = max(0.0, self._deadline - time.monotonic())
         if self._grpc is not None:
             # in-flight RPCs get their answer (or the abort's 503) by the deadline
@@ -353,6 +375,8 @@ class ModelServer:
         clean = self.core.close(max(0.0, self._deadline - time.monotonic()) + 1)
         self._abort_timer.cancel()
         self.manager.stop()
+        if self.health is not None:
+            self.health.stop()
         if self._sock is not None:
             self._sock.close()
             self._sock = None
