@@ -136,6 +136,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                           "requests are not starved by large ones; 0 = off (default: %(default)s)")
     flag("monitoring_config_file", "--monitoring-config-file",
          help="TF Serving MonitoringConfig text proto (Prometheus path)")
+    lim.add_argument("--request-log-file-bytes", type=int, default=64 << 20,
+                     help="request logs (a model's logging_config) start a new file at this size (default: %(default)s)")
     lim.add_argument("--grace-seconds", type=float, default=30.0,
                      help="at shutdown, requests still running after this get 503 (default: %(default)s)")
     for name in ("tensorflow_session_parallelism", "tensorflow_intra_op_parallelism",
@@ -250,6 +252,7 @@ def _server_config(args, vertex):
         model_config_poll_seconds=args.model_config_file_poll_wait_seconds,
         tls=_tls(args),
         grpc_health=bool(args.enable_grpc_healthcheck_service),
+        request_log_file_bytes=args.request_log_file_bytes,
     )
 
 

@@ -62,6 +62,8 @@ class ServerConfig(ConfigBase):
       tls: TLS / mutual TLS for gRPC (and REST when `tls.rest`), from `--ssl_config_file`.
       grpc_health: serve `grpc.health.v1.Health` (`--enable_grpc_healthcheck_service`; see
         `sr_tf.serving.health`). gRPC then listens while the models load, so probes see NOT_SERVING.
+      request_log_file_bytes: size at which a request log file (a model's `logging_config`) is
+        closed and the next begun.
     """
 
     host: str = "127.0.0.1"
@@ -88,6 +90,7 @@ class ServerConfig(ConfigBase):
     model_config_poll_seconds: float = 0.0
     tls: TlsConfig | None = None
     grpc_health: bool = False
+    request_log_file_bytes: int = 64 << 20
 
 
 class _UvicornServer(uvicorn.Server):
@@ -167,6 +170,12 @@ class ModelServer:
                                     load_retries=c.load_retries, load_retry_interval=c.load_retry_interval,
                                     warmup_iterations=c.warmup_iterations, tags=c.saved_model_tags)
         self.core = PredictionCore(self.manager, self.config.batching, self.config.limits)
+        if any(m.logging is not None for m in models) or c.model_config_file:
+            from sr_tf.serving.request_log import RequestLogger
+
+            self.core.request_log = RequestLogger(
+                lambda name: getattr(self.manager.config(name), "logging", None), self.core.metrics.registry,
+                c.saved_model_tags, c.request_log_file_bytes)
         self.rest_port: int | None = None
         self.grpc_port: int | None = None
         self._grpc = None
@@ -377,6 +386,8 @@ class ModelServer:
         self.manager.stop()
         if self.health is not None:
             self.health.stop()
+        if self.core.request_log is not None:
+            self.core.request_log.close()
         if self._sock is not None:
             self._sock.close()
             self._sock = None
