@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 # spandrel module, class, constructor arguments (spandrel's defaults are the published configurations)
 ARCHS = {
-    "ESRGAN": ("ESRGAN", "RRDBNet", dict(in_nc=3, out_nc=3, num_filters=64, num_blocks=23, scale=4)),
+    "ESRGAN": ("ESRGAN", "ESRGAN", dict(in_nc=3, out_nc=3, num_filters=64, num_blocks=23, scale=4)),
     "Compact": ("Compact", "Compact", dict(num_feat=64, num_conv=16, upscale=4)),
     "SPAN": ("SPAN", "SPAN", dict(num_in_ch=3, num_out_ch=3, feature_channels=48, upscale=4)),
     "RealCUGAN": ("RealCUGAN", "UpCunet2x", dict()),

@@ -12,7 +12,8 @@ from pathlib import Path
 
 from sr_tf.cli.options import UsageError, add_noise_level, add_quality, integer
 
-HELP = "Send an image to a TF Serving-compatible server (REST http://... or gRPC grpc://host:port) and save the result."
+HELP = ("Send an image to a TF Serving-compatible server (REST http(s)://... or gRPC grpc://host:port; "
+        "--ca-cert/--cert/--key for TLS) and save the result.")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -24,6 +25,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--version", type=integer(1), help="model version (default: the newest)")
     p.add_argument("--label", help="model version label")
     p.add_argument("--timeout", type=float, default=120.0, help="seconds (default: %(default)s)")
+    p.add_argument("--ca-cert", help="PEM file of the CA that signed the server's certificate (https:// or TLS "
+                                     "gRPC; default: the system's roots)")
+    p.add_argument("--cert", help="PEM file of a client certificate, for servers that require one (mutual TLS)")
+    p.add_argument("--key", help="PEM file of the client certificate's private key")
     add_noise_level(p)
     add_quality(p)
 
@@ -38,6 +43,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--server must start with http://, https:// or grpc://. Received: {args.server!r}")
     if args.version is not None and args.label is not None:
         raise UsageError("give --version or --label, not both")
+    if (args.cert is None) != (args.key is None):
+        raise UsageError("give --cert and --key together")
     import requests
 
     from sr_tf.imageio import decode_image, encode_image, format_for
@@ -47,9 +54,11 @@ def run(args: argparse.Namespace) -> int:
     try:
         data = Path(args.input).read_bytes()
         if args.server.startswith("grpc://"):
-            client = GrpcClient(args.server[len("grpc://"):], args.model, args.version, args.label, timeout=args.timeout)
+            client = GrpcClient(args.server[len("grpc://"):], args.model, args.version, args.label, timeout=args.timeout,
+                                ca_cert=args.ca_cert, cert=args.cert, key=args.key)
         else:
-            client = RestClient(args.server, args.model, args.version, args.label, timeout=args.timeout)
+            client = RestClient(args.server, args.model, args.version, args.label, timeout=args.timeout,
+                                ca_cert=args.ca_cert, cert=args.cert, key=args.key)
         try:
             result = client.upscale_image(data, args.noise_level)  # PNG bytes
         finally:
@@ -58,6 +67,9 @@ def run(args: argparse.Namespace) -> int:
         if fmt != "PNG":
             result = encode_image(decode_image(result, "the server's answer"), fmt, quality=args.quality)
         atomic_write_bytes(output, result)  # never half an image under OUTPUT's name
+    except requests.exceptions.SSLError as err:
+        print(f"sr-tf predict: TLS with {args.server} failed (check --ca-cert/--cert/--key): {err}", file=sys.stderr)
+        return 1
     except requests.ConnectionError:
         print(f"sr-tf predict: cannot connect to {args.server}: is the server running?", file=sys.stderr)
         return 1

@@ -41,9 +41,8 @@ NO_EFFECT = (
     "num_tflite_pools", "num_tflite_interpreters_per_pool", "enable_signature_method_name_check",
     "xla_cpu_compilation_enabled", "xla_gpu_compilation_enabled", "enable_profiler",
     "thread_pool_factory_config_file", "mixed_precision", "skip_initialize_tpu",
-    "enable_grpc_healthcheck_service",
 )
-REFUSED = ("use_alts_credentials", "ssl_config_file", "platform_config_file")
+REFUSED = ("use_alts_credentials", "platform_config_file")
 AIP_VARIABLES = ("AIP_HTTP_PORT", "AIP_STORAGE_URI", "AIP_PREDICT_ROUTE", "AIP_HEALTH_ROUTE")
 
 
@@ -102,6 +101,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
          help="gRPC Predict responses pack values in tensor_content instead of float_val etc. (default: false)")
     flag("grpc_channel_arguments", default="", help="gRPC server arguments, e.g. grpc.max_connection_age_ms=2000")
     flag("grpc_max_threads", kind=int, default=16, help="gRPC handler threads (default: %(default)s)")
+    flag("enable_grpc_healthcheck_service", kind=bool, default=False,
+         help="serve grpc.health.v1.Health: SERVING while every model has an AVAILABLE version (default: false)")
+    flag("ssl_config_file", help="SSLConfig text proto (server_key, server_cert, custom_ca, client_verify: PEM "
+                                 "contents): gRPC speaks TLS only, with client certificates required when client_verify")
+    net.add_argument("--rest-api-tls", dest="rest_api_tls", action="store_true",
+                     help="serve REST over HTTPS with --ssl_config_file too (sr-tf only: TF Serving's REST has no TLS)")
     net.add_argument("--host", help="interface to bind; 0.0.0.0 accepts other machines "
                                     "(default: 127.0.0.1; 0.0.0.0 in Vertex AI mode)")
     net.add_argument("--vertex", action="store_true",
@@ -132,6 +137,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                           "requests are not starved by large ones; 0 = off (default: %(default)s)")
     flag("monitoring_config_file", "--monitoring-config-file",
          help="TF Serving MonitoringConfig text proto (Prometheus path)")
+    lim.add_argument("--request-log-file-bytes", type=int, default=64 << 20,
+                     help="request logs (a model's logging_config) start a new file at this size (default: %(default)s)")
     lim.add_argument("--grace-seconds", type=float, default=30.0,
                      help="at shutdown, requests still running after this get 503 (default: %(default)s)")
     for name in ("tensorflow_session_parallelism", "tensorflow_intra_op_parallelism",
@@ -245,7 +252,26 @@ def _server_config(args, vertex):
         ui=bool(args.ui) and vertex is None,
         model_config_file=args.model_config_file,
         model_config_poll_seconds=args.model_config_file_poll_wait_seconds,
+        tls=_tls(args),
+        grpc_health=bool(args.enable_grpc_healthcheck_service),
+        request_log_file_bytes=args.request_log_file_bytes,
     )
+
+
+def _tls(args):
+    """The TLS settings of --ssl_config_file (and --rest-api-tls), or None."""
+    if args.rest_api_tls and not args.ssl_config_file:
+        raise ValueError("--rest-api-tls needs --ssl_config_file (the key and certificate to serve)")
+    if not args.ssl_config_file:
+        return None
+    from sr_tf.serving.tls import parse_ssl_config_file
+
+    try:
+        return parse_ssl_config_file(args.ssl_config_file, rest=bool(args.rest_api_tls))
+    except OSError as err:
+        raise ValueError(f"--ssl_config_file: cannot read {args.ssl_config_file} ({err.strerror})") from None
+    except ValueError as err:
+        raise ValueError(f"--ssl_config_file {args.ssl_config_file}: {err}") from None
 
 
 def _set_tensorflow_threads(args) -> None:

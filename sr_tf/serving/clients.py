@@ -50,23 +50,35 @@ class RestClient:
       base_url: e.g. "http://localhost:8501".
       model: model name; `version` or `label` pick a version (default: the newest).
       timeout: seconds per request.
+      ca_cert: PEM file of the CA that signed an https:// server's certificate (default: the
+        system's roots).
+      cert / key: PEM files of a client certificate and its key, for servers that require one.
     """
 
     def __init__(self, base_url: str, model: str, version: int | None = None, label: str | None = None,
-                 timeout: float = 60.0):
+                 timeout: float = 60.0, ca_cert: str | None = None, cert: str | None = None,
+                 key: str | None = None):
         import requests
 
+        if (cert is None) != (key is None):
+            raise ValueError(f"Give both `cert` and `key`, or neither. Received: cert={cert!r}, key={key!r}")
         self.base_url = base_url.rstrip("/")
         self.model_path = _model_path(model, version, label)
         self.timeout = timeout
         self._session = requests.Session()
+        # per request: a session's `verify` loses to REQUESTS_CA_BUNDLE in the environment
+        self._tls = {}
+        if ca_cert is not None:
+            self._tls["verify"] = str(ca_cert)
+        if cert is not None:
+            self._tls["cert"] = (str(cert), str(key))
         self._floats: dict[str, set[str]] = {}  # signature -> its DT_FLOAT outputs
         self._noise: tuple[bool, float | None] | None = None  # encoded_image: (has noise_level, its default)
 
     def _call(self, method: str, path: str, body: bytes | None = None):
         response = self._session.request(
             method, self.base_url + path, data=body, timeout=self.timeout,
-            headers={"Content-Type": "application/json"} if body is not None else None,
+            headers={"Content-Type": "application/json"} if body is not None else None, **self._tls,
         )
         payload = codec.loads(response.content) if response.content else {}
         if response.status_code != 200:
@@ -168,20 +180,29 @@ class GrpcClient:
       model: model name; `version` or `label` pick a version.
       timeout: seconds per call.
       max_message_bytes: send/receive limit (grpcio's default of 4 MiB is too small for images).
+      tls: speak TLS (implied by `ca_cert` or `cert`); ca_cert: PEM file of the server's CA
+        (default: the system's roots); cert / key: a client certificate and its key (mutual TLS).
     """
 
     def __init__(self, target: str, model: str, version: int | None = None, label: str | None = None,
-                 timeout: float = 60.0, max_message_bytes: int = 2**31 - 1):
+                 timeout: float = 60.0, max_message_bytes: int = 2**31 - 1, tls: bool = False,
+                 ca_cert: str | None = None, cert: str | None = None, key: str | None = None):
         import grpc
         from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
 
         if version is not None and label is not None:
             raise ValueError(f"Give a version or a label, not both. Received: version={version!r}, label={label!r}")
         self.model, self.version, self.label, self.timeout = model, version, label, timeout
-        self._channel = grpc.insecure_channel(target, options=[
+        options = [
             ("grpc.max_send_message_length", max_message_bytes),
             ("grpc.max_receive_message_length", max_message_bytes),
-        ])
+        ]
+        if tls or ca_cert is not None or cert is not None or key is not None:
+            from sr_tf.serving.tls import grpc_channel_credentials
+
+            self._channel = grpc.secure_channel(target, grpc_channel_credentials(ca_cert, cert, key), options)
+        else:
+            self._channel = grpc.insecure_channel(target, options=options)
         self._predict = prediction_service_pb2_grpc.PredictionServiceStub(self._channel)
         self._models = model_service_pb2_grpc.ModelServiceStub(self._channel)
 

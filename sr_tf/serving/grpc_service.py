@@ -290,8 +290,10 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
 
 def create_grpc_server(core: PredictionCore, address: str, max_workers: int = 16,
                        options: list[tuple[str, object]] | None = None,
-                       tensor_content: bool = False) -> tuple[grpc.Server, int]:
+                       tensor_content: bool = False,
+                       credentials: grpc.ServerCredentials | None = None) -> tuple[grpc.Server, int]:
     """A bound, not yet started gRPC server on `address` ("host:port"); returns it and its port.
+    With `credentials` (`sr_tf.serving.tls.grpc_server_credentials`) the port speaks TLS only.
 
     `tensor_content`: Predict responses pack values in `tensor_content` (TF Serving's
     `--enable_serialization_as_tensor_content`) instead of the typed fields.
@@ -310,7 +312,7 @@ def create_grpc_server(core: PredictionCore, address: str, max_workers: int = 16
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(PredictionServicer(core, tensor_content), server)
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(core), server)
     try:
-        port = server.add_insecure_port(address)
+        port = server.add_secure_port(address, credentials) if credentials else server.add_insecure_port(address)
     except RuntimeError:  # grpcio >= 1.5x raises instead of returning 0
         port = 0
     if port == 0:

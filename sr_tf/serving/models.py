@@ -24,6 +24,7 @@ from sr_tf.config import ConfigBase
 from sr_tf.runtime.savedmodels import list_versions, load_savedmodel, version_path
 from sr_tf.serving.codec import TensorInfo
 from sr_tf.serving.errors import Code, ServingError, invalid
+from sr_tf.serving.request_log import RequestLogging
 
 log = logging.getLogger("sr_tf.serving")
 DEFAULT_SIGNATURE = "serving_default"
@@ -39,6 +40,7 @@ class ModelConfig(ConfigBase):
       base_path: folder with integer version sub-directories.
       version_policy: "latest" (newest `num_latest`), "all" or "specific" (`versions`).
       labels: version label -> version number (e.g. {"stable": 1, "canary": 2}).
+      logging: request logging (`logging_config`; see `sr_tf.serving.request_log`), or None.
     """
 
     name: str
@@ -47,6 +49,7 @@ class ModelConfig(ConfigBase):
     num_latest: int = 1
     versions: tuple[int, ...] = ()
     labels: dict[str, int] = dataclasses.field(default_factory=dict)
+    logging: RequestLogging | None = None
 
     def __post_init__(self):
         if self.version_policy not in ("latest", "all", "specific"):
@@ -94,11 +97,21 @@ def parse_model_config_text(text: str, base_dir: str | os.PathLike | None = None
             num_latest=(m.model_version_policy.latest.num_versions or 1) if which == "latest" else 1,
             versions=tuple(m.model_version_policy.specific.versions) if which == "specific" else (),
             labels=dict(m.version_labels),
+            logging=_logging(m),
         ))
     names = [c.name for c in configs]
     if len(set(names)) != len(names):
         raise ValueError(f"Model names in the config file must be unique. Received: {names}")
     return configs
+
+
+def _logging(m) -> RequestLogging | None:
+    from sr_tf.serving.request_log import from_proto
+
+    try:
+        return from_proto(m.logging_config) if m.HasField("logging_config") else None
+    except ValueError as err:
+        raise ValueError(f"Model {m.name!r}: logging_config: {err}") from None
 
 
 def parse_model_config_file(path: str | os.PathLike) -> list[ModelConfig]:
@@ -392,6 +405,11 @@ class ModelManager:
         return True
 
     # --- queries --------------------------------------------------------------------------
+    def config(self, name: str) -> ModelConfig | None:
+        """The configuration of a served model (None: not configured)."""
+        with self._lock:
+            return self._configs.get(name)
+
     def model_names(self) -> list[str]:
         with self._lock:
             return list(self._configs)

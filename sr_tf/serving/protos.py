@@ -3,8 +3,8 @@
 The wheel (2.21) has `tensorflow_serving.config.model_server_config_pb2` but neither
 `servables/tensorflow/session_bundle_config_pb2` nor `config/monitoring_config_pb2`. So
 `BatchingParameters` (session_bundle_config.proto, all nine fields: 1-7 plus
-`enable_large_batch_splitting` = 8 and `max_execution_batch_size` = 9) and `MonitoringConfig` /
-`PrometheusConfig` (monitoring_config.proto) are declared here with the upstream names, field
+`enable_large_batch_splitting` = 8 and `max_execution_batch_size` = 9), `MonitoringConfig` /
+`PrometheusConfig` (monitoring_config.proto) and `SSLConfig` (ssl_config.proto) are declared here with the upstream names, field
 numbers and types, in a private descriptor pool, and parsed with protobuf's own `text_format`, so
 `--batching_parameters_file` and `--monitoring_config_file` parse exactly as TF Serving parses
 them (tests/serving/test_deployment_configs.py checks the declarations field by field).
@@ -58,12 +58,17 @@ def _pool() -> descriptor_pool.DescriptorPool:
     _field(p, "path", 2, _T.TYPE_STRING)
     m = fdp.message_type.add(name="MonitoringConfig")
     _field(m, "prometheus_config", 1, msg, ".tensorflow.serving.PrometheusConfig")
+    s = fdp.message_type.add(name="SSLConfig")  # config/ssl_config.proto
+    _field(s, "server_key", 1, _T.TYPE_STRING)
+    _field(s, "server_cert", 2, _T.TYPE_STRING)
+    _field(s, "custom_ca", 3, _T.TYPE_STRING)
+    _field(s, "client_verify", 4, _T.TYPE_BOOL)
     pool.Add(fdp)
     return pool
 
 
 def message_class(name: str):
-    """The message class `tensorflow.serving.<name>` (BatchingParameters, MonitoringConfig, PrometheusConfig)."""
+    """The message class `tensorflow.serving.<name>` (BatchingParameters, MonitoringConfig, PrometheusConfig, SSLConfig)."""
     return message_factory.GetMessageClass(_pool().FindMessageTypeByName(f"tensorflow.serving.{name}"))
 
 

@@ -28,6 +28,7 @@ from sr_tf.serving.errors import Code, ServingError
 from sr_tf.serving.models import ModelConfig, ModelManager
 from sr_tf.serving.rest import METRICS_PATH, VertexConfig, create_app
 from sr_tf.serving.service import Limits, PredictionCore
+from sr_tf.serving.tls import TlsConfig
 
 log = logging.getLogger("sr_tf.serving")
 
@@ -60,6 +61,11 @@ class ServerConfig(ConfigBase):
       ui: serve the web page at `/` (off in Vertex AI mode); needs `sr_tf.serving.ui`.
       model_config_file / model_config_poll_seconds: re-read this `--model_config_file` every so
         many seconds and serve what it lists (0: read once, at start).
+      tls: TLS / mutual TLS for gRPC (and REST when `tls.rest`), from `--ssl_config_file`.
+      grpc_health: serve `grpc.health.v1.Health` (`--enable_grpc_healthcheck_service`; see
+        `sr_tf.serving.health`). gRPC then listens while the models load, so probes see NOT_SERVING.
+      request_log_file_bytes: size at which a request log file (a model's `logging_config`) is
+        closed and the next begun.
     """
 
     host: str = "127.0.0.1"
@@ -85,7 +91,9 @@ class ServerConfig(ConfigBase):
     ui: bool = False
     model_config_file: str | None = None
     model_config_poll_seconds: float = 0.0
-
+    tls: TlsConfig | None = None
+    grpc_health: bool = False
+    request_log_file_bytes: int = 64 << 20
 
 
 class _UvicornServer(uvicorn.Server):
@@ -134,6 +142,23 @@ def check_ports_free(host: str, ports: dict[str, tuple[int, str]]) -> None:
             bind_socket(host, port, what, flag).close()
 
 
+def _grpc_credentials(tls: TlsConfig | None):
+    if tls is None:
+        return None
+    from sr_tf.serving.tls import grpc_server_credentials
+
+    return grpc_server_credentials(tls)
+
+
+def _rest_tls(tls: TlsConfig | None) -> dict:
+    """uvicorn.Config arguments serving HTTPS (TF Serving's REST has no TLS: only when asked)."""
+    if tls is None or not tls.rest:
+        return {}
+    from sr_tf.serving.tls import rest_ssl_context
+
+    return {"ssl_context_factory": lambda config, default: rest_ssl_context(tls)}
+
+
 class ModelServer:
     """Loads the models and runs both front ends.
 
@@ -148,6 +173,12 @@ class ModelServer:
                                     load_retries=c.load_retries, load_retry_interval=c.load_retry_interval,
                                     warmup_iterations=c.warmup_iterations, tags=c.saved_model_tags)
         self.core = PredictionCore(self.manager, self.config.batching, self.config.limits)
+        if any(m.logging is not None for m in models) or c.model_config_file:
+            from sr_tf.serving.request_log import RequestLogger
+
+            self.core.request_log = RequestLogger(
+                lambda name: getattr(self.manager.config(name), "logging", None), self.core.metrics.registry,
+                c.saved_model_tags, c.request_log_file_bytes)
         self.rest_port: int | None = None
         self.grpc_port: int | None = None
         self._grpc = None
@@ -156,6 +187,7 @@ class ModelServer:
         self._thread: threading.Thread | None = None
         self._bound = False
         self._ui_mounted = False
+        self.health = None  # a HealthReporter when config.grpc_health
 
     def bind(self) -> None:
         """Binds the gRPC and REST ports (no model is loaded yet).
@@ -173,11 +205,16 @@ class ModelServer:
                 try:
                     self._grpc, self.grpc_port = create_grpc_server(
                         self.core, f"{c.host}:{c.grpc_port}", c.grpc_workers, list(c.grpc_options),
-                        tensor_content=c.tensor_content)
+                        tensor_content=c.tensor_content, credentials=_grpc_credentials(c.tls))
                 except OSError:
                     raise PortInUseError(
                         f"gRPC port {c.grpc_port} on {c.host} is already in use; stop the other server "
                         "or choose another port with --port") from None
+                if c.grpc_health:
+                    from sr_tf.serving.health import HealthReporter
+
+                    self.health = HealthReporter(self.manager)
+                    self.health.add_to(self._grpc)
                 if c.grpc_socket_path and not self._grpc.add_insecure_port(f"unix:{c.grpc_socket_path}"):
                     raise PortInUseError(f"Cannot listen on the UNIX socket {c.grpc_socket_path} (--grpc_socket_path)")
             if c.rest_port is not None:
@@ -190,10 +227,16 @@ class ModelServer:
 
     def _prepare(self) -> None:
         self.bind()
-        self.manager.start()
         c = self.config
-        if self._grpc is not None:
+        if self.health is not None:  # health probes are answered (NOT_SERVING) while models load
             self._grpc.start()
+            self.health.start()
+        self.manager.start()
+        if self._grpc is not None:
+            if self.health is None:
+                self._grpc.start()
+            else:
+                self.health.update()
             log.info("gRPC listening on %s:%d", c.host, self.grpc_port)
         if self._sock is not None:
             app = create_app(self.core, c.vertex, c.metrics_path, cors=c.cors, ui=c.ui and c.vertex is None,
@@ -203,6 +246,7 @@ class ModelServer:
                 app, log_level="warning", access_log=False, lifespan="off",
                 # our own deadline (grace_seconds) answers what is unfinished first; this is a backstop
                 timeout_graceful_shutdown=int(c.grace_seconds) + 5, limit_concurrency=None,
+                **_rest_tls(c.tls),
             ))
             log.info("REST listening on http://%s:%d", c.host, self.rest_port)
 
@@ -214,7 +258,7 @@ class ModelServer:
         host = f"[{host}]" if ":" in host else host
         out = []
         if self.rest_port is not None:
-            base = f"http://{host}:{self.rest_port}"
+            base = f"{'https' if c.tls is not None and c.tls.rest else 'http'}://{host}:{self.rest_port}"
             if c.vertex is not None:
                 out.append(f"Vertex AI predict {base}{c.vertex.predict_route}, health {base}{c.vertex.health_route}")
             out.append(f"REST {base}/v1/models/{model}:predict")
@@ -223,7 +267,7 @@ class ModelServer:
             if c.metrics_path:
                 out.append(f"metrics {base}{c.metrics_path}")
         if self.grpc_port is not None:
-            out.append(f"gRPC {host}:{self.grpc_port}")
+            out.append(f"gRPC {host}:{self.grpc_port}" + (" (TLS)" if c.tls is not None else ""))
         if c.grpc_socket_path:
             out.append(f"gRPC unix:{c.grpc_socket_path}")
         return out
@@ -308,6 +352,8 @@ class ModelServer:
     def _begin_shutdown(self) -> None:
         """Stops intake now; at the end of the grace period answers what is unfinished with 503."""
         self._deadline = time.monotonic() + self.config.grace_seconds
+        if self.health is not None:
+            self.health.begin_shutdown()
         self.core.scheduler.stop_intake()
         if self._uvicorn is not None:
             self._uvicorn.should_exit = True
@@ -328,6 +374,11 @@ class ModelServer:
     def _shutdown_rest_free(self) -> bool:
         if getattr(self, "_deadline", None) is None:
             self._begin_shutdown()
+        if self.health is not None:
+            # keep answering probes (NOT_SERVING) while requests in flight finish: stopping the
+            # gRPC server would refuse every new call at once
+            while self.core.scheduler.pending and time.monotonic() < self._deadline:
+                time.sleep(0.05)
         remaining = max(0.0, self._deadline - time.monotonic())
         if self._grpc is not None:
             # in-flight RPCs get their answer (or the abort's 503) by the deadline
@@ -336,6 +387,10 @@ class ModelServer:
         clean = self.core.close(max(0.0, self._deadline - time.monotonic()) + 1)
         self._abort_timer.cancel()
         self.manager.stop()
+        if self.health is not None:
+            self.health.stop()
+        if self.core.request_log is not None:
+            self.core.request_log.close()
         if self._sock is not None:
             self._sock.close()
             self._sock = None

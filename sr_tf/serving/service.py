@@ -133,6 +133,7 @@ class PredictionCore:
         self.metrics = metrics or Metrics()
         self.scheduler = BatchScheduler(batching, on_batch=self.metrics.batch_size.observe)
         self.metrics.queue_depth.set_function(lambda: self.scheduler.pending)
+        self.request_log = None  # a sr_tf.serving.request_log.RequestLogger, set by the server
 
     def resolve(self, name: str, version: int | None, label: str | None,
                 signature_name: str, grpc: bool = False) -> tuple[Servable, Signature]:
@@ -181,7 +182,10 @@ class PredictionCore:
             finally:
                 self.metrics.observe_runtime(servable.name, time.perf_counter() - start)
 
-        return self.scheduler.submit(key, run, inputs, cost=self.count_pixels(inputs))
+        future = self.scheduler.submit(key, run, inputs, cost=self.count_pixels(inputs))
+        if self.request_log is not None:
+            self.request_log.maybe_log(servable, signature.name, inputs, future)
+        return future
 
     def predict(self, name: str, version: int | None, label: str | None, signature_name: str,
                 decode: Callable[[Signature], dict[str, np.ndarray]], api: str = "grpc_predict",

@@ -115,8 +115,10 @@ def test_server_config_from_tf_serving_flags_and_vertex_environment(monkeypatch)
 def test_refused_and_missing_flags_exit_2_with_one_line(capsys, monkeypatch):
     for var in ("AIP_HTTP_PORT", "AIP_STORAGE_URI", "AIP_PREDICT_ROUTE", "AIP_HEALTH_ROUTE"):
         monkeypatch.delenv(var, raising=False)
+    assert main(["serve", "--use_alts_credentials=true", "--model_base_path=m"]) == 2
+    assert "--use_alts_credentials" in capsys.readouterr().err
     assert main(["serve", "--ssl_config_file=x.config", "--model_base_path=m"]) == 2
-    assert "--ssl_config_file" in capsys.readouterr().err
+    assert "--ssl_config_file: cannot read x.config" in capsys.readouterr().err
     assert main(["serve", "--rest_api_port=0", "--port=0"]) == 2
     err = capsys.readouterr().err.strip()
     assert "--model" in err and len(err.splitlines()) == 1
