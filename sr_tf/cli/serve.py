@@ -155,7 +155,7 @@ def _vertex_mode(args) -> bool:
 
 def _model_configs(args, vertex):
     """The models to serve, from --model, --model_base_path, --model_config_file or AIP_STORAGE_URI."""
-    from sr_tf.serving.models import ModelConfig, parse_model_config_file, resolve_model
+    from sr_tf.serving.model_config import ModelConfig, parse_model_config_file, resolve_model
 
     given = [f for f, v in (("--model", args.model), ("--model_base_path", args.model_base_path),
                             ("--model_config_file", args.model_config_file)) if v]

@@ -25,7 +25,8 @@ from tensorflow_serving.apis import (
 )
 
 from sr_tf.serving.errors import Code, ServingError, invalid
-from sr_tf.serving.models import DEFAULT_SIGNATURE, ModelConfig, Signature
+from sr_tf.serving.model_config import ModelConfig
+from sr_tf.serving.servable import DEFAULT_SIGNATURE, Signature
 from sr_tf.serving.service import (
     CLASSIFY_METHOD,
     REGRESS_METHOD,

@@ -1,4 +1,5 @@
-"""Servables (loaded SavedModel versions) and the manager that loads, swaps and unloads them.
+"""The manager that loads, swaps and unloads servables (`sr_tf.serving.servable`) of the configured
+models (`sr_tf.serving.model_config`).
 
 The manager follows TF Serving's file-system source: each model has a base path whose integer
 sub-directories are versions; a version policy (`latest` N, `all`, `specific`) picks which to
@@ -16,213 +17,29 @@ import dataclasses
 import logging
 import os
 import threading
-from pathlib import Path
 
-import numpy as np
-
-from sr_tf.config import ConfigBase
-from sr_tf.runtime.savedmodels import list_versions, load_savedmodel, version_path
-from sr_tf.serving.codec import TensorInfo
+from sr_tf.runtime.savedmodels import list_versions, version_path
 from sr_tf.serving.errors import Code, ServingError, invalid
-from sr_tf.serving.request_log import RequestLogging
+from sr_tf.serving.model_config import (
+    ModelConfig,
+    parse_model_config_file,
+    parse_model_config_text,
+    resolve_model,
+)
+from sr_tf.serving.servable import (
+    DEFAULT_SIGNATURE,
+    PREDICT_METHOD,
+    Servable,
+    Signature,
+    first_line,
+)
 
 log = logging.getLogger("sr_tf.serving")
-DEFAULT_SIGNATURE = "serving_default"
-PREDICT_METHOD = "tensorflow/serving/predict"
 
-
-@dataclasses.dataclass(frozen=True)
-class ModelConfig(ConfigBase):
-    """One served model (the fields of TF Serving's `ModelConfig` we support).
-
-    Attributes:
-      name: model name in URLs and `model_spec.name`.
-      base_path: folder with integer version sub-directories.
-      version_policy: "latest" (newest `num_latest`), "all" or "specific" (`versions`).
-      labels: version label -> version number (e.g. {"stable": 1, "canary": 2}).
-      logging: request logging (`logging_config`; see `sr_tf.serving.request_log`), or None.
-    """
-
-    name: str
-    base_path: str
-    version_policy: str = "latest"
-    num_latest: int = 1
-    versions: tuple[int, ...] = ()
-    labels: dict[str, int] = dataclasses.field(default_factory=dict)
-    logging: RequestLogging | None = None
-
-    def __post_init__(self):
-        if self.version_policy not in ("latest", "all", "specific"):
-            raise ValueError(f"ModelConfig: unknown version policy. Received: version_policy={self.version_policy!r}")
-        if self.version_policy == "specific" and not self.versions:
-            raise ValueError(f"ModelConfig {self.name!r}: the specific policy needs `versions`.")
-
-    def aspired(self, available: list[int]) -> set[int]:
-        """The versions to serve out of those present on disk."""
-        ordered = sorted(available)
-        if self.version_policy == "all":
-            return set(ordered)
-        if self.version_policy == "specific":
-            return set(self.versions) & set(ordered)
-        return set(ordered[-self.num_latest:]) if ordered else set()
-
-
-def parse_model_config_text(text: str, base_dir: str | os.PathLike | None = None) -> list[ModelConfig]:
-    """Parses a TF Serving `--model_config_file` (a `ModelServerConfig` text proto).
-
-    Relative base paths are resolved against `base_dir` (the config file's folder) when given.
-    """
-    from google.protobuf import text_format
-    from tensorflow_serving.config import model_server_config_pb2
-
-    proto = model_server_config_pb2.ModelServerConfig()
-    try:
-        text_format.Parse(text, proto)
-    except text_format.ParseError as err:
-        raise ValueError(f"Error parsing text-format tensorflow.serving.ModelServerConfig: {err}") from None
-    if proto.WhichOneof("config") != "model_config_list":
-        raise ValueError("The model config file must hold a `model_config_list`.")
-    configs = []
-    for m in proto.model_config_list.config:
-        if m.model_platform not in ("", "tensorflow"):
-            raise ValueError(f"Model {m.name!r}: only model_platform 'tensorflow' is supported. Received: {m.model_platform!r}")
-        which = m.model_version_policy.WhichOneof("policy_choice") or "latest"
-        base = m.base_path
-        if base_dir is not None and not os.path.isabs(base):
-            base = os.path.join(str(base_dir), base)
-        configs.append(ModelConfig(
-            name=m.name,
-            base_path=base,
-            version_policy=which,
-            num_latest=(m.model_version_policy.latest.num_versions or 1) if which == "latest" else 1,
-            versions=tuple(m.model_version_policy.specific.versions) if which == "specific" else (),
-            labels=dict(m.version_labels),
-            logging=_logging(m),
-        ))
-    names = [c.name for c in configs]
-    if len(set(names)) != len(names):
-        raise ValueError(f"Model names in the config file must be unique. Received: {names}")
-    return configs
-
-
-def _logging(m) -> RequestLogging | None:
-    from sr_tf.serving.request_log import from_proto
-
-    try:
-        return from_proto(m.logging_config) if m.HasField("logging_config") else None
-    except ValueError as err:
-        raise ValueError(f"Model {m.name!r}: logging_config: {err}") from None
-
-
-def parse_model_config_file(path: str | os.PathLike) -> list[ModelConfig]:
-    return parse_model_config_text(Path(path).read_text(), base_dir=Path(path).parent)
-
-
-@dataclasses.dataclass
-class Signature:
-    """A callable signature; `defaults` are the SignatureDef's values for inputs a request may omit."""
-
-    name: str
-    inputs: dict[str, TensorInfo]
-    outputs: dict[str, TensorInfo]
-    function: object
-    defaults: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
-
-
-def _tensor_info(proto) -> TensorInfo:
-    import tensorflow as tf
-
-    dtype = tf.dtypes.as_dtype(proto.dtype)
-    np_dtype = np.dtype(object) if dtype == tf.string else np.dtype(dtype.as_numpy_dtype)
-    shape = None
-    if not proto.tensor_shape.unknown_rank:
-        shape = tuple(None if d.size < 0 else int(d.size) for d in proto.tensor_shape.dim)
-    return TensorInfo(np_dtype, shape)
-
-
-class Servable:
-    """One loaded version of a model: its SavedModel, signature defs and callable signatures."""
-
-    def __init__(self, name: str, version: int, path: str, tags: tuple[str, ...] = ("serve",)):
-        import tensorflow as tf
-        from tensorflow.core.protobuf import saved_model_pb2
-
-        self.name, self.version, self.path = name, int(version), path
-        saved = saved_model_pb2.SavedModel()
-        with tf.io.gfile.GFile(os.path.join(path, "saved_model.pb"), "rb") as f:
-            saved.ParseFromString(f.read())
-        graphs = [g for g in saved.meta_graphs if set(tags) <= set(g.meta_info_def.tags)]
-        if not graphs:
-            raise ValueError(f"No MetaGraph in {path} has the tags {sorted(tags)} (--saved_model_tags)")
-        self.signature_defs = graphs[0].signature_def  # map<string, SignatureDef>
-        self._loaded = load_savedmodel(path, tags)
-        self.signatures: dict[str, Signature] = {}
-        for key, fn in self._loaded.signatures.items():
-            sd = self.signature_defs[key]
-            self.signatures[key] = Signature(
-                key,
-                {k: _tensor_info(v) for k, v in sd.inputs.items()},
-                {k: _tensor_info(v) for k, v in sd.outputs.items()},
-                fn,
-                {k: tf.make_ndarray(v) for k, v in sd.defaults.items()},
-            )
-
-    def signature(self, name: str, grpc: bool = False) -> Signature:
-        """The named signature (default: serving_default). An unknown one is TF Serving's error:
-        INVALID_ARGUMENT over REST (http_rest_api_handler.cc `GetInfoMap`), FAILED_PRECONDITION
-        over gRPC (predict_util.cc `RunPredict`)."""
-        key = name or DEFAULT_SIGNATURE
-        sig = self.signatures.get(key)
-        if sig is None:
-            if grpc:
-                raise ServingError(Code.FAILED_PRECONDITION, f'Serving signature key "{key}" not found.')
-            raise invalid(f'Serving signature name: "{key}" not found in signature def')
-        return sig
-
-    def run(self, signature: Signature, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Calls a signature on numpy inputs; returns numpy outputs (strings as object arrays of bytes).
-        An input left out takes the SignatureDef's default, as in TF Serving."""
-        import tensorflow as tf
-
-        inputs = {**signature.defaults, **inputs}
-        try:
-            outputs = signature.function(**{k: tf.constant(v) for k, v in inputs.items()})
-        except (tf.errors.InvalidArgumentError, ValueError, TypeError) as err:
-            raise invalid(_first_line(err)) from None
-        except tf.errors.OpError as err:
-            raise ServingError(Code.INTERNAL, _first_line(err)) from None
-        return {k: v.numpy() for k, v in outputs.items()}
-
-    def warm_up(self, iterations: int = 1) -> int:
-        """Replays `assets.extra/tf_serving_warmup_requests` (predict logs), each `iterations`
-        times (`--num_request_iterations_for_warmup`); returns how many requests there were."""
-        import tensorflow as tf
-
-        from sr_tf.export import read_warmup_requests
-
-        requests = read_warmup_requests(self.path)[:1000]
-        for request in requests:
-            sig = self.signature(request.model_spec.signature_name)
-            inputs = {k: tf.make_ndarray(v) for k, v in request.inputs.items()}
-            for _ in range(max(1, iterations)):
-                self.run(sig, inputs)
-        return len(requests)
-
-
-def _first_line(err: Exception) -> str:
-    """The reason an error gives, in one line. TensorFlow's graph errors start with "Graph
-    execution error:" and a traceback of where the op was defined; the reason is the line before
-    the trailing `[[{{node ...}}]]`, so that is the one a client sees."""
-    text = (getattr(err, "message", None) or str(err)).strip()
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    if not lines:
-        return type(err).__name__
-    if lines[0].startswith("Graph execution error"):
-        reasons = [line for line in lines[1:] if not line.startswith(("[[", "Detected at node", "File \""))]
-        if reasons:
-            return reasons[-1]
-    return lines[0]
-
+# The names this module held before the split, for callers that import them from here.
+__all__ = ["DEFAULT_SIGNATURE", "PREDICT_METHOD", "ModelConfig", "ModelManager", "Servable", "Signature",
+           "VersionState", "no_versions_message", "parse_model_config_file", "parse_model_config_text",
+           "resolve_model"]
 
 def _fingerprint(path: str) -> tuple:
     """(name, size, mtime) of a version's saved_model.pb and variables files: it changes while a
@@ -386,7 +203,7 @@ class ModelManager:
                     servable.warm_up(self.warmup_iterations)
                 break
             except Exception as err:  # any load failure is reported, never fatal
-                message = f"Failed to load {config.name} version {version} from {path}: {_first_line(err)}"
+                message = f"Failed to load {config.name} version {version} from {path}: {first_line(err)}"
                 if attempt < self.load_retries and not self._stop.is_set():
                     attempt += 1
                     log.warning("%s; retry %d of %d in %g s", message, attempt, self.load_retries,
@@ -449,16 +266,3 @@ class ModelManager:
                     raise ServingError(Code.NOT_FOUND, f"Could not find version {version} of model {name}")
                 return [(int(version), states[int(version)])]
             return sorted(states.items(), reverse=True)
-
-
-def resolve_model(spec: str, name: str | None = None) -> ModelConfig:
-    """The model `sr-tf serve --model SPEC` serves: a SavedModel base path as it is, anything else
-    exported once into the runtime's cache (`sr_tf.runtime.savedmodels.serving_base`).
-
-    Raises:
-      ValueError / FileNotFoundError: SPEC is no model (the message names it).
-    """
-    from sr_tf.runtime.savedmodels import serving_base
-
-    base, default_name = serving_base(spec)
-    return ModelConfig(name or default_name, base)

@@ -25,7 +25,8 @@ import uvicorn
 from sr_tf.config import ConfigBase
 from sr_tf.serving.batching import BatchingConfig
 from sr_tf.serving.errors import Code, ServingError
-from sr_tf.serving.models import ModelConfig, ModelManager
+from sr_tf.serving.model_config import ModelConfig
+from sr_tf.serving.models import ModelManager
 from sr_tf.serving.rest import METRICS_PATH, VertexConfig, create_app
 from sr_tf.serving.service import Limits, PredictionCore
 from sr_tf.serving.tls import TlsConfig
@@ -333,7 +334,7 @@ class ModelServer:
         c = self.config
         if not c.model_config_file or c.model_config_poll_seconds <= 0:
             return
-        from sr_tf.serving.models import parse_model_config_file
+        from sr_tf.serving.model_config import parse_model_config_file
 
         def poll():
             last = os.stat(c.model_config_file).st_mtime_ns

@@ -17,7 +17,8 @@ import numpy as np
 from sr_tf.serving.batching import BatchingConfig, BatchScheduler, batch_key
 from sr_tf.serving.errors import Code, ServingError, invalid
 from sr_tf.serving.metrics import Metrics
-from sr_tf.serving.models import ModelManager, Servable, Signature
+from sr_tf.serving.models import ModelManager
+from sr_tf.serving.servable import Servable, Signature
 
 # Formats the `encoded_image` signature decodes (tf.io.decode_image); Pillow names MPO JPEGs apart.
 GRAPH_IMAGE_FORMATS = {"PNG", "JPEG", "MPO", "GIF", "BMP", "WEBP"}
