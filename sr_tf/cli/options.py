@@ -37,10 +37,13 @@ def flag_names(text: str, parser: argparse.ArgumentParser) -> str:
 
     The library names parameters, never flags (`` `input` matches no file``, `Received: tile_pad=3`);
     a name that is the `dest` of one of `parser`'s options becomes that option's long flag
-    (`--input matches no file`, `Received: --tile-pad=3`). Other words are left alone.
+    (`--input matches no file`, `Received: --tile-pad=3`). Other words are left alone. A verb
+    whose flags fill a config's fields lists them as `parser.config_flags` (`{"data.val_split":
+    "--val-split"}`), and those keys are translated too.
     """
     flags = {a.dest: max(a.option_strings, key=len) for a in parser._actions
              if a.option_strings and a.dest not in ("help", argparse.SUPPRESS)}
+    flags.update(getattr(parser, "config_flags", {}))
     if not flags:
         return text
     names = "|".join(sorted(map(re.escape, flags), key=len, reverse=True))

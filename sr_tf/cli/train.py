@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 
 from sr_tf.cli.options import add_progress, add_threads
 
@@ -39,6 +40,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "passed, after a checkpoint; rerun the same command to resume")
     add_progress(p, help="a line per epoch instead of a progress bar")
     add_threads(p)
+    p.config_flags = {f"data.{key}": flag for key, flag in DATA_FLAGS.items()}  # errors name the flags
+
+
+# The flags that fill `TrainConfig.data` (library errors name these keys; the CLI shows the flags).
+DATA_FLAGS = {"path": "--data", "source": "--data-source", "val_path": "--val-data", "val_split": "--val-split",
+              "hr_downscale": "--hr-downscale"}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -49,18 +56,18 @@ def run(args: argparse.Namespace) -> int:
     config.check()
     if args.hr_downscale < 1:
         raise SystemExit(f"sr-tf train: --hr-downscale must be >= 1. Received: --hr-downscale={args.hr_downscale}")
+    config.data = replace(config.data, path=args.data, source=args.data_source, val_path=args.val_data,
+                          val_split=args.val_split, hr_downscale=args.hr_downscale)
     from sr_tf.training.callbacks import latest_checkpoint
-    from sr_tf.training.run import TrainData, train
+    from sr_tf.training.run import train
 
     if args.resume and latest_checkpoint(args.run_dir) is None:
         raise SystemExit(f"sr-tf train: --resume given but {args.run_dir} has no checkpoint.")
-    data = TrainData(args.data, source=args.data_source, val_path=args.val_data, val_split=args.val_split,
-                     hr_downscale=args.hr_downscale)
     print(f"Training {config.name} on {args.data} ({args.data_source}, {config.data.degradation})"
           + (f", validating on the last {args.val_split} images" if args.val_split else "")
           + (f", validating on {args.val_data}" if args.val_data else "") + ".", flush=True)
     result = train(
-        config, data, args.run_dir, init_from=_init_source(args.init_from), resume=not args.no_resume,
+        config, args.run_dir, init_from=_init_source(args.init_from), resume=not args.no_resume,
         verbose=2 if args.no_progress else 1,
         time_limit_s=None if args.max_minutes is None else args.max_minutes * 60,
         log=lambda message: print(message, flush=True),

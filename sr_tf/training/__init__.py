@@ -1,7 +1,7 @@
 """Training: the `SRModel` / `SRGAN` keras.Models, recipes, callbacks and the one `fit` path.
 
-    from sr_tf.training import TrainData, load_config, train
-    result = train(load_config("srresnet_small"), TrainData("photos", val_split=3), "runs/small")
+    from sr_tf.training import load_config, train
+    result = train(load_config("srresnet_small", ["data.path=photos", "data.val_split=3"]), "runs/small")
 
 Modules: `models` (train_step/test_step, serialisable), `configs` (typed recipes, TOML/YAML/CLI
 overrides; no TensorFlow), `builders` (config -> compiled model, LR and loss-weight schedules),
@@ -22,7 +22,6 @@ _EXPORTS = {
     "build_model": "builders",
     "SRGAN": "models",
     "SRModel": "models",
-    "TrainData": "run",
     "TrainResult": "run",
     "retrain": "run",
     "train": "run",

@@ -65,14 +65,43 @@ class OptimConfig(ConfigBase):
 
 @dataclass
 class DataConfig(ConfigBase):
-    """Training patches: global batch of `batch_size` HR patches of `hr_patch_size`, LR = HR / scale.
-    `crop_candidates`: each patch is the most detailed of this many random crops (1: plain random)."""
+    """The training data of a run: where the images are and how patches are made from them.
 
+    The field names are those of `sr_tf.data.DatasetConfig`, which `sr_tf.training.run.dataset_configs`
+    makes from this (one for training, one for validation); recipes leave `path` unset and
+    `sr-tf train --data` (or the caller of `train`) fills it.
+
+    Attributes:
+      path: a folder of HR images, a `make-tfrecords` folder, or a TFDS name (local or gs://).
+      source: "folder", "tfrecord" or "tfds".
+      scale: super-resolution factor (LR side = HR side / scale).
+      patch_size: HR patch side in pixels (LR patches are `patch_size / scale`).
+      batch_size: global batch of HR patches.
+      degradation: "bicubic" or "realesrgan" (see `DatasetConfig.degradation`).
+      crop_candidates: each patch is the most detailed of this many random crops (1: plain random).
+      val_path: a folder of HR validation images.
+      val_split: validate on the last N images (by name) of a `path` folder instead of training on them.
+      hr_downscale: downscale every HR image, training and validation alike, by this integer
+        factor first (antialiased MATLAB bicubic, as `sr-tf evaluate --hr-downscale`).
+      cache_decoded: folders only: decode once and hold the images in memory (None: when they
+        take less than `sr_tf.training.run.MEMORY_BUDGET`).
+    """
+
+    path: str | None = None
+    source: str = "folder"
     scale: int = 4
-    hr_patch_size: int = 128
+    patch_size: int = 128
     batch_size: int = 16
     degradation: str = "bicubic"  # bicubic | realesrgan
     crop_candidates: int = 1
+    val_path: str | None = None
+    val_split: int = 0
+    hr_downscale: int = 1
+    cache_decoded: bool | None = None
+
+
+# Keys of configs written before the training data had one config (`config.json` of older runs).
+LEGACY_KEYS = {"hr_patch_size": "patch_size", "in_memory": "cache_decoded"}
 
 
 @dataclass
@@ -132,7 +161,7 @@ def srcnn() -> TrainConfig:
         generator=NetConfig("srcnn", {"scale": 3}),
         loss=LossConfig(pixel_loss="mse"),
         optim=OptimConfig(g_lr=1e-4),
-        data=DataConfig(scale=3, hr_patch_size=33, batch_size=128),
+        data=DataConfig(scale=3, patch_size=33, batch_size=128),
     )
 
 
@@ -143,7 +172,7 @@ def srresnet() -> TrainConfig:
         generator=NetConfig("srresnet", {"scale": 4, "num_block": 16}),
         loss=LossConfig(pixel_loss="mse"),
         optim=OptimConfig(g_lr=1e-4, beta_2=0.999),
-        data=DataConfig(scale=4, hr_patch_size=96, batch_size=16),
+        data=DataConfig(scale=4, patch_size=96, batch_size=16),
     )
 
 
@@ -164,7 +193,7 @@ def srresnet_small() -> TrainConfig:
         ),
         loss=LossConfig(pixel_loss="l1"),
         optim=OptimConfig(g_lr=1e-3, lr_schedule="cosine_restart", cosine_period=3000, eta_min=1e-6),
-        data=DataConfig(scale=4, hr_patch_size=96, batch_size=16, crop_candidates=4),
+        data=DataConfig(scale=4, patch_size=96, batch_size=16, crop_candidates=4),
         total_steps=3000,
         val_every=500,
         checkpoint_every=500,
@@ -195,7 +224,7 @@ def esrgan_stage1() -> TrainConfig:
         generator=NetConfig("rrdbnet", {"scale": 4, "num_block": 23}),
         loss=LossConfig(pixel_loss="l1"),
         optim=OptimConfig(g_lr=2e-4, lr_schedule="cosine_restart", cosine_period=250_000, eta_min=1e-7),
-        data=DataConfig(scale=4, hr_patch_size=128, batch_size=16),
+        data=DataConfig(scale=4, patch_size=128, batch_size=16),
         total_steps=1_000_000,
     )
 
@@ -243,7 +272,7 @@ def realesrgan() -> TrainConfig:
         gan_type="vanilla", gan_weight=0.1,
     )
     cfg.optim = OptimConfig(g_lr=1e-4, d_lr=1e-4, lr_schedule="multistep", milestones=[400_000], gamma=0.5)
-    cfg.data = DataConfig(scale=4, hr_patch_size=256, batch_size=12, degradation="realesrgan")
+    cfg.data = DataConfig(scale=4, patch_size=256, batch_size=12, degradation="realesrgan")
     cfg.ema_decay = 0.999
     cfg.total_steps = 400_000
     return cfg
@@ -294,4 +323,8 @@ def to_dict(config: TrainConfig) -> dict[str, Any]:
 
 
 def from_dict(data: dict[str, Any]) -> TrainConfig:
+    """A `TrainConfig` from `to_dict`'s output (e.g. a run's `config.json`), older runs' data keys renamed."""
+    section = data.get("data")
+    if isinstance(section, dict) and any(k in section for k in LEGACY_KEYS):
+        data = {**data, "data": {LEGACY_KEYS.get(k, k): v for k, v in section.items()}}
     return merge(TrainConfig(discriminator=None), data)

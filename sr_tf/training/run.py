@@ -1,6 +1,6 @@
 """The one training path: a recipe, the `sr_tf.data` pipeline and `SRModel`/`SRGAN.fit`.
 
-`train(config, data, out_dir)` is `sr-tf train`; `retrain(generator, folder)` fine-tunes an
+`train(config, out_dir)` is `sr-tf train`; `retrain(generator, folder)` fine-tunes an
 existing generator through the same function. In `out_dir` a run keeps:
 
 * `config.json`: the full config of the run;
@@ -57,29 +57,6 @@ from sr_tf.training.models import SRModel
 MEMORY_BUDGET = 2 << 30  # folders whose decoded images fit are held in memory
 
 
-@dataclass(frozen=True)
-class TrainData:
-    """Where a run's images come from (the data flags of `sr-tf train`).
-
-    Attributes:
-      path: a folder of HR images, a `make-tfrecords` folder, or a TFDS name.
-      source: "folder", "tfrecord" or "tfds".
-      val_path: a folder of HR validation images.
-      val_split: validate on the last N images (by name) of a `path` folder instead of training on them.
-      hr_downscale: downscale every HR image, training and validation alike, by this integer
-        factor first (antialiased MATLAB bicubic, as `sr-tf evaluate --hr-downscale`).
-      in_memory: folders only: decode once and hold the images in memory (None: when they take
-        less than `MEMORY_BUDGET`).
-    """
-
-    path: str
-    source: str = "folder"
-    val_path: str | None = None
-    val_split: int = 0
-    hr_downscale: int = 1
-    in_memory: bool | None = None
-
-
 @dataclass
 class TrainResult:
     model: SRModel
@@ -103,29 +80,35 @@ def _decoded_bytes(files: Sequence[str], downscale: int) -> int:
     return total
 
 
-def dataset_configs(config: TrainConfig, data: TrainData) -> tuple[DatasetConfig, DatasetConfig | None]:
-    """The training and (optional) validation `DatasetConfig`s of a run.
+def dataset_configs(config: TrainConfig) -> tuple[DatasetConfig, DatasetConfig | None]:
+    """The training and (optional) validation `DatasetConfig`s of a run, from `config.data`.
 
     Validation images are whole images (cropped to a multiple of the scale) with bicubic LR
     rounded to 8 bits, as `sr-tf evaluate` makes them.
     """
-    d = config.data
-    common = {"scale": d.scale, "patch_size": d.hr_patch_size, "seed": config.seed, "hr_downscale": data.hr_downscale}
+    data = config.data
+    if not data.path:
+        raise ValueError("`data.path` is required: a folder of HR images, a make-tfrecords folder or a TFDS "
+                         f"name. Received: data.path={data.path!r}")
+    if data.val_split < 0:
+        raise ValueError(f"`data.val_split` must be >= 0. Received: data.val_split={data.val_split}")
+    common = {"scale": data.scale, "patch_size": data.patch_size, "seed": config.seed, "hr_downscale": data.hr_downscale}
     files: list[str] = []
     val_files: list[str] = []
     if data.val_split:
         if data.source != "folder":
-            raise ValueError(f"`val_split` takes the last images of a `data` folder. Received: source={data.source!r}")
+            raise ValueError("`data.val_split` takes the last images of a folder: use data.source='folder'. "
+                             f"Received: data.source={data.source!r}")
         files = list_images(data.path)
         if not 0 < data.val_split < len(files):
-            raise ValueError(f"`val_split` must leave training images. Received: val_split={data.val_split} "
+            raise ValueError(f"`data.val_split` must leave training images. Received: data.val_split={data.val_split} "
                              f"with {len(files)} images")
         files, val_files = files[: -data.val_split], files[-data.val_split:]
-    in_memory = data.in_memory
-    if in_memory is None:
-        in_memory = data.source == "folder" and _decoded_bytes(files or list_images(data.path), data.hr_downscale) <= MEMORY_BUDGET
-    train = DatasetConfig(path=data.path, source=data.source, batch_size=d.batch_size, degradation=d.degradation,
-                          crop_candidates=d.crop_candidates, files=tuple(files), cache_decoded=in_memory, **common)
+    cache = data.cache_decoded
+    if cache is None:
+        cache = data.source == "folder" and _decoded_bytes(files or list_images(data.path), data.hr_downscale) <= MEMORY_BUDGET
+    train = DatasetConfig(path=data.path, source=data.source, batch_size=data.batch_size, degradation=data.degradation,
+                          crop_candidates=data.crop_candidates, files=tuple(files), cache_decoded=cache, **common)
     if not (val_files or data.val_path):
         return train, None
     val = DatasetConfig(path=data.val_path or data.path, source="folder", files=tuple(val_files), training=False,
@@ -211,7 +194,6 @@ def init_generator_from(model: SRModel, source: str | Path | keras.Model) -> str
 
 def train(
     config: TrainConfig,
-    data: TrainData,
     out_dir: str | Path | None = None,
     *,
     init_from: str | Path | keras.Model | None = None,
@@ -227,8 +209,7 @@ def train(
     """Trains to `config.total_steps` with `fit`, resuming from `out_dir` when it has checkpoints.
 
     Args:
-      config: the recipe (`sr_tf.training.load_config`).
-      data: the images (`TrainData`).
+      config: the recipe (`sr_tf.training.load_config`) with `config.data.path` set: the images.
       out_dir: the run directory (None: keep nothing on disk, e.g. for `retrain`).
       init_from: generator weights for a new run (stage 2 from a stage-1 run directory, a
         `.weights.h5` file, or a loaded generator).
@@ -246,7 +227,7 @@ def train(
     strategy = strategy or select_strategy()
     policy = resolve_mixed_precision(config.mixed_precision)
     keras.utils.set_random_seed(config.seed)
-    train_data, val_data = dataset_configs(config, data)
+    train_data, val_data = dataset_configs(config)
     run_dir = None if out_dir is None else Path(out_dir)
     chief = is_chief(strategy)
     scratch = None if chief or run_dir is None else Path(tempfile.mkdtemp(prefix="sr-tf-worker-"))
@@ -259,7 +240,7 @@ def train(
     if existing is not None:  # before anything is written: raises if no checkpoint verifies
         existing = C.newest_good_checkpoint(run_dir, log=log, set_damaged_aside=chief)
 
-    lr_patch = config.data.hr_patch_size // config.data.scale
+    lr_patch = config.data.patch_size // config.data.scale
     with strategy.scope(), C.dtype_policy(policy or "float32"):
         model = build_model(config, generator=generator)
         model.build((None, lr_patch, lr_patch, 3))
@@ -318,7 +299,7 @@ def retrain(
     *,
     steps_per_epoch: int = 100,
     epochs: int = 1,
-    hr_patch_size: int = 128,
+    patch_size: int = 128,
     batch_size: int = 8,
     learning_rate: float = 1e-4,
     pixel_loss: str = "l1",
@@ -330,7 +311,7 @@ def retrain(
     seed: int = 0,
     verbose: int | str = "auto",
 ) -> TrainResult:
-    """Fine-tunes `generator` in place on random `hr_patch_size` patches of the images in
+    """Fine-tunes `generator` in place on random `patch_size` HR patches of the images in
     `folder` (LR: bicubic downscaling by the generator's scale), through `train`.
 
     Returns the `TrainResult`: `result.model.eval_generator` is the result (the EMA copy when
@@ -340,9 +321,9 @@ def retrain(
     scale = model_scale(generator)
     config = TrainConfig(
         name="retrain", loss=LossConfig(pixel_loss=pixel_loss), optim=OptimConfig(g_lr=learning_rate),
-        data=DataConfig(scale=scale, hr_patch_size=hr_patch_size, batch_size=batch_size),
+        data=DataConfig(path=str(folder), scale=scale, patch_size=patch_size, batch_size=batch_size,
+                        val_path=None if val_folder is None else str(val_folder), hr_downscale=hr_downscale),
         total_steps=steps_per_epoch * epochs, steps_per_epoch=steps_per_epoch, val_every=steps_per_epoch,
         checkpoint_every=steps_per_epoch * epochs, ema_decay=ema_decay, seed=seed,
     )
-    data = TrainData(str(folder), val_path=None if val_folder is None else str(val_folder), hr_downscale=hr_downscale)
-    return train(config, data, out_dir, generator=generator, verbose=verbose, callbacks=callbacks)
+    return train(config, out_dir, generator=generator, verbose=verbose, callbacks=callbacks)

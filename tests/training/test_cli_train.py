@@ -10,7 +10,7 @@ from train_helpers import TINY, write_images
 
 from sr_tf.cli import main
 from sr_tf.models import SRVGGNetCompact
-from sr_tf.training import TrainData, load_config, retrain, train
+from sr_tf.training import load_config, retrain, train
 from sr_tf.training.builders import build_model
 from sr_tf.training.run import init_generator_from
 
@@ -79,21 +79,22 @@ def test_hr_downscale_works_for_every_source(tmp_path):
     folder = write_images(tmp_path / "photos", (48, 48), seed=3, count=2)
     records = tmp_path / "records"
     make_tfrecords(BuildConfig(hr_dir=str(folder), output_dir=str(records), num_shards=1, progress=False))
-    config = load_config("srresnet", [*TINY, "data.hr_patch_size=24", "total_steps=2"])
-    for data in (TrainData(str(folder), hr_downscale=2, in_memory=False), TrainData(str(folder), hr_downscale=2),
-                 TrainData(str(records), source="tfrecord", hr_downscale=2)):
-        result = train(config, data, verbose=0, log=lambda _: None)
+    tiny = [*TINY, "data.patch_size=24", "total_steps=2", "data.hr_downscale=2"]
+    for data in ([f"data.path={str(folder)!r}", "data.cache_decoded=false"], [f"data.path={str(folder)!r}"],
+                 [f"data.path={str(records)!r}", 'data.source="tfrecord"']):
+        result = train(load_config("srresnet", [*tiny, *data]), verbose=0, log=lambda _: None)
         assert result.step == 2
     with pytest.raises(ValueError, match="smaller than patch_size=32"):  # 48 / 2 = 24 < 32: the downscale applies
-        train(load_config("srresnet", [*TINY, "data.hr_patch_size=32"]),
-              TrainData(str(records), source="tfrecord", hr_downscale=2), verbose=0)
+        train(load_config("srresnet", [*TINY, "data.patch_size=32", "data.hr_downscale=2",
+                                       f"data.path={str(records)!r}", 'data.source="tfrecord"']), verbose=0)
 
 
 def test_early_stopping_counts_validations_without_gain(tmp_path, image_dir):
     config = load_config("srresnet", [*TINY, "optim.g_lr=0.0", "generator.kwargs.batch_norm=false", "total_steps=40",
                                       "early_stopping_patience=2",
-                                      "checkpoint_every=20"])  # nothing learns: PSNR never improves
-    result = train(config, TrainData(str(image_dir), val_split=1), tmp_path / "run", verbose=0, log=lambda _: None)
+                                      "checkpoint_every=20", f"data.path={str(image_dir)!r}",
+                                      "data.val_split=1"])  # nothing learns: PSNR never improves
+    result = train(config, tmp_path / "run", verbose=0, log=lambda _: None)
     assert result.stopped_early and result.step == 6  # best at step 2, then 2 validations without gain
     assert len(result.history["val_psnr_y"]) == 3
     assert (tmp_path / "run" / "best_generator.keras").is_file()
@@ -105,7 +106,7 @@ def test_retrain_an_existing_generator_through_the_same_path(image_dir):
     generator = SRVGGNetCompact(num_feat=8, num_conv=1, upscale=2)
     generator(np.zeros((1, 8, 8, 3), np.float32))
     before = [w.copy() for w in generator.get_weights()]
-    result = retrain(generator, image_dir, steps_per_epoch=2, epochs=1, hr_patch_size=16, batch_size=2,
+    result = retrain(generator, image_dir, steps_per_epoch=2, epochs=1, patch_size=16, batch_size=2,
                      val_folder=image_dir, verbose=0)
     assert np.isfinite(result.history["pixel_loss"][0]) and np.isfinite(result.history["val_psnr_y"][0])
     assert any(not np.array_equal(a, b) for a, b in zip(before, generator.get_weights(), strict=True))
@@ -113,8 +114,9 @@ def test_retrain_an_existing_generator_through_the_same_path(image_dir):
 
 
 def test_a_generator_trained_in_bfloat16_is_saved_as_float32(tmp_path, image_dir):
-    config = load_config("srresnet", [*TINY, "total_steps=2", 'mixed_precision="mixed_bfloat16"'])
-    result = train(config, TrainData(str(image_dir)), tmp_path / "run", verbose=0, log=lambda _: None)
+    config = load_config("srresnet", [*TINY, "total_steps=2", 'mixed_precision="mixed_bfloat16"',
+                                      f"data.path={str(image_dir)!r}"])
+    result = train(config, tmp_path / "run", verbose=0, log=lambda _: None)
     assert result.model.generator.dtype_policy.name == "mixed_bfloat16"
     saved = keras.saving.load_model(tmp_path / "run" / "generator.keras")
     assert saved.dtype_policy.name == "float32" and saved.get_layer("conv_first").compute_dtype == "float32"
@@ -146,3 +148,32 @@ def test_a_onednn_isa_limit_below_bfloat16_means_no_bfloat16(monkeypatch):
         monkeypatch.delenv("DNNL_MAX_CPU_ISA", raising=False)
         flags = Path("/proc/cpuinfo").read_text()
         assert distribute.cpu_has_bf16() == ("avx512_bf16" in flags or "amx_bf16" in flags)
+
+
+def test_one_training_data_config_with_the_pipelines_names_and_older_runs_still_read(tmp_path, image_dir, capsys):
+    from sr_tf.training.configs import from_dict, to_dict
+    from sr_tf.training.run import dataset_configs
+
+    config = load_config("srresnet", [*TINY, f"data.path={str(image_dir)!r}", "data.val_split=1",
+                                      "data.cache_decoded=false"])
+    train_data, val_data = dataset_configs(config)
+    assert (train_data.path, train_data.patch_size, train_data.cache_decoded, len(train_data.files)) == (
+        str(image_dir), 16, False, 2)
+    assert val_data is not None and len(val_data.files) == 1
+    # a run directory written before: its config.json spells the data keys the old way
+    old = to_dict(config)
+    old["data"]["hr_patch_size"] = old["data"].pop("patch_size") + 8
+    old["data"]["in_memory"] = old["data"].pop("cache_decoded")
+    again = from_dict(json.loads(json.dumps(old)))
+    assert (again.data.patch_size, again.data.cache_decoded) == (24, False)
+    # a user's override with the old key is refused with the new one suggested, not ignored
+    with pytest.raises(ValueError, match="data.patch_size"):
+        load_config("srresnet", ["data.hr_patch_size=24"])
+    with pytest.raises(ValueError, match=r"`data.path` is required"):
+        dataset_configs(load_config("srresnet", TINY))
+    # the CLI names its flags for the same library error
+    args = ["train", "--config", "srresnet", "--data", str(image_dir), "--val-split", "3", "--out",
+            str(tmp_path / "run"), *[a for s in TINY for a in ("--set", s)]]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "--val-split must leave training images" in err and "Received: --val-split=3" in err, err

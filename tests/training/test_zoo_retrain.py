@@ -52,7 +52,7 @@ def test_retrain_a_pretrained_zoo_model(spanx4, tmp_path):
     for i in range(2):
         write_image(tmp_path / f"{i}.png", rng.integers(0, 256, (48, 48, 3), dtype=np.uint8))
     before = [w.copy() for w in spanx4.get_weights()]
-    result = retrain(spanx4, tmp_path, steps_per_epoch=1, hr_patch_size=32, batch_size=2, verbose=0)
+    result = retrain(spanx4, tmp_path, steps_per_epoch=1, patch_size=32, batch_size=2, verbose=0)
     losses = [v[0] for k, v in result.history.items() if k.endswith("loss")]
     assert losses and all(np.isfinite(losses))
     assert any(not np.array_equal(a, b) for a, b in zip(before, spanx4.get_weights(), strict=True))

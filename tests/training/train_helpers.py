@@ -5,7 +5,7 @@ from PIL import Image
 
 TINY = [
     "generator.kwargs.num_feat=8", "generator.kwargs.num_block=1", "generator.kwargs.scale=2",
-    "data.scale=2", "data.batch_size=2", "data.hr_patch_size=16",
+    "data.scale=2", "data.batch_size=2", "data.patch_size=16",
     "steps_per_epoch=2", "val_every=2", "checkpoint_every=2",
 ]
 
