@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import os
 import struct
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -28,58 +29,94 @@ class ImageError(ValueError):
     """An image that cannot be read or written; the message names the file and the reason."""
 
 
+# The one decoding limit: Pillow's own decompression-bomb threshold (2 x its default
+# MAX_IMAGE_PIXELS). Every reader (upscale, serving, batch, records, the training pipeline) refuses
+# larger images from their header, before a decoder allocates for the pixels.
+DEFAULT_MAX_PIXELS = 2 * 89_478_485
+_EXIF_ORIENTATION = 0x0112
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    """What an image header says: Pillow's format name ("PNG", "JPEG", ...), mode ("RGB", "L",
+    "I;16", ...; "" when the header was too large for Pillow to open), size in pixels, and the EXIF
+    orientation of JPEGs (1: none)."""
+
+    format: str
+    mode: str
+    width: int
+    height: int
+    orientation: int = 1
+
+    @property
+    def passthrough(self) -> bool:
+        """Whether the encoded bytes can be stored unchanged (TF decodes them to the same RGB pixels)."""
+        return self.format in ("PNG", "JPEG") and self.mode == "RGB" and self.orientation in (0, 1)
+
+
 def _png_bit_depth(data: bytes) -> int | None:
     if data[:8] != PNG_SIGNATURE or len(data) < 26 or data[12:16] != b"IHDR":
         return None
     return data[24]
 
 
-def _decode_png16(data: bytes) -> np.ndarray:
-    import tensorflow as tf
-
-    return tf.io.decode_png(data, channels=0, dtype=tf.uint16).numpy()
-
-
-def max_pixels() -> int:
-    """Largest image we decode: PIL's decompression-bomb error threshold (2x its warning limit)."""
-    return 2 * (Image.MAX_IMAGE_PIXELS or 2**62)
+def _check_pixels(width: int, height: int, limit: int | None = DEFAULT_MAX_PIXELS) -> None:
+    if limit is not None and width * height > limit:
+        raise ImageError(f"image is {width}x{height} ({width * height} pixels), more than max_pixels={limit}: "
+                         "too large to decode safely")
 
 
-def _check_pixels(width: int, height: int) -> None:
-    if width * height > max_pixels():
-        raise ImageError(f"image is too large to decode safely ({width}x{height} pixels > {max_pixels()})")
+def read_header(data: bytes, name: str = "image", max_pixels: int | None = DEFAULT_MAX_PIXELS) -> ImageInfo:
+    """The one image header reader: format, mode, size and orientation without decoding a pixel,
+    so limits are checked before any decoder allocates for the pixels.
 
-
-def image_size(data: bytes, name: str = "image") -> tuple[int, int, str]:
-    """(width, height, format) of an encoded image from its header alone: no pixel is decoded,
-    so limits can be checked before any decoder allocates for the pixels.
-
-    PNG sizes come from the IHDR chunk; other formats from Pillow's header parser. Images larger
-    than Pillow's decompression-bomb threshold are reported too large here (their size is not
-    needed to refuse them: it is above every limit a server would set).
+    Args:
+      data: the encoded image, or its first bytes (~64 KiB hold the header of PNGs and most JPEGs).
+      name: the file, URI or request element, for messages.
+      max_pixels: largest accepted `width * height` (None: any; a PNG is then sized from its IHDR
+        chunk even beyond Pillow's threshold, so a server can say how large it is).
 
     Raises:
-      ImageError: empty data, an unknown format or an unreadable header; the message starts with
-        `name` and says why.
+      ImageError: empty data, not an image, an unreadable header, no pixels, or more than
+        `max_pixels`; the message starts with `name` and says why.
     """
     import warnings
 
     if not data:
-        raise ImageError(f"{name}: file is empty")
-    if _png_bit_depth(data) is not None:
-        width, height = struct.unpack(">II", data[16:24])
-        return width, height, "PNG"
+        raise ImageError(f"{name}: file is empty (0 bytes)")
     try:
-        with warnings.catch_warnings():  # the caller enforces its own limit; Pillow's warning is noise
+        if _png_bit_depth(data) is not None:  # sized from IHDR: Pillow refuses to open bombs at all
+            width, height = struct.unpack(">II", data[16:24])
+            _check_pixels(width, height, max_pixels)
+            if width * height > DEFAULT_MAX_PIXELS:
+                return ImageInfo("PNG", "", width, height)
+        with warnings.catch_warnings():  # the caller's limit applies; Pillow's warning is noise
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data)) as image:
-                return image.width, image.height, image.format or "unknown"
+                width, height = image.size
+                orientation = int(image.getexif().get(_EXIF_ORIENTATION, 1) or 1) if image.format == "JPEG" else 1
+                info = ImageInfo(str(image.format or "unknown"), image.mode, int(width), int(height), orientation)
+    except ImageError as e:
+        raise ImageError(f"{name}: {e}") from None
     except Image.DecompressionBombError as e:
-        raise ImageError(f"{name}: image is too large to decode safely ({e})") from e
-    except UnidentifiedImageError as e:
-        raise ImageError(f"{name}: not an image in a format we can read") from e
+        raise ImageError(f"{name}: image is too large to decode safely ({e})") from None
+    except UnidentifiedImageError:
+        raise ImageError(f"{name}: not an image in a format we can read") from None
     except (OSError, SyntaxError, ValueError) as e:
-        raise ImageError(f"{name}: image header is corrupt or truncated ({e})") from e
+        raise ImageError(f"{name}: image header is corrupt or truncated ({e})") from None
+    if info.width < 1 or info.height < 1:
+        raise ImageError(f"{name}: image has no pixels ({info.width}x{info.height})")
+    try:
+        _check_pixels(info.width, info.height, max_pixels)
+    except ImageError as e:
+        raise ImageError(f"{name}: {e}") from None
+    return info
+
+
+def _decode_png16(data: bytes) -> np.ndarray:
+    import tensorflow as tf
+
+    return tf.io.decode_png(data, channels=0, dtype=tf.uint16).numpy()
 
 
 def _pil_to_array(image: Image.Image) -> np.ndarray:
@@ -123,7 +160,7 @@ def decode_image(data: bytes, name: str = "image") -> np.ndarray:
       ImageError: as `read_image`.
     """
     if not data:
-        raise ImageError(f"{name}: file is empty")
+        raise ImageError(f"{name}: file is empty (0 bytes)")
     try:
         depth = _png_bit_depth(data)
         if depth is not None:  # check the header's size before any decoder allocates for it

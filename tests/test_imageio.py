@@ -71,24 +71,28 @@ def test_truncated_png_is_reported(tmp_path):
         read_image(tmp_path / "t.png")
 
 
-def test_image_size_reads_headers_only():
+def test_read_header_reads_headers_only():
     import io
     import time
 
     from PIL import Image
 
-    from sr_tf.imageio import ImageError, image_size, png_header
+    from sr_tf.imageio import ImageError, png_header, read_header
 
     # a PNG header claiming 100000 x 100000: sized from its IHDR, nothing decoded
     start = time.monotonic()
-    assert image_size(png_header(100_000, 100_000)) == (100_000, 100_000, "PNG")
+    big = read_header(png_header(100_000, 100_000), max_pixels=None)
+    assert (big.width, big.height, big.format) == (100_000, 100_000, "PNG")
+    with pytest.raises(ImageError, match=r"^x: image is 100000x100000 \(10000000000 pixels\), more than max_pixels="):
+        read_header(png_header(100_000, 100_000), "x")  # the default limit: Pillow's bomb threshold
     buf = io.BytesIO()
     Image.new("RGB", (7, 5)).save(buf, format="JPEG")
-    assert image_size(buf.getvalue()) == (7, 5, "JPEG")
+    small = read_header(buf.getvalue())
+    assert (small.width, small.height, small.format, small.mode) == (7, 5, "JPEG", "RGB")
     assert time.monotonic() - start < 1
     for data, reason in ((b"", "empty"), (b"not an image", "not an image")):
         try:
-            image_size(data, "x")
+            read_header(data, "x")
         except ImageError as err:
             assert str(err).startswith("x: ") and reason in str(err)
         else:

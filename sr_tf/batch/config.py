@@ -10,7 +10,7 @@ from sr_tf.config import ConfigBase
 INSTANCES_FORMATS = ("auto", "images", "file-list", "jsonl", "tf-record")
 OUTPUT_FORMATS = {"png": ".png", "jpeg": ".jpg", "webp": ".webp", "same": ""}
 RESULTS_PREFIX = "prediction.results"
-DEFAULT_MAX_PIXELS = 1 << 20
+DEFAULT_MAX_INPUT_PIXELS = 1 << 20  # per input image (H * W): `BatchConfig.max_pixels`
 ERRORS_PREFIX = "prediction.errors_stats"
 
 
@@ -61,7 +61,7 @@ class BatchConfig(ConfigBase):
     tile_pad: int = 16
     backend: str = "tf"
     precision: str = "float32"
-    max_pixels: int | None = DEFAULT_MAX_PIXELS
+    max_pixels: int | None = DEFAULT_MAX_INPUT_PIXELS
     num_shards: int = 1
     quality: int = 95
     tfrecord_feature: str | None = None

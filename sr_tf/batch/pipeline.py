@@ -26,6 +26,7 @@ from sr_tf.batch.config import ERRORS_PREFIX, RESULTS_PREFIX, BatchConfig, shard
 from sr_tf.batch.predict import PredictDoFn
 from sr_tf.batch.results import BatchSummary, WriteShard, metric_count, remove_shards, shard_of
 from sr_tf.batch.sources import Source, expand, find_sources
+from sr_tf.imageio import DEFAULT_MAX_PIXELS
 
 
 def build_pipeline(pipeline, config: BatchConfig, sources: list[Source], max_pixels: int) -> None:
@@ -95,12 +96,11 @@ def run_batch(config: BatchConfig, pipeline_args: list[str] | None = None, progr
     """
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    from sr_tf.imageio import max_pixels as default_max_pixels
 
     config = dataclasses.replace(config, model=check_model_spec(config.model))
     sources = find_sources(config)
     check_manifest(config)
-    limit = config.max_pixels or default_max_pixels()
+    limit = config.max_pixels or DEFAULT_MAX_PIXELS
     options = PipelineOptions(list(pipeline_args or []))
     pipeline = beam.Pipeline(options=options)
     build_pipeline(pipeline, config, sources, limit)

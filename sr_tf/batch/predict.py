@@ -143,7 +143,7 @@ class PredictDoFn(beam.DoFn):
             )
 
     def _decode(self, inst: Instance) -> np.ndarray:
-        from sr_tf.imageio import ImageError, decode_image, image_size
+        from sr_tf.imageio import ImageError, decode_image, read_header
 
         name = inst.uri or inst.key
         if inst.kind == "image-file":
@@ -153,7 +153,8 @@ class PredictDoFn(beam.DoFn):
         else:
             data = inst.data
         try:  # the header's size, before any decoder allocates for the pixels
-            width, height, _ = image_size(data, name)
+            header = read_header(data, name, max_pixels=None)
+            width, height = header.width, header.height
         except ImageError:  # unreadable headers: decode_image names the reason
             width = height = 0
         if width * height > self.max_pixels:

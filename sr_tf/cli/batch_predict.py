@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from sr_tf.batch.config import BatchConfig
 from sr_tf.cli import runtime
 from sr_tf.cli.options import UsageError, add_progress, add_quality, add_threads, add_tiling
 
@@ -95,11 +96,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--output-format", default="png", choices=list(OUTPUT_FORMATS),
                    help="format of written images; `same` keeps each input's extension (default: %(default)s)")
     p.add_argument("--batch-size", type=int, default=8, help="same-shape images per model call (default: %(default)s)")
-    p.add_argument("--max-batch-pixels", type=int, default=1 << 20,
+    p.add_argument("--max-batch-pixels", type=int, default=BatchConfig.max_batch_pixels,
                    help="input pixels per model call at most; large images go one at a time (default: %(default)s)")
     add_tiling(p, "tile edge for .keras/catalogue models; SavedModels tile as exported (default: %(default)s)")
     runtime.add_arguments(p)
-    p.add_argument("--max-pixels", type=int, default=1 << 20,
+    p.add_argument("--max-pixels", type=int, default=BatchConfig.max_pixels,
                    help="inputs with more pixels (H*W, from the header) are reported as errors, not decoded "
                         "(default: %(default)s)")
     p.add_argument("--num-shards", type=int, default=1, help="results / errors files (default: %(default)s)")

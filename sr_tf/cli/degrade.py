@@ -63,9 +63,8 @@ def run(args: argparse.Namespace) -> int:
     import tensorflow as tf
     from tqdm import tqdm
 
-    from sr_tf.data.decoding import UnreadableImageError
     from sr_tf.data.schema import join
-    from sr_tf.imageio import FORMATS
+    from sr_tf.imageio import FORMATS, ImageError
 
     gfile = tf.io.gfile
     if gfile.isdir(args.input):
@@ -90,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             with gfile.GFile(path, "rb") as f:
                 encoded = degrade_bytes(f.read(), name, args, fmt)
-        except (UnreadableImageError, ValueError) as e:
+        except (ImageError, ValueError) as e:
             failed += 1
             tqdm.write(f"skipped {e}", file=sys.stderr)
             continue

@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from sr_tf.cli.options import add_progress
+from sr_tf.imageio import DEFAULT_MAX_PIXELS
 
 HELP = ("Build sharded TFRecords and a manifest from a folder of HR images (DIV2K layout, optional "
         "X2/X3/X4 LR folders), locally or on gs://. Re-running resumes. With --verify, check a records folder.")
@@ -26,8 +27,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--step", type=int, default=0, help="sub-image step (default: SIZE / 2)")
     p.add_argument("--downscale-hr", type=int, default=1, metavar="FACTOR",
                    help="MATLAB-bicubic downscale HR images first (e.g. 2 for JPEG photos; default: 1 = no)")
-    p.add_argument("--max-pixels", type=int, default=None,
-                   help="skip images with more pixels than this (default: 100000000)")
+    p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
+                   help="skip images with more pixels than this (default: %(default)s, Pillow's decompression-bomb "
+                        "threshold)")
     p.add_argument("--workers", type=int, default=1, help="shards written in parallel (default: %(default)s)")
     p.add_argument("--verify", action="store_true",
                    help="check RECORDS_DIR's shards against its manifest (sizes and SHA-256) instead of building")

@@ -12,6 +12,8 @@ import logging
 import os
 import sys
 
+from sr_tf.serving.limits import Limits
+
 HELP = "Serve a model over TF Serving's REST and gRPC APIs (binds 127.0.0.1 by default)."
 
 # tensorflow_model_server's flags (tensorflow_serving/model_servers/main.cc of the version the
@@ -116,12 +118,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                      help="do not serve the web page at / (it is always off in Vertex AI mode)")
 
     lim = p.add_argument_group("limits and batching")
-    lim.add_argument("--max-request-bytes", type=int, default=32 * 1024 * 1024,
+    lim.add_argument("--max-request-bytes", type=int, default=Limits.max_request_bytes,
                      help="largest REST body or gRPC message; larger get 413 (default: %(default)s)")
-    lim.add_argument("--max-pixels", type=int, default=131_072,
+    lim.add_argument("--max-pixels", type=int, default=Limits.max_pixels,
                      help="most input pixels per request, read from shapes and image headers; more get 400 "
                           "(default: %(default)s)")
-    lim.add_argument("--max-json-values", type=int, default=1 << 20,
+    lim.add_argument("--max-json-values", type=int, default=Limits.max_json_values,
                      help="most values in a REST JSON body, counted before parsing (default: %(default)s)")
     flag("enable_batching", "--enable-batching", kind=bool, default=False,
          help="join concurrent requests whose images have the same size (default: false)")
@@ -207,7 +209,6 @@ def _server_config(args, vertex):
     from sr_tf.serving.protos import parse_text
     from sr_tf.serving.rest import METRICS_PATH
     from sr_tf.serving.server import ServerConfig
-    from sr_tf.serving.service import Limits
 
     batching = BatchingConfig(
         enabled=bool(args.enable_batching), max_batch_size=args.max_batch_size,

@@ -6,8 +6,8 @@ import dataclasses
 from dataclasses import dataclass, field
 
 from sr_tf.config import ConfigBase
-from sr_tf.data.decoding import DEFAULT_MAX_PIXELS
 from sr_tf.data.degradations import DEGRADATIONS, RealESRGANConfig
+from sr_tf.imageio import DEFAULT_MAX_PIXELS
 
 SOURCES = ("tfrecord", "folder", "tfds")
 PIPELINE_DEGRADATIONS = (*DEGRADATIONS, "paired")

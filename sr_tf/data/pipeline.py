@@ -95,7 +95,7 @@ def _read_rgb(path: str, downscale: int, config: DatasetConfig) -> np.ndarray:
     downscaled by `downscale` (eagerly, so MATLAB's resize sees static shapes).
 
     Raises:
-      UnreadableImageError: naming the file: unreadable, corrupt, or over `config.max_pixels`.
+      sr_tf.imageio.ImageError: naming the file: unreadable, corrupt, or over `config.max_pixels`.
     """
     with tf.io.gfile.GFile(path, "rb") as f:
         data = f.read()

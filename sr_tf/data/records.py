@@ -35,15 +35,8 @@ import tensorflow as tf
 
 from sr_tf.config import ConfigBase
 from sr_tf.data import schema
-from sr_tf.data.decoding import (
-    DEFAULT_MAX_PIXELS,
-    PASSTHROUGH_FORMATS,
-    ImageInfo,
-    UnreadableImageError,
-    encode_png,
-    inspect_image,
-    load_rgb,
-)
+from sr_tf.data.decoding import PASSTHROUGH_FORMATS, encode_png, load_rgb
+from sr_tf.imageio import DEFAULT_MAX_PIXELS, ImageError, ImageInfo, read_header
 from sr_tf.integrity import check_file, hash_file
 
 PROGRESS_DIR = "_progress"
@@ -176,11 +169,11 @@ def _header(path: str, name: str, max_pixels: int) -> tuple[ImageInfo, int]:
     size = tf.io.gfile.stat(path).length
     head = _read(path, _HEAD_BYTES) if size else b""
     try:
-        return inspect_image(head, name, max_pixels), size
-    except UnreadableImageError:
+        return read_header(head, name, max_pixels), size
+    except ImageError:
         if size <= _HEAD_BYTES:
             raise
-        return inspect_image(_read(path), name, max_pixels), size  # e.g. a JPEG with a large EXIF block
+        return read_header(_read(path), name, max_pixels), size  # e.g. a JPEG with a large EXIF block
 
 
 def _positions(length: int, size: int, step: int, align: int) -> list[int]:
@@ -253,7 +246,7 @@ def scan(config: BuildConfig, on_skip: Callable[[str, str], None] | None = None)
     for name in _list_files(config.hr_dir):
         try:
             info, size = _header(_join(config.hr_dir, name), name, config.max_pixels)
-        except UnreadableImageError as e:
+        except ImageError as e:
             skip(name, str(e))
             continue
         height, width = info.height, info.width
@@ -270,7 +263,7 @@ def scan(config: BuildConfig, on_skip: Callable[[str, str], None] | None = None)
                 break
             try:
                 lr_info, _ = _header(_join(folder, lr_name), f"X{scale}/{lr_name}", config.max_pixels)
-            except UnreadableImageError as e:
+            except ImageError as e:
                 problem = f"{name}: LR image unreadable: {e}"
                 break
             ok_h = lr_info.height in (height // scale, -(-height // scale))
@@ -318,10 +311,10 @@ def _downscale(array: np.ndarray, factor: int) -> np.ndarray:
 
 
 def _records_for(source: _Source, config: BuildConfig, notes: list[dict[str, str]]) -> list[bytes]:
-    """Every serialized record of one source (all or nothing: raises UnreadableImageError)."""
+    """Every serialized record of one source (all or nothing: raises ImageError)."""
     path = _join(config.hr_dir, source.name)
     data = _read(path)
-    info = inspect_image(data, source.name, config.max_pixels)
+    info = read_header(data, source.name, config.max_pixels)
     pixels = load_rgb(data, source.name, config.max_pixels)  # also proves the data is complete
     whole = not config.sub_image_size and config.downscale_hr == 1
     if whole and not info.passthrough:
@@ -332,7 +325,7 @@ def _records_for(source: _Source, config: BuildConfig, notes: list[dict[str, str
     for scale, (lr_path, _, _) in source.lr.items():
         lr_data = _read(lr_path)
         lr_name = f"X{scale}/{posixpath.basename(lr_path)}"
-        lr_info = inspect_image(lr_data, lr_name, config.max_pixels)
+        lr_info = read_header(lr_data, lr_name, config.max_pixels)
         lr_pixels[scale] = load_rgb(lr_data, lr_name, config.max_pixels)
         lr_raw[scale] = (lr_data, lr_info)
     records = []
@@ -377,7 +370,7 @@ def _write_shard(config: BuildConfig, index: int, file: str, sources: list[_Sour
         for source in sources:
             try:
                 records = _records_for(source, config, converted)
-            except UnreadableImageError as e:
+            except ImageError as e:
                 skipped.append({"name": source.name, "reason": str(e)})
                 records = []
             for record in records:

@@ -8,7 +8,6 @@ metrics. Limits are checked from shapes and image headers, before anything is de
 from __future__ import annotations
 
 import concurrent.futures
-import dataclasses
 import time
 from collections.abc import Callable
 
@@ -16,47 +15,13 @@ import numpy as np
 
 from sr_tf.serving.batching import BatchingConfig, BatchScheduler, batch_key
 from sr_tf.serving.errors import Code, ServingError, invalid
+from sr_tf.serving.limits import Limits  # noqa: F401  (re-exported: the servers' import)
 from sr_tf.serving.metrics import Metrics
 from sr_tf.serving.models import ModelManager
 from sr_tf.serving.servable import Servable, Signature
 
 # Formats the `encoded_image` signature decodes (tf.io.decode_image); Pillow names MPO JPEGs apart.
 GRAPH_IMAGE_FORMATS = {"PNG", "JPEG", "MPO", "GIF", "BMP", "WEBP"}
-
-
-@dataclasses.dataclass(frozen=True)
-class Limits:
-    """Request limits, each checked before the request's data is decoded or the model runs.
-
-    Attributes:
-      max_request_bytes: largest REST body and gRPC message (larger: 413 / RESOURCE_EXHAUSTED).
-      max_pixels: most input pixels per request: N*H*W of image tensors (from their shape), or the
-        sum of width*height of encoded images (from their headers). The default keeps one request
-        of realesr-animevideov3-x4 at about 0.1 GB and a few seconds on 2 CPU cores (see
-        serving/README.md); raise it for larger images, lower it for heavier models.
-      max_json_values: most values (array elements and object members) in a REST body, counted
-        from its bytes before parsing.
-      timeout_seconds: a request not answered by then gets DEADLINE_EXCEEDED (HTTP 504); if it
-        has not started, it is dropped.
-    """
-
-    max_request_bytes: int = 32 * 1024 * 1024
-    max_pixels: int = 131_072
-    max_json_values: int = 1 << 20
-    timeout_seconds: float = 300.0
-
-    def __post_init__(self):
-        for name in ("max_request_bytes", "max_pixels", "max_json_values"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"Limits: `{name}` must be >= 1. Received: {name}={getattr(self, name)!r}")
-        if self.timeout_seconds <= 0:
-            raise ValueError(f"Limits: `timeout_seconds` must be > 0. Received: {self.timeout_seconds!r}")
-
-    def deadline_error(self) -> ServingError:
-        return ServingError(
-            Code.DEADLINE_EXCEEDED,
-            f"The request did not finish within {self.timeout_seconds:g} s (--request-timeout-seconds)",
-        )
 
 
 def shape_pixels(shape: tuple[int, ...]) -> int:
@@ -76,13 +41,14 @@ def encoded_pixels(key: str, values: np.ndarray) -> int:
       ServingError: INVALID_ARGUMENT naming the element and why it cannot be an input image
         (not an image, a corrupt header, a format the graph cannot decode).
     """
-    from sr_tf.imageio import ImageError, image_size
+    from sr_tf.imageio import ImageError, read_header
 
     total = 0
     for i, item in enumerate(values.reshape(-1)):
         name = f"{key}[{i}]"
         try:
-            width, height, fmt = image_size(bytes(item), name)
+            header = read_header(bytes(item), name, max_pixels=None)
+            width, height, fmt = header.width, header.height, header.format
         except ImageError as err:
             raise invalid(f"Invalid image in input {err}") from None
         if fmt not in GRAPH_IMAGE_FORMATS:

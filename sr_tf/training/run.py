@@ -37,9 +37,9 @@ import tensorflow as tf
 
 from sr_tf import metrics as M
 from sr_tf.data import DatasetConfig, build_dataset
-from sr_tf.data.decoding import UnreadableImageError, inspect_image
 from sr_tf.data.pipeline import list_images
 from sr_tf.data.resize import imresize
+from sr_tf.imageio import ImageError, read_header
 from sr_tf.models import model_scale
 from sr_tf.training import callbacks as C
 from sr_tf.training.builders import build_model
@@ -73,8 +73,8 @@ def _decoded_bytes(files: Sequence[str], downscale: int) -> int:
         with tf.io.gfile.GFile(path, "rb") as f:
             head = f.read(1 << 16)
         try:
-            info = inspect_image(head, path)
-        except UnreadableImageError:
+            info = read_header(head, path)
+        except ImageError:
             continue  # reported by name when the pipeline decodes it
         total += info.width * info.height * 3 // (downscale * downscale)
     return total

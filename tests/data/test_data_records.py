@@ -86,7 +86,7 @@ def test_bad_inputs_are_reported_skipped_and_nothing_else_is_lost(tmp_path):
     assert manifest["num_skipped"] == 4 and manifest["num_records"] == 3
     reasons = {item["name"]: item["reason"] for item in manifest["skipped"]}
     assert sorted(reasons) == bad
-    assert "empty file" in reasons["empty.png"]
+    assert "file is empty" in reasons["empty.png"]
     assert "not an image" in reasons["notes.txt"]
     assert "too large" in reasons["huge.png"] and "10000000000" in reasons["huge.png"]
     assert "truncated" in reasons["truncated.png"]

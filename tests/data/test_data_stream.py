@@ -11,8 +11,8 @@ from data_helpers import batches, build_records, matlab_imresize, random_image, 
 from PIL import Image
 
 from sr_tf.data import DatasetConfig, build_dataset
-from sr_tf.data.decoding import UnreadableImageError
 from sr_tf.data.pipeline import record_offsets
+from sr_tf.imageio import ImageError
 
 
 def flat_images(count: int, size: int = 8) -> dict[str, np.ndarray]:
@@ -125,7 +125,7 @@ def test_folder_source_refuses_a_decompression_bomb_by_name(tmp_path):
                            training=False, max_pixels=10_000)
     with pytest.raises(tf.errors.InvalidArgumentError, match=r"bomb\.png.*max_pixels"):
         batches(build_dataset(config), 3)
-    with pytest.raises(UnreadableImageError, match=r"bomb\.png.*max_pixels"):  # in memory: before any batch
+    with pytest.raises(ImageError, match=r"bomb\.png.*max_pixels"):  # in memory: before any batch
         build_dataset(config.replace(cache_decoded=True))
 
 
