@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import dataclasses
 
+from sr_tf.config import ConfigBase
 from sr_tf.serving.errors import Code, ServingError
 
 
 @dataclasses.dataclass(frozen=True)
-class Limits:
+class Limits(ConfigBase):
     """Request limits, each checked before the request's data is decoded or the model runs.
 
     Attributes:
