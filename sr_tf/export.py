@@ -39,6 +39,7 @@ import tensorflow as tf
 
 from sr_tf.backends import PRECISIONS, cast_model
 from sr_tf.config import ConfigBase
+from sr_tf.defaults import TILE_PAD
 from sr_tf.signatures import (  # noqa: F401  (re-exported: the names are part of this module's API)
     BYTES_INPUT,
     BYTES_OUTPUT,
@@ -68,7 +69,7 @@ class ExportConfig(ConfigBase):
     """
 
     tile_size: int = 256
-    tile_pad: int = 16
+    tile_pad: int = TILE_PAD
     warmup: bool = True
     warmup_size: int = 16
     precision: str = "float32"

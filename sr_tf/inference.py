@@ -15,6 +15,7 @@ import numpy as np
 import tensorflow as tf
 
 from sr_tf.backends import forward_fn
+from sr_tf.defaults import TILE_PAD
 from sr_tf.models import model_scale
 from sr_tf.tiling import ALPHA_MODES, from_unit, to_unit, upscale_channels, upscale_tiled
 
@@ -42,7 +43,7 @@ class Upscaler:
         self,
         rgb: np.ndarray,
         tile: int = 0,
-        tile_pad: int = 16,
+        tile_pad: int = TILE_PAD,
         on_tile: Callable[[int, int], None] | None = None,
     ) -> np.ndarray:
         """Upscales one `[H, W, 3]` float32 image in [0, 1].
@@ -58,7 +59,7 @@ class Upscaler:
         self,
         batch: np.ndarray,
         tile: int = 0,
-        tile_pad: int = 16,
+        tile_pad: int = TILE_PAD,
         on_tile: Callable[[int, int], None] | None = None,
     ) -> np.ndarray:
         """Upscales `[N, H, W, 3]` float32 images in [0, 1] of one size (e.g. video frames).
@@ -94,7 +95,7 @@ def upscale_image(
     model: keras.Model | Upscaler,
     image: np.ndarray,
     tile: int = 0,
-    tile_pad: int = 16,
+    tile_pad: int = TILE_PAD,
     outscale: float | None = None,
     alpha_mode: str = "model",
     on_tile: Callable[[int, int], None] | None = None,

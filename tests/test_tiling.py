@@ -40,3 +40,28 @@ def test_the_graph_tiler_gives_the_eager_pixels():
     np.testing.assert_allclose(traced(x).numpy(), eager, atol=1e-6)
     # Context of at least the conv's radius reproduces the untiled output away from nothing.
     np.testing.assert_allclose(eager, conv_x2(x).numpy(), atol=1e-5)
+
+
+def test_every_library_default_tile_pad_is_the_one_constant():
+    """One default each: a library path with its own tile context gives other pixels than the CLI's."""
+    import dataclasses
+    import inspect
+
+    from sr_tf.batch.config import BatchConfig
+    from sr_tf.batch.predictor import load_predictor
+    from sr_tf.defaults import EVALUATE_TILE, TILE, TILE_PAD
+    from sr_tf.evaluation.curves import alpha_curve
+    from sr_tf.evaluation.methods import load_methods, model_method
+    from sr_tf.evaluation.workflow import EvaluateConfig
+    from sr_tf.export import ExportConfig
+    from sr_tf.inference import Upscaler, upscale_image
+    from sr_tf.video.config import VideoConfig
+    from sr_tf.video.segment import FrameUpscaler
+
+    functions = [Upscaler.__call__, Upscaler.upscale_batch, upscale_image, load_predictor, model_method,
+                 load_methods, alpha_curve, FrameUpscaler.upscale_batch]
+    pads = {f.__qualname__: inspect.signature(f).parameters["tile_pad"].default for f in functions}
+    for config in (BatchConfig, EvaluateConfig, ExportConfig, VideoConfig):
+        pads[config.__name__] = {f.name: f.default for f in dataclasses.fields(config)}["tile_pad"]
+    assert pads == dict.fromkeys(pads, TILE_PAD)
+    assert BatchConfig.tile == TILE and EvaluateConfig.tile == EVALUATE_TILE

@@ -6,6 +6,7 @@ import dataclasses
 
 from sr_tf.backends import check_choice
 from sr_tf.config import ConfigBase
+from sr_tf.defaults import TILE, TILE_PAD
 
 INSTANCES_FORMATS = ("auto", "images", "file-list", "jsonl", "tf-record")
 OUTPUT_FORMATS = {"png": ".png", "jpeg": ".jpg", "webp": ".webp", "same": ""}
@@ -57,8 +58,8 @@ class BatchConfig(ConfigBase):
     output_format: str = "png"
     batch_size: int = 8
     max_batch_pixels: int = 1 << 20
-    tile: int = 256
-    tile_pad: int = 16
+    tile: int = TILE
+    tile_pad: int = TILE_PAD
     backend: str = "tf"
     precision: str = "float32"
     max_pixels: int | None = DEFAULT_MAX_INPUT_PIXELS

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from sr_tf.defaults import TILE, TILE_PAD
+
 
 class Predictor:
     """Runs `[N, H, W, 3] float32` pixels in [0, 255] -> `[N, sH, sW, 3] float32` whole numbers in [0, 255];
@@ -48,7 +50,7 @@ class Predictor:
         return out[PIXELS_OUTPUT].numpy()
 
 
-def load_predictor(spec: str, tile: int = 256, tile_pad: int = 16, backend: str = "tf",
+def load_predictor(spec: str, tile: int = TILE, tile_pad: int = TILE_PAD, backend: str = "tf",
                    precision: str = "float32") -> Predictor:
     """A predictor for `--model` (any spec `sr_tf.runtime.model_spec` takes).
 

@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from sr_tf.defaults import TILE_PAD
 from sr_tf.evaluation.data import imresize, to_uint8
 
 BICUBIC = "bicubic"
@@ -59,7 +60,7 @@ def bicubic_method(scale: int, convention: str = "matlab") -> Method:
                   lambda lr: bicubic_upscale(lr, scale, convention))
 
 
-def model_method(model, name: str, *, spec: str = "", kind: str = "model", tile: int = 0, tile_pad: int = 10,
+def model_method(model, name: str, *, spec: str = "", kind: str = "model", tile: int = 0, tile_pad: int = TILE_PAD,
                  backend: str = "tf", precision: str = "float32") -> Method:
     """Wraps a generator (`[N, H, W, 3] float32 [0, 1] -> [N, sH, sW, 3]`) with tiled inference.
 
@@ -102,7 +103,7 @@ def method_name(spec: str) -> str:
     return f"{run}/{stem}" if stem in RUN_OUTPUTS and run else stem
 
 
-def load_methods(specs: Sequence[str], scale: int, *, tile: int = 0, tile_pad: int = 10,
+def load_methods(specs: Sequence[str], scale: int, *, tile: int = 0, tile_pad: int = TILE_PAD,
                  backend: str = "tf", precision: str = "float32", convention: str = "matlab") -> list[Method]:
     """The bicubic baseline followed by one method per model spec, all checked to upscale by `scale`.
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from sr_tf.backends import check_choice
 from sr_tf.config import ConfigBase
+from sr_tf.defaults import EVALUATE_TILE, TILE_PAD
 from sr_tf.evaluation.curves import CurvePoint, alpha_curve
 from sr_tf.evaluation.data import HRPreparation, open_pairs
 from sr_tf.evaluation.methods import load_generator, load_methods
@@ -58,8 +59,8 @@ class EvaluateConfig(ConfigBase):
     hr_downscale: int = 1
     center_crop: int = 0
     limit: int | None = None
-    tile: int = 512
-    tile_pad: int = 10
+    tile: int = EVALUATE_TILE
+    tile_pad: int = TILE_PAD
     backend: str = "tf"
     precision: str = "float32"
     crop_size: int = 128

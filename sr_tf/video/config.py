@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 from sr_tf.config import ConfigBase
+from sr_tf.defaults import TILE_PAD
 
 # Encoders whose quality is set by a constant rate factor (`crf`), and their default.
 CRF_CODECS = ("libx264", "libx265", "libvpx-vp9", "libsvtav1", "libaom-av1")
@@ -38,7 +39,7 @@ class VideoConfig(ConfigBase):
     segment_seconds: float = 30.0
     batch_size: int = 4
     tile: int = 0
-    tile_pad: int = 16
+    tile_pad: int = TILE_PAD
     outscale: float | None = None
 
     def __post_init__(self):

@@ -24,6 +24,7 @@ from typing import Protocol
 import av
 import numpy as np
 
+from sr_tf.defaults import TILE_PAD
 from sr_tf.video.colour import frame_to_rgb, rgb_to_frame
 from sr_tf.video.config import VideoConfig
 from sr_tf.video.errors import VideoError
@@ -39,7 +40,7 @@ class FrameUpscaler(Protocol):
 
     scale: int
 
-    def upscale_batch(self, batch: np.ndarray, tile: int = 0, tile_pad: int = 16) -> np.ndarray:
+    def upscale_batch(self, batch: np.ndarray, tile: int = 0, tile_pad: int = TILE_PAD) -> np.ndarray:
         """`[N, H, W, 3] float32 [0, 1] -> [N, sH, sW, 3] float32`."""
 
 
