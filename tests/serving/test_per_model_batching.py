@@ -13,7 +13,6 @@ from sr_tf.export import (
     BATCHING_PARAMS_FILE,
     ExportConfig,
     batching_parameters_text,
-    write_batching_parameters,
 )
 from sr_tf.serving.batching import BatchingConfig
 from sr_tf.serving.models import ModelConfig, ModelManager
@@ -47,10 +46,14 @@ def _batch_sizes(core: PredictionCore, name: str = "tiny", requests: int = 4) ->
 
 
 @pytest.fixture(scope="module")
-def models(exported, tmp_path_factory):
-    """BASE/tiny/1 with its own batching_params.pbtxt (OWN), BASE/plain/1 without one."""
+def models(exported, tiny_model, tmp_path_factory):
+    """BASE/tiny/1 exported with its own batching parameters (OWN), BASE/plain/1 without."""
+    from sr_tf.export import export_savedmodel
+
     base = tmp_path_factory.mktemp("per_model")
-    write_batching_parameters(copy_version(exported, base / "tiny", 1), OWN)
+    extra = {"pad_variable_length_inputs": False, "enable_large_batch_splitting": True}
+    export_savedmodel(tiny_model, base / "tiny" / "1", ExportConfig(tile_size=0, warmup=False,
+                                                                    batching={**OWN, **extra}))
     copy_version(exported, base / "plain", 1)
     return base
 
@@ -101,16 +104,13 @@ def test_a_bad_batching_params_file_fails_the_load_naming_the_file(exported, tmp
     core.close()
 
 
-def test_export_writes_the_file_tf_serving_reads(tiny_model, tmp_path):
-    from sr_tf.export import export_savedmodel
-
-    out = export_savedmodel(tiny_model, tmp_path / "m" / "1",
-                            ExportConfig(tile_size=0, warmup=False, batching={**OWN, "pad_variable_length_inputs": False,
-                                                                              "enable_large_batch_splitting": True}))
+def test_export_writes_the_file_tf_serving_reads(models):
+    out = models / "tiny" / "1"
     proto = parse_text("BatchingParameters", (out / BATCHING_PARAMS_FILE).read_text())
     assert proto.max_batch_size.value == 4 and proto.batch_timeout_micros.value == 10_000_000
     assert list(proto.allowed_batch_sizes) == [1, 2, 4] and proto.enable_large_batch_splitting.value
     assert not (out / "assets.extra" / BATCHING_PARAMS_FILE).exists()
+    assert not (models / "plain" / "1" / BATCHING_PARAMS_FILE).exists()  # only when asked for
 
 
 @pytest.mark.parametrize("pair, message", [
@@ -158,3 +158,4 @@ def test_server_passes_per_model_batching_to_its_manager(exported):
                          ServerConfig(rest_port=None, grpc_port=None, batching=SERVER, per_model_batching=True))
     assert server.manager.per_model_batching and server.manager.batching is SERVER
     assert server.core.scheduler.config is SERVER
+    server.core.close()
