@@ -55,6 +55,19 @@ def _inference_service_validator():
     return jsonschema.Draft7Validator(_strict(schema))
 
 
+@functools.cache
+def _object_meta_validator():
+    """Kubernetes' ObjectMeta (strict), for a custom resource's `metadata`, which a CRD schema
+    leaves to the API server (`type: object`)."""
+    from referencing import Registry, Resource
+
+    version = kubernetes_validate.latest_version()
+    defs = kubernetes_validate.utils.schema_contents(
+        f"kubernetes-json-schema/v{version}-local-strict/_definitions.json", version)
+    ref = {"$ref": f"{defs['$id']}#/$defs/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"}
+    return jsonschema.Draft202012Validator(ref, registry=Resource.from_contents(defs) @ Registry())
+
+
 def _serve_args(args: list[str]):
     """`sr-tf serve ARGS` parsed by the CLI itself (an unknown or malformed flag exits)."""
     parsed = build_parser(["serve"]).parse_args(["serve", *args])
@@ -75,6 +88,7 @@ def test_every_manifest_is_valid_against_its_schema():
             assert doc["apiVersion"] == "serving.kserve.io/v1beta1"
             errors = [f"{'.'.join(map(str, e.absolute_path))}: {e.message}"
                       for e in _inference_service_validator().iter_errors(doc)]
+            errors += [f"metadata: {e.message}" for e in _object_meta_validator().iter_errors(doc["metadata"])]
             assert not errors, (name, errors)
         else:
             for version in KUBERNETES_VERSIONS:
@@ -90,6 +104,7 @@ def test_schema_checks_catch_mistakes():
     (isvc,) = _documents("kserve-tensorflow-serving.yaml")
     isvc["spec"]["predictor"]["model"]["storageURI"] = isvc["spec"]["predictor"]["model"].pop("storageUri")
     assert any("storageURI" in e.message for e in _inference_service_validator().iter_errors(isvc))
+    assert any("annotation" in e.message for e in _object_meta_validator().iter_errors({"annotation": {}}))
     deployment = _documents("sr-tf-serve.yaml")[0]
     deployment["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]["httpGet"]["port"] = [8501]
     with pytest.raises(kubernetes_validate.ValidationError):
