@@ -168,7 +168,7 @@ class _Task:
     future: concurrent.futures.Future
     enqueued: float
     large: bool = False
-    options: BatchingConfig | None = None  # how its queue batches (None: the scheduler's config)
+    options: BatchingConfig | None = None  # how its queue batches: its model's or the scheduler's config
 
 
 def batch_key(owner: object, signature: str, inputs: dict[str, np.ndarray]) -> tuple:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
 import pytest
 
 from sr_tf.cli import build_parser, main
@@ -159,3 +160,29 @@ def test_server_passes_per_model_batching_to_its_manager(exported):
     assert server.manager.per_model_batching and server.manager.batching is SERVER
     assert server.core.scheduler.config is SERVER
     server.core.close()
+
+
+def test_a_models_own_queue_bound_refuses_its_requests_only():
+    import threading
+
+    from sr_tf.serving.batching import BatchScheduler, batch_key
+    from sr_tf.serving.errors import Code, ServingError
+
+    gate = threading.Event()
+    sched = BatchScheduler(BatchingConfig(enabled=True, num_batch_threads=1, max_enqueued=8, batch_timeout_micros=0))
+    own = BatchingConfig(enabled=True, max_batch_size=4, max_enqueued=2, batch_timeout_micros=0)
+    x = np.zeros((1, 2), np.float32)
+
+    def run(inputs):
+        gate.wait(10)
+        return {"y": inputs["x"]}
+
+    futures = [sched.submit(batch_key("m", "s", {"x": x}), run, {"x": x}, options=own) for _ in range(2)]
+    with pytest.raises(ServingError) as err:
+        sched.submit(batch_key("m", "s", {"x": x}), run, {"x": x}, options=own)
+    assert err.value.code is Code.RESOURCE_EXHAUSTED and "max_enqueued_batches" in str(err.value)
+    futures.append(sched.submit(batch_key("other", "s", {"x": x}), run, {"x": x}))  # the server's bound: room
+    gate.set()
+    for f in futures:
+        assert f.result(10)["y"].shape == (1, 2)
+    sched.close()
