@@ -5,6 +5,10 @@
 #     docker build -t sr-tf-serving .
 #     docker run --rm -p 8500:8500 -p 8501:8501 sr-tf-serving
 #
+#   serve: `sr-tf serve` (TF Serving's flags; give --host=0.0.0.0 and the model), for the Kubernetes
+#     and KServe manifests in serving/deploy/.
+#     docker build --target serve -t sr-tf-serve .
+#
 #   vertex: Vertex AI custom container running `sr-tf serve --vertex` (REST on 0.0.0.0:$AIP_HTTP_PORT,
 #     Vertex's health/predict routes, the model from $AIP_STORAGE_URI, mixed image sizes in one request).
 #     docker build --target vertex -t sr-tf-vertex .
@@ -14,11 +18,15 @@
 # that version's tensorflow_model_server flag list (tests/serving/test_deployment_configs.py).
 ARG TF_SERVING_VERSION=2.21.0
 
-FROM python:3.11-slim AS vertex
+FROM python:3.11-slim AS serve
 WORKDIR /src
 COPY pyproject.toml setup.cfg README.md ./
 COPY sr_tf/ sr_tf/
 RUN pip install --no-cache-dir ".[serve]"
+EXPOSE 8500 8501
+ENTRYPOINT ["sr-tf", "serve"]
+
+FROM serve AS vertex
 ENV AIP_HTTP_PORT=8080
 EXPOSE 8080
 ENTRYPOINT ["sr-tf", "serve", "--vertex"]

@@ -22,7 +22,12 @@ so large images do not need the whole feature map in memory. Tiling and grey/alp
 `sr_tf.tiling`'s, the code `sr-tf upscale` runs, so both give the same pixels for a float32 model.
 
 Layout (what TF Serving expects): `BASE/NAME/VERSION/{saved_model.pb, variables/,
-assets.extra/tf_serving_warmup_requests}` with VERSION a positive integer.
+assets.extra/tf_serving_warmup_requests}` with VERSION a positive integer, and, when the export is
+given batching parameters, `BASE/NAME/VERSION/batching_params.pbtxt`: a text-format
+`BatchingParameters` that TF Serving (and `sr-tf serve`) use for this model instead of the server's
+`--batching_parameters_file` under `--enable_batching --enable_per_model_batching_parameters`. The
+file sits in the version folder itself, not in `assets.extra/` (TF Serving's
+`servables/tensorflow/bundle_factory_util.cc`, `kBatchingParamsFilename`).
 """
 
 from __future__ import annotations
@@ -32,7 +37,9 @@ import io
 import os
 import shutil
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
@@ -52,6 +59,7 @@ from sr_tf.signatures import (  # noqa: F401  (re-exported: the names are part o
 from sr_tf.tiling import from_unit, to_unit, upscale_channels, upscale_tiled
 
 WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
+BATCHING_PARAMS_FILE = "batching_params.pbtxt"  # in the version folder (bundle_factory_util.cc)
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
@@ -66,6 +74,9 @@ class ExportConfig(ConfigBase):
       warmup_size: edge of the warmup images in pixels.
       precision: dtype of the saved weights and of the model's arithmetic ("float32", "float16",
         "bfloat16"); the signatures' inputs and outputs are unchanged.
+      batching: this model's own `BatchingParameters` (field name -> value, e.g.
+        `{"max_batch_size": 4, "batch_timeout_micros": 2000, "allowed_batch_sizes": [1, 2, 4]}`),
+        written to `batching_params.pbtxt` (see `batching_parameters_text`); empty: no file.
     """
 
     tile_size: int = 256
@@ -73,6 +84,7 @@ class ExportConfig(ConfigBase):
     warmup: bool = True
     warmup_size: int = 16
     precision: str = "float32"
+    batching: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):
         if not isinstance(self.tile_size, int) or self.tile_size < 0:
@@ -83,6 +95,75 @@ class ExportConfig(ConfigBase):
             raise ValueError(f"ExportConfig: `warmup_size` must be >= 1. Received: warmup_size={self.warmup_size!r}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"ExportConfig: `precision` must be one of {PRECISIONS}. Received: precision={self.precision!r}")
+        if self.batching:
+            batching_parameters_text(self.batching)  # raises naming a bad field
+
+
+def batching_parameters_text(params: Mapping[str, Any]) -> str:
+    """`params` as a text-format TF Serving `BatchingParameters` (session_bundle_config.proto), the
+    contents of a version folder's `batching_params.pbtxt`.
+
+    Args:
+      params: field name -> value. `max_batch_size`, `batch_timeout_micros`, `max_enqueued_batches`,
+        `num_batch_threads`, `max_execution_batch_size`: int >= 0 (`max_batch_size` >= 1);
+        `allowed_batch_sizes`: increasing ints ending with `max_batch_size` (TF Serving refuses to
+        load the model otherwise); `pad_variable_length_inputs`, `enable_large_batch_splitting`:
+        bool; `thread_pool_name`: str. (TF Serving takes the thread pool, `num_batch_threads` and
+        `thread_pool_name`, from the server-wide file only: the pool is shared by every model.)
+
+    Raises:
+      ValueError: naming an unknown field (with the valid ones) or a value of the wrong type.
+    """
+    from google.protobuf import descriptor
+
+    from sr_tf.tfserving_protos import message_class
+
+    proto = message_class("BatchingParameters")()
+    fields = proto.DESCRIPTOR.fields_by_name
+    for name, value in params.items():
+        field = fields.get(name)
+        if field is None:
+            import difflib
+
+            close = difflib.get_close_matches(str(name), list(fields), n=1, cutoff=0.6)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise ValueError(f"`batching`: {name!r} is not a BatchingParameters field; {hint}"
+                             f"the fields are {', '.join(fields)}. Received: {name}={value!r}")
+        kind = field.message_type.fields_by_name["value"].type if field.message_type else field.type
+        expected = {descriptor.FieldDescriptor.TYPE_INT64: int, descriptor.FieldDescriptor.TYPE_BOOL: bool,
+                    descriptor.FieldDescriptor.TYPE_STRING: str}[kind]
+        repeated = field.label == descriptor.FieldDescriptor.LABEL_REPEATED
+        values = list(value) if repeated and isinstance(value, (list, tuple)) else [value]
+        least = 1 if name == "max_batch_size" else 0
+        for v in values:
+            if type(v) is not expected or (expected is int and v < least):
+                what = {int: f"an integer >= {least}", bool: "true or false", str: "a string"}[expected]
+                if repeated:
+                    what = f"a list of integers >= {least}"
+                raise ValueError(f"`batching`: {name} must be {what}. Received: {name}={value!r}")
+        if repeated:
+            getattr(proto, name).extend(values)
+        elif field.message_type:
+            getattr(proto, name).value = value
+        else:
+            setattr(proto, name, value)
+    sizes = list(proto.allowed_batch_sizes)
+    if sizes and (sizes != sorted(set(sizes)) or not proto.HasField("max_batch_size")
+                  or sizes[-1] != proto.max_batch_size.value):
+        raise ValueError("`batching`: allowed_batch_sizes must increase and end with max_batch_size (TF Serving "
+                         f"refuses the model otherwise). Received: allowed_batch_sizes={sizes}, "
+                         f"max_batch_size={proto.max_batch_size.value if proto.HasField('max_batch_size') else None}")
+    from google.protobuf import text_format
+
+    return text_format.MessageToString(proto)
+
+
+def write_batching_parameters(export_dir: str | os.PathLike, params: Mapping[str, Any]) -> Path:
+    """Writes `params` (see `batching_parameters_text`) to `export_dir/batching_params.pbtxt`;
+    returns the file's path."""
+    path = Path(export_dir) / BATCHING_PARAMS_FILE
+    path.write_text(batching_parameters_text(params))
+    return path
 
 
 class SRServingModule(tf.Module):
@@ -266,6 +347,8 @@ def export_savedmodel(model, out: str | os.PathLike, config: ExportConfig | None
         tf.saved_model.save(module, str(tmp), signatures=module.signatures())
         if config.warmup:
             write_warmup_requests(tmp, name, config.warmup_size)
+        if config.batching:
+            write_batching_parameters(tmp, config.batching)
         if out.exists():
             shutil.rmtree(out)
         os.replace(tmp, out)

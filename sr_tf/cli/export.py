@@ -18,8 +18,30 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_noise_level(p, "the default of the signatures' noise_level input")
     p.add_argument("--no-warmup", action="store_true", help="do not write assets.extra/tf_serving_warmup_requests")
     p.add_argument("--overwrite", action="store_true", help="replace an existing version directory")
+    p.add_argument("--batching", action="append", default=[], metavar="FIELD=VALUE", type=batching_pair,
+                   help="this model's own TF Serving BatchingParameters field (repeatable), written to "
+                        "VERSION/batching_params.pbtxt and used by servers run with --enable_batching "
+                        "--enable_per_model_batching_parameters, e.g. --batching max_batch_size=4 "
+                        "--batching batch_timeout_micros=2000 --batching allowed_batch_sizes=1,2,4")
     runtime.add_arguments(p, backend=False)
     add_threads(p)
+
+
+def batching_pair(text: str) -> tuple[str, object]:
+    """`FIELD=VALUE` -> (field, value): true/false, an integer, comma-separated integers (a list), or
+    text. Field names are checked by `sr_tf.export.batching_parameters_text`."""
+    field, sep, raw = text.partition("=")
+    if not sep or not field.strip():
+        raise argparse.ArgumentTypeError(f"expected FIELD=VALUE, e.g. max_batch_size=4. Received: {text!r}")
+    raw = raw.strip()
+    parts = [v.strip() for v in raw.split(",")]
+    if raw.lower() in ("true", "false"):
+        value = raw.lower() == "true"
+    elif all(v.lstrip("-").isdigit() for v in parts):
+        value = [int(v) for v in parts] if "," in raw or field.strip() == "allowed_batch_sizes" else int(raw)
+    else:
+        value = raw
+    return field.strip(), value
 
 
 def run(args: argparse.Namespace) -> int:
@@ -27,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     from sr_tf.runtime import load_generator
 
     config = ExportConfig(tile_size=args.tile, tile_pad=args.tile_pad, warmup=not args.no_warmup,
-                          precision=args.precision)
+                          precision=args.precision, batching=dict(args.batching))
     model = load_generator(args.model)
     if args.noise_level is not None:
         from sr_tf.models.srmd import with_noise_level
@@ -37,5 +59,6 @@ def run(args: argparse.Namespace) -> int:
         path = export_savedmodel(model, args.out, config, overwrite=args.overwrite)
     except FileExistsError as err:
         raise UsageError(f"{args.out} exists already: give --overwrite to replace it, or another --out") from err
-    print(f"Exported {args.model} to {path} ({args.precision}; signatures: serving_default, encoded_image)")
+    extra = "; batching_params.pbtxt" if config.batching else ""
+    print(f"Exported {args.model} to {path} ({args.precision}; signatures: serving_default, encoded_image{extra})")
     return 0

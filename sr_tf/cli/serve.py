@@ -37,7 +37,7 @@ TF_SERVING_FLAGS = (
     "skip_initialize_tpu", "enable_grpc_healthcheck_service", "enable_serialization_as_tensor_content",
 )
 NO_EFFECT = (
-    "allow_version_labels_for_unavailable_models", "enable_per_model_batching_parameters", "num_load_threads",
+    "allow_version_labels_for_unavailable_models", "num_load_threads",
     "num_unload_threads", "flush_filesystem_caches", "tensorflow_session_config_file",
     "per_process_gpu_memory_fraction", "remove_unused_fields_from_bundle_metagraph", "prefer_tflite_model",
     "num_tflite_pools", "num_tflite_interpreters_per_pool", "enable_signature_method_name_check",
@@ -129,6 +129,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
          help="join concurrent requests whose images have the same size (default: false)")
     flag("batching_parameters_file", "--batching-parameters-file",
          help="TF Serving BatchingParameters text proto (implies --enable_batching)")
+    flag("enable_per_model_batching_parameters", kind=bool, default=False,
+         help="with --enable_batching: a model version's own VERSION/batching_params.pbtxt (sr-tf export "
+              "--batching) sets its batch size, timeout and queue instead of the server-wide values; a "
+              "version without one is not batched; the batch threads stay the server's (default: false)")
     lim.add_argument("--max-batch-size", type=int, default=8, help="(default: %(default)s)")
     lim.add_argument("--batch-timeout-micros", type=int, default=2000, help="(default: %(default)s)")
     lim.add_argument("--num-batch-threads", type=int, default=2, help="(default: %(default)s)")
@@ -217,6 +221,10 @@ def _server_config(args, vertex):
     )
     if args.batching_parameters_file:
         batching = parse_batching_parameters(Path(args.batching_parameters_file).read_text(), True, batching)
+    per_model = bool(args.enable_per_model_batching_parameters)
+    if per_model and not batching.enabled:  # TF Serving: "only applicable when --enable_batching flag is set"
+        logging.warning("--enable_per_model_batching_parameters has no effect without --enable_batching")
+        per_model = False
     metrics_path = METRICS_PATH
     if args.monitoring_config_file:
         mon = parse_text("MonitoringConfig", Path(args.monitoring_config_file).read_text())
@@ -236,6 +244,7 @@ def _server_config(args, vertex):
         limits=Limits(max_request_bytes=args.max_request_bytes, max_pixels=args.max_pixels,
                       max_json_values=args.max_json_values, timeout_seconds=timeout),
         batching=batching,
+        per_model_batching=per_model,
         poll_seconds=max(0.0, args.file_system_poll_wait_seconds),
         warmup=bool(args.enable_model_warmup),
         warmup_iterations=args.num_request_iterations_for_warmup,

@@ -10,6 +10,12 @@ Fairness: each request carries a cost (its input pixels). Requests above `large_
 may occupy at most `num_batch_threads - 1` threads at once, so with two or more threads one is
 always free for small requests and a few large ones cannot starve them. A request whose client
 gave up (its future cancelled: disconnect, deadline) is dropped from the queue at once.
+
+Per-model parameters (`--enable_per_model_batching_parameters`, TF Serving's
+`GetPerModelBatchingParams` in servables/tensorflow/bundle_factory_util.cc): a request may carry its
+model's own `BatchingConfig`; its queue then forms batches with that config's `max_batch_size`,
+`batch_timeout_micros` and `max_enqueued`, while the worker threads stay the server's (one pool
+shared by every model, as in TF Serving). See `model_batching`.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import collections
 import concurrent.futures
 import dataclasses
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -112,6 +119,46 @@ def parse_batching_parameters(text: str, enabled: bool = True,
         raise ValueError(f"Invalid batching parameters: {err}") from None
 
 
+def model_batching(version_dir: str, server: BatchingConfig, per_model: bool) -> BatchingConfig | None:
+    """The batching of one model version, as TF Serving's `GetPerModelBatchingParams` decides it.
+
+    With `per_model` (both `--enable_batching` and `--enable_per_model_batching_parameters`) and a
+    `batching_params.pbtxt` in `version_dir`, that file's `BatchingParameters`: the fields it
+    leaves out take `BatchingConfig`'s defaults, not the server-wide file's values (TF Serving
+    ignores those), except the thread pool (`num_batch_threads`, `thread_pool_name`) and
+    `large_request_pixels`, which stay the server's because the threads are shared by every model.
+    With `per_model` and no such file the model is not batched (TF Serving wraps its session
+    without batching); its requests still pass the server's bounded queue one at a time. Without
+    `per_model`: None, i.e. the server-wide `server`.
+
+    Raises:
+      ValueError: the file is no valid `BatchingParameters`; the message names the file, and the
+        version fails to load (as in TF Serving).
+    """
+    if not (per_model and server.enabled):
+        return None
+    import tensorflow as tf
+
+    from sr_tf.export import BATCHING_PARAMS_FILE
+
+    path = os.path.join(version_dir, BATCHING_PARAMS_FILE)
+    if not tf.io.gfile.exists(path):
+        return dataclasses.replace(server, enabled=False)
+    try:
+        with tf.io.gfile.GFile(path) as f:
+            text = f.read()
+        default = dataclasses.replace(BatchingConfig(), num_batch_threads=server.num_batch_threads,
+                                      large_request_pixels=server.large_request_pixels)
+        own = parse_batching_parameters(text, True, default)
+    except (ValueError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path}: {err}") from None
+    if own.num_batch_threads != server.num_batch_threads or own.thread_pool_name != server.thread_pool_name:
+        log.info("%s: num_batch_threads and thread_pool_name are the server's (the batch threads are shared "
+                 "by every model, as in TF Serving)", path)
+    return dataclasses.replace(own, num_batch_threads=server.num_batch_threads,
+                               thread_pool_name=server.thread_pool_name)
+
+
 @dataclasses.dataclass(eq=False)
 class _Task:
     key: tuple
@@ -121,6 +168,7 @@ class _Task:
     future: concurrent.futures.Future
     enqueued: float
     large: bool = False
+    options: BatchingConfig | None = None  # how its queue batches: its model's or the scheduler's config
 
 
 def batch_key(owner: object, signature: str, inputs: dict[str, np.ndarray]) -> tuple:
@@ -153,20 +201,25 @@ class BatchScheduler:
         return self._pending
 
     def submit(self, key: tuple, run: RunFn, inputs: dict[str, np.ndarray],
-               cost: int = 0) -> concurrent.futures.Future:
+               cost: int = 0, options: BatchingConfig | None = None) -> concurrent.futures.Future:
         """Queues one request; the future resolves to its outputs (or raises ServingError).
 
         `cost` is the request's input pixels (see `BatchingConfig.large_request_pixels`).
+        `options`: the model's own batching (`model_batching`): whether and how its requests are
+        joined (`enabled`, `max_batch_size`, `batch_timeout_micros`) and how many of them may wait
+        (`max_enqueued`); None uses the scheduler's config. Requests with different `options`
+        never share a batch. The scheduler's `max_enqueued` bounds all requests together.
         Cancelling the future before the request starts drops it from the queue.
         """
+        opts = self.config if options is None else options
         sizes = {v.shape[0] if v.ndim else -1 for v in inputs.values()}
-        batchable = self.config.enabled and len(sizes) == 1 and min(sizes) >= 1
+        batchable = opts.enabled and len(sizes) == 1 and min(sizes) >= 1
         size = sizes.pop() if batchable else 1
         large = 0 < self.config.large_request_pixels < cost
         task = _Task(key if batchable else ("solo", id(inputs)), run, inputs, size,
-                     concurrent.futures.Future(), time.monotonic(), large)
+                     concurrent.futures.Future(), time.monotonic(), large, opts)
         # a large request never shares a queue with small ones, so a queue's head tells its kind
-        task.key = (*task.key, large)
+        task.key = (*task.key, large, id(opts))
         with self._cond:
             if self._closed:
                 raise ServingError(Code.UNAVAILABLE, "The server is shutting down")
@@ -175,11 +228,23 @@ class BatchScheduler:
                     Code.RESOURCE_EXHAUSTED,
                     f"The batch queue is full ({self.config.max_enqueued} requests waiting); retry later",
                 )
+            if options is not None and self._pending_with(options) >= options.max_enqueued:
+                raise ServingError(
+                    Code.RESOURCE_EXHAUSTED,
+                    f"The model's batch queue is full ({options.max_enqueued} requests waiting, its "
+                    "max_enqueued_batches); retry later",
+                )
             self._pending += 1
             self._queues.setdefault(task.key, collections.deque()).append(task)
             self._cond.notify_all()
         task.future.add_done_callback(lambda f: f.cancelled() and self._drop(task))
         return task.future
+
+    def _pending_with(self, options: BatchingConfig) -> int:
+        """Under the lock: requests queued or running with these options (at most `max_enqueued`
+        of the scheduler's, so counting them is cheap)."""
+        return sum(t.options is options for q in self._queues.values() for t in q) + \
+            sum(t.options is options for t in self._running)
 
     def _drop(self, task: _Task) -> None:
         """A cancelled request still in its queue leaves it now (not when a worker reaches it)."""
@@ -227,7 +292,6 @@ class BatchScheduler:
 
     def _take_batch(self) -> list[_Task] | None:
         """Under the lock: the next batch to run, waiting for it to fill up to the timeout."""
-        timeout = self.config.batch_timeout_micros / 1e6
         while True:
             if not self._queues and self._closed:
                 return None
@@ -238,7 +302,9 @@ class BatchScheduler:
                     continue  # keep a thread for small requests
                 total = sum(t.size for t in queue)
                 waited = now - queue[0].enqueued
-                if total < self.config.max_batch_size and waited < timeout and not self._closed and k[0] != "solo":
+                timeout = queue[0].options.batch_timeout_micros / 1e6  # one options object per queue
+                if total < queue[0].options.max_batch_size and waited < timeout and not self._closed \
+                        and k[0] != "solo":
                     wait = timeout - waited if wait is None else min(wait, timeout - waited)
                     continue
                 key = k
@@ -247,8 +313,8 @@ class BatchScheduler:
                 self._cond.wait(wait)
                 continue
             queue = self._queues[key]
-            batch, count = [], 0
-            while queue and (not batch or count + queue[0].size <= self.config.max_batch_size):
+            batch, count, limit = [], 0, queue[0].options.max_batch_size
+            while queue and (not batch or count + queue[0].size <= limit):
                 task = queue.popleft()
                 if not task.future.set_running_or_notify_cancel():  # its client gave up
                     self._pending -= 1

@@ -19,6 +19,7 @@ import os
 import threading
 
 from sr_tf.runtime.savedmodels import list_versions, version_path
+from sr_tf.serving.batching import BatchingConfig, model_batching
 from sr_tf.serving.errors import Code, ServingError, invalid
 from sr_tf.serving.model_config import (
     ModelConfig,
@@ -42,11 +43,13 @@ __all__ = ["DEFAULT_SIGNATURE", "PREDICT_METHOD", "ModelConfig", "ModelManager",
            "resolve_model"]
 
 def _fingerprint(path: str) -> tuple:
-    """(name, size, mtime) of a version's saved_model.pb and variables files: it changes while a
-    copy goes on, and when the version is rewritten."""
+    """(name, size, mtime) of a version's saved_model.pb, batching_params.pbtxt and variables files:
+    it changes while a copy goes on, and when the version is rewritten."""
     import tensorflow as tf
 
-    files = [os.path.join(path, "saved_model.pb")]
+    from sr_tf.export import BATCHING_PARAMS_FILE
+
+    files = [os.path.join(path, "saved_model.pb"), os.path.join(path, BATCHING_PARAMS_FILE)]
     try:
         files += sorted(tf.io.gfile.glob(os.path.join(path, "variables", "*")))
     except tf.errors.OpError:
@@ -96,11 +99,15 @@ class ModelManager:
       load_retry_interval: seconds between attempts (`load_retry_interval_micros` / 1e6).
       warmup_iterations: times each warmup request is replayed.
       tags: the SavedModel MetaGraph tags to load (`--saved_model_tags`).
+      batching / per_model_batching: the server-wide batching, and whether each version's own
+        `batching_params.pbtxt` replaces it (`--enable_per_model_batching_parameters`; see
+        `sr_tf.serving.batching.model_batching`). A file that does not parse fails the version's load.
     """
 
     def __init__(self, configs: list[ModelConfig], poll_seconds: float = 1.0, warmup: bool = True,
                  load_retries: int = 5, load_retry_interval: float = 60.0, warmup_iterations: int = 1,
-                 tags: tuple[str, ...] = ("serve",)):
+                 tags: tuple[str, ...] = ("serve",), batching: BatchingConfig | None = None,
+                 per_model_batching: bool = False):
         self._lock = threading.RLock()
         self._sync_lock = threading.Lock()  # one poll (or reload) at a time
         self._configs = {c.name: c for c in configs}
@@ -113,6 +120,8 @@ class ModelManager:
         self.load_retry_interval = float(load_retry_interval)
         self.warmup_iterations = warmup_iterations
         self.tags = tuple(tags)
+        self.batching = batching or BatchingConfig()
+        self.per_model_batching = bool(per_model_batching)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -198,7 +207,8 @@ class ModelManager:
         attempt = 0
         while True:
             try:
-                servable = Servable(config.name, version, path, self.tags)
+                batching = model_batching(path, self.batching, self.per_model_batching)
+                servable = Servable(config.name, version, path, self.tags, batching)
                 if self.warmup:
                     servable.warm_up(self.warmup_iterations)
                 break

@@ -41,13 +41,20 @@ def _tensor_info(proto) -> TensorInfo:
 
 
 class Servable:
-    """One loaded version of a model: its SavedModel, signature defs and callable signatures."""
+    """One loaded version of a model: its SavedModel, signature defs and callable signatures.
 
-    def __init__(self, name: str, version: int, path: str, tags: tuple[str, ...] = ("serve",)):
+    `batching` is the version's own batching (`sr_tf.serving.batching.model_batching`: its
+    `batching_params.pbtxt` under `--enable_per_model_batching_parameters`), or None for the
+    server-wide one; the manager sets it when it loads the version.
+    """
+
+    def __init__(self, name: str, version: int, path: str, tags: tuple[str, ...] = ("serve",),
+                 batching=None):
         import tensorflow as tf
         from tensorflow.core.protobuf import saved_model_pb2
 
         self.name, self.version, self.path = name, int(version), path
+        self.batching = batching  # a BatchingConfig, or None
         saved = saved_model_pb2.SavedModel()
         with tf.io.gfile.GFile(os.path.join(path, "saved_model.pb"), "rb") as f:
             saved.ParseFromString(f.read())

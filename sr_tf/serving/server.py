@@ -43,6 +43,9 @@ class ServerConfig(ConfigBase):
       rest_port / grpc_port: ports; 0 picks a free one, None turns that front end off.
       limits: body-size and pixel limits.
       batching: server-side batching and queue bound.
+      per_model_batching: a version's own `batching_params.pbtxt` replaces `batching`'s queue
+        parameters for that model (`--enable_per_model_batching_parameters`; only with
+        `batching.enabled`, as in TF Serving; see `sr_tf.serving.batching.model_batching`).
       poll_seconds: how often model base paths are re-scanned for new versions.
       warmup: replay warmup requests before a version serves.
       metrics_path: Prometheus endpoint path (None: off).
@@ -74,6 +77,7 @@ class ServerConfig(ConfigBase):
     grpc_port: int | None = 8500
     limits: Limits = dataclasses.field(default_factory=Limits)
     batching: BatchingConfig = dataclasses.field(default_factory=BatchingConfig)
+    per_model_batching: bool = False
     poll_seconds: float = 1.0
     warmup: bool = True
     metrics_path: str | None = METRICS_PATH
@@ -172,7 +176,8 @@ class ModelServer:
         self.config = c = config or ServerConfig()
         self.manager = ModelManager(models, poll_seconds=c.poll_seconds, warmup=c.warmup,
                                     load_retries=c.load_retries, load_retry_interval=c.load_retry_interval,
-                                    warmup_iterations=c.warmup_iterations, tags=c.saved_model_tags)
+                                    warmup_iterations=c.warmup_iterations, tags=c.saved_model_tags,
+                                    batching=c.batching, per_model_batching=c.per_model_batching)
         self.core = PredictionCore(self.manager, self.config.batching, self.config.limits)
         if any(m.logging is not None for m in models) or c.model_config_file:
             from sr_tf.serving.request_log import RequestLogger

@@ -149,7 +149,8 @@ class PredictionCore:
             finally:
                 self.metrics.observe_runtime(servable.name, time.perf_counter() - start)
 
-        future = self.scheduler.submit(key, run, inputs, cost=self.count_pixels(inputs))
+        future = self.scheduler.submit(key, run, inputs, cost=self.count_pixels(inputs),
+                                       options=servable.batching)
         if self.request_log is not None:
             self.request_log.maybe_log(servable, signature.name, inputs, future)
         return future

@@ -104,8 +104,13 @@ def test_dockerfile_pins_tf_serving_and_its_flags_exist_in_that_version():
     assert args.model_config_file == "/config/models.config" and args.model_config_file_poll_wait_seconds == 60
 
 
-def test_dockerfile_vertex_target_runs_sr_tf_serve_in_vertex_mode():
-    vertex = _stages((ROOT / "Dockerfile").read_text())["vertex"]
+def test_dockerfile_serve_and_vertex_targets_run_sr_tf_serve():
+    stages = _stages((ROOT / "Dockerfile").read_text())
+    serve, vertex = stages["serve"], stages["vertex"]
+    assert _json_list(serve, "ENTRYPOINT ") == ["sr-tf", "serve"]  # serving/deploy/ passes only flags
+    assert any(line.startswith("RUN pip install") and ".[serve]" in line for line in serve)
+    # any AIP_* variable would turn Vertex mode on in the plain image
+    assert not any(line.startswith("ENV AIP_") for line in serve)
+    assert vertex[0] == "serve"  # built on it
     assert _json_list(vertex, "ENTRYPOINT ") == ["sr-tf", "serve", "--vertex"]
-    assert any(line.startswith("RUN pip install") and ".[serve]" in line for line in vertex)
     assert "ENV AIP_HTTP_PORT=8080" in vertex
