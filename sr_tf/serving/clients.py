@@ -2,6 +2,9 @@
 
 Both offer `predict(inputs) -> outputs` on numpy arrays and `upscale_image(bytes) -> bytes` on
 encoded images (through the exported `encoded_image` signature), plus status and metadata.
+`upscale_images` is `send_images_request(images_request(...))`: the request can be measured
+(`request_size`, bytes as sent) before it goes, as `sr_tf.serving.request_limits` does to keep
+each request under a limit.
 Importing this module imports no TensorFlow: the REST client needs only requests, NumPy and orjson;
 the gRPC client imports `tensorflow_serving.apis` (and with it TensorFlow) when it is created.
 """

@@ -144,3 +144,20 @@ def test_grpc_tiles_are_sized_as_serialized_messages(photo, small_limit_server, 
         client.close()
     assert tiled.requests >= 4 and tiled.largest_request <= LIMIT  # and the server refused none of them
     assert_upscaled_equal(_pixels_of(tiled.image), _pixels_of(whole))
+
+
+def test_tiles_keep_channels_and_bit_depth(small_limit_url, rest_url):
+    """16-bit grey + alpha (partly transparent in every tile): tiles are cut and blended at 16 bits."""
+    from sr_tf.imageio import decode_image, encode_image
+    from sr_tf.serving.clients import RestClient
+
+    rng = np.random.default_rng(7)
+    grey_alpha = np.stack([rng.integers(0, 65536, (30, 31)), rng.integers(0, 60000, (30, 31))], -1)
+    data = encode_image(grey_alpha.astype(np.uint16), "PNG")
+    whole = decode_image(RestClient(rest_url, "tiny").upscale_image(data))
+    tiled = request_limits.upscale_within_limit(RestClient(small_limit_url, "tiny"), data,
+                                                max_request_bytes=LIMIT, tile_pad=int(TILE_PAD))
+    assert tiled.requests >= 4
+    out = decode_image(tiled.image)
+    assert out.dtype == np.uint16 and out.shape == (60, 62, 2)
+    assert_upscaled_equal(out, whole)
