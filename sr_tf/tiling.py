@@ -53,6 +53,36 @@ def _ramp(start, stop, cut_before, cut_after, half, scale):
     return tf.where(tf.logical_and(cut_after >= 0, has_band), tf.minimum(w, fall), w)
 
 
+def _grid(height, width, tile):
+    """(rows, columns, row cuts `[rows + 1]`, column cuts `[columns + 1]`) of the tiles' cores."""
+    ny, nx = (height + tile - 1) // tile, (width + tile - 1) // tile
+    return ny, nx, _cuts(height, ny), _cuts(width, nx)
+
+
+def tile_boxes(height, width, tile: int, tile_pad: int) -> tf.Tensor:
+    """The input crops `upscale_tiled` runs `forward` on, in the order it runs them (row by row).
+
+    Args:
+      height, width: the image's size in pixels (Python ints or int32 scalars).
+      tile, tile_pad: as `upscale_tiled`'s (`tile` >= 1).
+
+    Returns:
+      `[rows * columns, 4] int32`: (y0, y1, x0, x1) of each crop, its core with up to `tile_pad`
+      pixels of context on each side (clipped at the border); `x[:, y0:y1, x0:x1, :]` is the tile.
+      A caller that runs the tiles itself (e.g. as concurrent requests to a server) hands their
+      outputs back to `upscale_tiled` through `forward`, in this order, to blend them.
+    """
+    if tile < 1 or tile_pad < 0:
+        raise ValueError(f"tile must be >= 1 and tile_pad >= 0. Received: tile={tile}, tile_pad={tile_pad}")
+    ny, nx, ys, xs = _grid(height, width, tile)
+    k = tf.range(ny * nx)
+    i, j = k // nx, k % nx
+    return tf.stack([
+        tf.maximum(tf.gather(ys, i) - tile_pad, 0), tf.minimum(tf.gather(ys, i + 1) + tile_pad, height),
+        tf.maximum(tf.gather(xs, j) - tile_pad, 0), tf.minimum(tf.gather(xs, j + 1) + tile_pad, width),
+    ], axis=1)
+
+
 def upscale_tiled(
     x: tf.Tensor,
     forward: Callable[[tf.Tensor], tf.Tensor],
@@ -88,8 +118,8 @@ def upscale_tiled(
             on_tile(1, 1)
         return out
     s = scale
-    ny, nx = (h + tile - 1) // tile, (w + tile - 1) // tile
-    ys, xs = _cuts(h, ny), _cuts(w, nx)
+    ny, nx, ys, xs = _grid(h, w, tile)
+    boxes = tile_boxes(h, w, tile, tile_pad)
     hy = tf.minimum(tile_pad // 2, (h // ny) // 2)
     hx = tf.minimum(tile_pad // 2, (w // nx) // 2)
     eager = tf.executing_eagerly()
@@ -108,8 +138,7 @@ def upscale_tiled(
         i, j = k // nx, k % nx
         y0, y1 = region(ys, i, ny, hy)
         x0, x1 = region(xs, j, nx, hx)
-        py0, py1 = tf.maximum(ys[i] - tile_pad, 0), tf.minimum(ys[i + 1] + tile_pad, h)
-        px0, px1 = tf.maximum(xs[j] - tile_pad, 0), tf.minimum(xs[j + 1] + tile_pad, w)
+        py0, py1, px0, px1 = tf.unstack(boxes[k])
         out = run(x[:, py0:py1, px0:px1, :])
         out = out[:, (y0 - py0) * s:(y1 - py0) * s, (x0 - px0) * s:(x1 - px0) * s, :]
         wy = _ramp(y0, y1, tf.where(i > 0, ys[i], -1), tf.where(i < ny - 1, ys[i + 1], -1), hy, s)

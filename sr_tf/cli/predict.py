@@ -1,7 +1,9 @@
 """`sr-tf predict`: upscale an image through a running TF Serving (or `sr-tf serve`) server.
 
 Over REST this needs requests, NumPy and Pillow, not TensorFlow (a call costs the request, not a
-TensorFlow import); over gRPC, `tensorflow-serving-api` (which imports TensorFlow).
+TensorFlow import); over gRPC, `tensorflow-serving-api` (which imports TensorFlow). An image whose
+request would be over `--max-request-bytes` goes as tiles (`sr_tf.serving.request_limits`), and the
+tiler imports TensorFlow.
 """
 
 from __future__ import annotations
@@ -10,13 +12,24 @@ import argparse
 import sys
 from pathlib import Path
 
-from sr_tf.cli.options import UsageError, add_noise_level, add_quality, integer
+from sr_tf.cli.options import (
+    TILE_PAD,
+    UsageError,
+    add_noise_level,
+    add_quality,
+    flag_names,
+    integer,
+)
 
 HELP = ("Send an image to a TF Serving-compatible server (REST http(s)://... or gRPC grpc://host:port; "
-        "--ca-cert/--cert/--key for TLS) and save the result.")
+        "--ca-cert/--cert/--key for TLS) and save the result; an image over a request limit goes as tiles.")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from sr_tf.serving.request_limits import (
+        VERTEX_MAX_REQUEST_BYTES,  # light: no NumPy, no TensorFlow
+    )
+
     p.add_argument("input", help="image file (PNG, JPEG, WebP, ...)")
     p.add_argument("output", help="where to write the upscaled image; its extension (.png, .jpg, .webp) sets the format")
     p.add_argument("--server", default="http://localhost:8501",
@@ -29,6 +42,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                                      "gRPC; default: the system's roots)")
     p.add_argument("--cert", help="PEM file of a client certificate, for servers that require one (mutual TLS)")
     p.add_argument("--key", help="PEM file of the client certificate's private key")
+    p.add_argument("--max-request-bytes", type=integer(1), metavar="N",
+                   help="send an image whose request would be larger as tiles, each request at most N bytes as "
+                        f"sent, blended as the server blends its own tiles (default: {VERTEX_MAX_REQUEST_BYTES} for "
+                        "Vertex AI endpoints, *aiplatform.googleapis.com, whose limit is 1.5 MB; otherwise none)")
+    p.add_argument("--tile-pad", type=integer(0), default=TILE_PAD, metavar="P",
+                   help="context pixels around each tile --max-request-bytes makes, as the server's export "
+                        "(default: %(default)s, sr-tf export's)")
+    p.add_argument("--concurrency", type=integer(1), default=4, metavar="K",
+                   help="tile requests in flight at once (default: %(default)s)")
     add_noise_level(p)
     add_quality(p)
 
@@ -50,7 +72,9 @@ def run(args: argparse.Namespace) -> int:
     from sr_tf.imageio import decode_image, encode_image, format_for
     from sr_tf.integrity import atomic_write_bytes
     from sr_tf.serving.clients import GrpcClient, RestClient, ServingClientError
+    from sr_tf.serving.request_limits import default_max_request_bytes, upscale_within_limit
 
+    limit = args.max_request_bytes or default_max_request_bytes(args.server)
     try:
         data = Path(args.input).read_bytes()
         if args.server.startswith("grpc://"):
@@ -58,11 +82,13 @@ def run(args: argparse.Namespace) -> int:
                                 ca_cert=args.ca_cert, cert=args.cert, key=args.key)
         else:
             client = RestClient(args.server, args.model, args.version, args.label, timeout=args.timeout,
-                                ca_cert=args.ca_cert, cert=args.cert, key=args.key)
+                                ca_cert=args.ca_cert, cert=args.cert, key=args.key, connections=args.concurrency)
         try:
-            result = client.upscale_image(data, args.noise_level)  # PNG bytes
+            upscaled = upscale_within_limit(client, data, max_request_bytes=limit, tile_pad=args.tile_pad,
+                                            concurrency=args.concurrency, noise_level=args.noise_level)
         finally:
             client.close()
+        result = upscaled.image  # PNG bytes
         fmt = format_for(output)
         if fmt != "PNG":
             result = encode_image(decode_image(result, "the server's answer"), fmt, quality=args.quality)
@@ -73,8 +99,10 @@ def run(args: argparse.Namespace) -> int:
     except requests.ConnectionError:
         print(f"sr-tf predict: cannot connect to {args.server}: is the server running?", file=sys.stderr)
         return 1
-    except (OSError, ValueError, ServingClientError) as err:
-        print(f"sr-tf predict: {err}", file=sys.stderr)
+    except (OSError, ValueError, ServingClientError) as err:  # e.g. `max_request_bytes` too small: in flags
+        print(f"sr-tf predict: {flag_names(str(err), args._parser)}", file=sys.stderr)
         return 1
-    print(f"Wrote {args.output} ({len(result)} bytes)")
+    tiles = "" if upscaled.requests == 1 else (
+        f"; {upscaled.requests} tiles of {upscaled.tile} pixels, requests of at most {upscaled.largest_request} bytes")
+    print(f"Wrote {args.output} ({len(result)} bytes{tiles})")
     return 0

@@ -2,6 +2,9 @@
 
 Both offer `predict(inputs) -> outputs` on numpy arrays and `upscale_image(bytes) -> bytes` on
 encoded images (through the exported `encoded_image` signature), plus status and metadata.
+`upscale_images` is `send_images_request(images_request(...))`: the request can be measured
+(`request_size`, bytes as sent) before it goes, as `sr_tf.serving.request_limits` does to keep
+each request under a limit.
 Importing this module imports no TensorFlow: the REST client needs only requests, NumPy and orjson;
 the gRPC client imports `tensorflow_serving.apis` (and with it TensorFlow) when it is created.
 """
@@ -53,12 +56,15 @@ class RestClient:
       ca_cert: PEM file of the CA that signed an https:// server's certificate (default: the
         system's roots).
       cert / key: PEM files of a client certificate and its key, for servers that require one.
+      connections: connections kept open to the server, for that many requests from as many threads
+        at once (more work, but open and close a connection each).
     """
 
     def __init__(self, base_url: str, model: str, version: int | None = None, label: str | None = None,
                  timeout: float = 60.0, ca_cert: str | None = None, cert: str | None = None,
-                 key: str | None = None):
+                 key: str | None = None, connections: int = 10):
         import requests
+        from requests.adapters import HTTPAdapter
 
         if (cert is None) != (key is None):
             raise ValueError(f"Give both `cert` and `key`, or neither. Received: cert={cert!r}, key={key!r}")
@@ -66,6 +72,8 @@ class RestClient:
         self.model_path = _model_path(model, version, label)
         self.timeout = timeout
         self._session = requests.Session()
+        for scheme in ("http://", "https://"):
+            self._session.mount(scheme, HTTPAdapter(pool_maxsize=connections))
         # per request: a session's `verify` loses to REQUESTS_CA_BUNDLE in the environment
         self._tls = {}
         if ca_cert is not None:
@@ -139,6 +147,11 @@ class RestClient:
     def upscale_images(self, images: list[bytes], noise_level: float | None = None) -> list[bytes]:
         """Encoded images in -> PNG bytes out. A model with a noise input (SRMD) gets `noise_level`, or
         its signature's default: TF Serving's REST API wants every input of a signature."""
+        return self.send_images_request(self.images_request(images, noise_level))
+
+    def images_request(self, images: list[bytes], noise_level: float | None = None) -> bytes:
+        """The body `upscale_images` POSTs for `images` (JSON, each image `{"b64": ...}`): what a
+        server's or a gateway's request limit counts (`request_size`)."""
         encoded = [{"b64": base64.b64encode(b).decode("ascii")} for b in images]
         has_noise, default = self._noise_input()
         if not has_noise and noise_level is not None:
@@ -148,8 +161,16 @@ class RestClient:
         if has_noise and level is None:
             raise ValueError("`noise_level`: the served model needs one (its signature gives no default)")
         instances = [{BYTES_INPUT: e, NOISE_INPUT: level} for e in encoded] if has_noise else encoded
-        body = orjson.dumps({"signature_name": ENCODED_SIGNATURE, "instances": instances})
-        predictions = self._call("POST", self.model_path + ":predict", body)["predictions"]
+        return orjson.dumps({"signature_name": ENCODED_SIGNATURE, "instances": instances})
+
+    @staticmethod
+    def request_size(request: bytes) -> int:
+        """Bytes of an `images_request` body on the wire."""
+        return len(request)
+
+    def send_images_request(self, request: bytes) -> list[bytes]:
+        """POSTs an `images_request` body; the upscaled PNG bytes. Safe to call from several threads."""
+        predictions = self._call("POST", self.model_path + ":predict", request)["predictions"]
         return [base64.b64decode(p["b64"]) for p in predictions]
 
     def close(self) -> None:
@@ -226,25 +247,45 @@ class GrpcClient:
     def predict(self, inputs: np.ndarray | dict[str, np.ndarray], signature_name: str = DEFAULT_SIGNATURE,
                 input_name: str = "images") -> np.ndarray | dict[str, np.ndarray]:
         """Arrays in, arrays out; a bare array goes to `input_name` and one output comes back bare."""
+        named = inputs if isinstance(inputs, dict) else {input_name: inputs}
+        outputs = self._send_predict(self._predict_request(named, signature_name))
+        return outputs if isinstance(inputs, dict) or len(outputs) != 1 else next(iter(outputs.values()))
+
+    def _predict_request(self, inputs: dict[str, np.ndarray], signature_name: str):
         import tensorflow as tf
         from tensorflow_serving.apis import predict_pb2
 
         request = predict_pb2.PredictRequest()
         self._fill_spec(request.model_spec, signature_name)
-        named = inputs if isinstance(inputs, dict) else {input_name: inputs}
-        for key, value in named.items():
+        for key, value in inputs.items():
             request.inputs[key].CopyFrom(tf.make_tensor_proto(value))
+        return request
+
+    def _send_predict(self, request) -> dict[str, np.ndarray]:
+        import tensorflow as tf
+
         response = self._call(self._predict.Predict, request)
-        outputs = {k: tf.make_ndarray(v) for k, v in response.outputs.items()}
-        return outputs if isinstance(inputs, dict) or len(outputs) != 1 else next(iter(outputs.values()))
+        return {k: tf.make_ndarray(v) for k, v in response.outputs.items()}
 
     def upscale_images(self, images: list[bytes], noise_level: float | None = None) -> list[bytes]:
         """`noise_level`: for a model with a noise input (SRMD); None leaves it to the signature's default."""
+        return self.send_images_request(self.images_request(images, noise_level))
+
+    def images_request(self, images: list[bytes], noise_level: float | None = None):
+        """The `PredictRequest` `upscale_images` sends for `images` (its size: `request_size`)."""
         inputs = {BYTES_INPUT: np.array(images, dtype=object)}
         if noise_level is not None:
             inputs[NOISE_INPUT] = np.array([noise_level], np.float32)
-        out = self.predict(inputs, ENCODED_SIGNATURE)
-        return list(out[BYTES_OUTPUT])
+        return self._predict_request(inputs, ENCODED_SIGNATURE)
+
+    @staticmethod
+    def request_size(request) -> int:
+        """Bytes of an `images_request` message (serialized, as a server's message limit counts it)."""
+        return request.ByteSize()
+
+    def send_images_request(self, request) -> list[bytes]:
+        """Sends an `images_request`; the upscaled PNG bytes. Safe to call from several threads."""
+        return list(self._send_predict(request)[BYTES_OUTPUT])
 
     def upscale_image(self, image: bytes, noise_level: float | None = None) -> bytes:
         return self.upscale_images([image], noise_level)[0]
