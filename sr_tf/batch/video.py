@@ -44,6 +44,7 @@ from sr_tf.batch.results import (
     shard_of,
 )
 from sr_tf.batch.sources import Source, _matches, _normalise, _rel
+from sr_tf.defaults import TILE_PAD
 from sr_tf.integrity import atomic_write
 from sr_tf.video import VIDEO_SUFFIXES, VideoConfig, VideoError
 
@@ -170,7 +171,7 @@ class _ServingFrames:
         self._predictor = predictor
         self.scale = int(predictor(np.zeros((1, 8, 8, 3), np.float32)).shape[1] // 8)
 
-    def upscale_batch(self, batch: np.ndarray, tile: int = 0, tile_pad: int = 16) -> np.ndarray:
+    def upscale_batch(self, batch: np.ndarray, tile: int = 0, tile_pad: int = TILE_PAD) -> np.ndarray:
         return self._predictor(batch * 255.0) / 255.0  # tiled inside the graph, as exported
 
 

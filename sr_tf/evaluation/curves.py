@@ -13,6 +13,7 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 
+from sr_tf.defaults import TILE_PAD
 from sr_tf.evaluation.data import EvalPair
 from sr_tf.evaluation.methods import model_method
 from sr_tf.evaluation.runner import Scores, score
@@ -32,7 +33,7 @@ def alpha_curve(
     *,
     crop_border: int | None = None,
     tile: int = 0,
-    tile_pad: int = 10,
+    tile_pad: int = TILE_PAD,
     progress: bool = True,
 ) -> list[CurvePoint]:
     """Mean scores over `pairs` of the interpolated generator at each alpha (see `runner.CONVENTION`)."""
