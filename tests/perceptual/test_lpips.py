@@ -70,3 +70,20 @@ def test_bad_inputs_are_refused(pair):
         ours(np.zeros((8, 20, 3), np.uint8), np.zeros((8, 20, 3), np.uint8))
     with pytest.raises(ValueError, match="features.0.weight"):
         LPIPS.from_torchvision({"features.0.weight": np.zeros((64, 3, 5, 5), np.float32)})
+
+
+def test_keras_backbone_layout_and_preprocessing():
+    """Keras's VGG16 (random here: its ImageNet file is a download) maps onto the 13 convolutions, fed as Keras feeds it."""
+    import keras
+
+    from sr_tf.perceptual.lpips import VGG16_CONVS, keras_vgg16_kernels
+
+    kernels = keras_vgg16_kernels(weights=None)
+    channels_in = 3
+    for (kernel, bias), (_, out) in zip(kernels, VGG16_CONVS, strict=True):
+        assert kernel.shape == (3, 3, channels_in, out) and bias.shape == (out,)
+        channels_in = out
+    caffe = LPIPS(kernels, linear=[np.ones(c, np.float32) for c in (64, 128, 256, 512, 512)], input_mode="caffe")
+    x = np.random.default_rng(2).uniform(-1, 1, (1, 16, 16, 3)).astype(np.float32)
+    expected = keras.applications.vgg16.preprocess_input((x + 1) * 127.5)
+    np.testing.assert_allclose(caffe.backbone_input(x).numpy(), expected, atol=1e-4)
