@@ -27,7 +27,9 @@ from __future__ import annotations
 import functools
 import io
 import math
+import os
 import tarfile
+from pathlib import Path
 
 import numpy as np
 
@@ -79,7 +81,7 @@ def _cache_dir():
     return cache_dir()
 
 
-def pristine_params(archive: str | None = None) -> dict[str, np.ndarray]:
+def pristine_params(archive: str | os.PathLike | None = None) -> dict[str, np.ndarray]:
     """The pristine model: `{"mu_pris_param": [1, 36], "cov_pris_param": [36, 36], "gaussian_window": [7, 7]}` float64.
 
     Args:
@@ -88,8 +90,8 @@ def pristine_params(archive: str | None = None) -> dict[str, np.ndarray]:
     Raises:
       FileNotFoundError: the archive is missing or unreadable (the message says how to get it).
     """
-    path = _cache_dir() / BASICSR.archive if archive is None else archive
-    if not (path.is_file() if hasattr(path, "is_file") else __import__("os").path.isfile(path)):
+    path = _cache_dir() / BASICSR.archive if archive is None else Path(archive)
+    if not path.is_file():
         raise FileNotFoundError(f"NIQE's pristine parameters are read from BasicSR's source archive {str(path)!r}, "
                                 f"which is not there: {BASICSR.install_hint(str(_cache_dir()))}")
     return _load_params(str(path))
