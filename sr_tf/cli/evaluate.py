@@ -9,7 +9,8 @@ from sr_tf.cli import runtime
 from sr_tf.cli.options import EVALUATE_TILE, add_progress, add_threads, add_tiling, integer
 
 HELP = (
-    "Evaluate models and a bicubic baseline on HR images (PSNR/SSIM on RGB and Y, border crop = scale): "
+    "Evaluate models and a bicubic baseline on HR images (PSNR/SSIM on RGB and Y, border crop = scale; "
+    "optionally NIQE and LPIPS): "
     "results.json, results.md and an HTML report with aligned crops."
 )
 
@@ -45,6 +46,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="also plot PSNR/SSIM against network-interpolation alpha for this pair (curve.png)")
     p.add_argument("--alphas", default="0:1:0.2", help="alphas for --interpolate: 'a,b,c' or 'start:stop:step' "
                    "(default: %(default)s)")
+    p.add_argument("--perceptual", nargs="+", default=[], choices=("niqe", "lpips"), metavar="METRIC",
+                   help="also score perceptual metrics (lower is better for both): niqe (no reference; needs "
+                   "BasicSR's source archive in the cache folder) and/or lpips (LPIPS-VGG against HR; needs "
+                   "`pip install --no-deps lpips==0.1.4`)")
+    p.add_argument("--lpips-vgg", default="keras", metavar="PATH",
+                   help="LPIPS's VGG16 backbone: 'keras' (Keras's ImageNet weights, downloaded on first use: close "
+                   "to, not equal to, published LPIPS) or torchvision's vgg16-397923af.pth (LPIPS as published) "
+                   "(default: %(default)s)")
     p.add_argument("--title", default="", help="report title")
     p.add_argument("--no-html", action="store_true", help="skip report.html")
     add_progress(p)
@@ -77,6 +86,8 @@ def run(args: argparse.Namespace) -> int:
             crop_size=args.crop_size,
             interpolate=tuple(args.interpolate) if args.interpolate else None,
             alphas=tuple(parse_alphas(args.alphas)),
+            perceptual=tuple(dict.fromkeys(args.perceptual)),
+            lpips_vgg=args.lpips_vgg,
             html=not args.no_html,
             progress=not args.no_progress,
             title=args.title,
@@ -88,9 +99,12 @@ def run(args: argparse.Namespace) -> int:
     for reason in evaluation.settings.get("skipped", []):
         print(f"sr-tf evaluate: skipped unreadable image: {reason}", file=sys.stderr)
     n = len(evaluation.images)
-    print(f"x{evaluation.scale}, {n} image{'s' if n != 1 else ''}, border crop {evaluation.crop_border}: mean PSNR-Y / SSIM-Y")
+    extra = "".join(f" / {m.upper()}" for m in evaluation.perceptual)
+    print(f"x{evaluation.scale}, {n} image{'s' if n != 1 else ''}, border crop {evaluation.crop_border}: "
+          f"mean PSNR-Y / SSIM-Y{extra}")
     for name, s in evaluation.means().items():
-        print(f"  {name:<32} {format_value(s.psnr_y, 2):>7} dB  {format_value(s.ssim_y, 4)}  "
+        values = "".join(f"  {m.upper()} {format_value(getattr(s, m), 4 if m == 'lpips' else 3)}" for m in evaluation.perceptual)
+        print(f"  {name:<32} {format_value(s.psnr_y, 2):>7} dB  {format_value(s.ssim_y, 4)}{values}  "
               f"{format_value(s.seconds, 3)} s/image")
     print(f"wrote {files.results_json}, {files.markdown}" + (f", {files.html}" if files.html else ""))
     return 0

@@ -30,16 +30,41 @@ from pathlib import Path
 import numpy as np
 
 from sr_tf.evaluation.curves import CurvePoint, plot_curve_png
-from sr_tf.evaluation.runner import METRICS, Evaluation, ImageResult, Scores, format_value
+from sr_tf.evaluation.runner import (
+    METRICS,
+    PERCEPTUAL,
+    Evaluation,
+    ImageResult,
+    Scores,
+    format_value,
+)
 from sr_tf.integrity import atomic_write_text
 
 SCHEMA_VERSION = 1
-COLUMNS = (  # (metric, header, digits)
+COLUMNS = (  # (metric, header, digits): higher is better
     ("psnr_y", "PSNR-Y (dB)", 2),
     ("ssim_y", "SSIM-Y", 4),
     ("psnr_rgb", "PSNR-RGB (dB)", 2),
     ("ssim_rgb", "SSIM-RGB", 4),
 )
+PERCEPTUAL_COLUMNS = {  # lower is better, as the arrows say
+    "niqe": ("niqe", "NIQE ↓", 3),
+    "lpips": ("lpips", "LPIPS ↓", 4),
+}
+LOWER_IS_BETTER = frozenset(PERCEPTUAL)
+
+
+def columns(evaluation: Evaluation) -> tuple[tuple[str, str, int], ...]:
+    """The table columns of this evaluation: PSNR/SSIM, then the perceptual metrics measured."""
+    return COLUMNS + tuple(PERCEPTUAL_COLUMNS[m] for m in evaluation.perceptual)
+
+
+def _best(rows: dict[str, Scores], metric: str) -> float | None:
+    """The best value of a column (max, or min for NIQE/LPIPS), ignoring missing ones."""
+    values = [getattr(s, metric) for s in rows.values() if getattr(s, metric) is not None]
+    if not values:
+        return None
+    return min(values) if metric in LOWER_IS_BETTER else max(values)
 DISPLAY_PX = 256  # on-screen side of a crop in the HTML report and side-by-side picture
 
 
@@ -74,7 +99,10 @@ def _jsonable(value):
 
 
 def _scores_dict(scores: Scores) -> dict:
-    return {m: getattr(scores, m) for m in (*METRICS, "seconds")}
+    """The metrics of one row; NIQE / LPIPS only where measured (None where an image was too small)."""
+    out = {m: getattr(scores, m) for m in (*METRICS, "seconds")}
+    out.update({m: getattr(scores, m) for m in PERCEPTUAL if getattr(scores, m) is not None})
+    return out
 
 
 def results_dict(evaluation: Evaluation, curve: Sequence[CurvePoint] | None = None, files: dict | None = None) -> dict:
@@ -121,30 +149,30 @@ def write_json(path: str | os.PathLike, data: dict) -> Path:
 # --- Markdown -----------------------------------------------------------------------------------
 
 
-def _best(evaluation_means: dict[str, Scores], metric: str) -> float:
-    return max(getattr(s, metric) for s in evaluation_means.values())
-
-
 def mean_table_markdown(evaluation: Evaluation) -> str:
     """The table of means: one row per method, best value per column in bold."""
     means = evaluation.means()
-    header = "| method | " + " | ".join(h for _, h, _ in COLUMNS) + " | s / image |"
-    lines = [header, "|---|" + "---:|" * (len(COLUMNS) + 1)]
+    cols = columns(evaluation)
+    header = "| method | " + " | ".join(h for _, h, _ in cols) + " | s / image |"
+    lines = [header, "|---|" + "---:|" * (len(cols) + 1)]
     for name, s in means.items():
         cells = []
-        for metric, _, digits in COLUMNS:
-            text = format_value(getattr(s, metric), digits)
-            cells.append(f"**{text}**" if len(means) > 1 and getattr(s, metric) == _best(means, metric) else text)
+        for metric, _, digits in cols:
+            value = getattr(s, metric)
+            text = format_value(value, digits)
+            best = len(means) > 1 and value is not None and value == _best(means, metric)
+            cells.append(f"**{text}**" if best else text)
         lines.append(f"| {_md(name)} | " + " | ".join(cells) + f" | {format_value(s.seconds, 3)} |")
     return "\n".join(lines)
 
 
-def per_image_markdown(evaluation: Evaluation) -> str:
-    """PSNR-Y / SSIM-Y per image and method."""
+def per_image_markdown(evaluation: Evaluation, metrics: Sequence[str] = ("psnr_y", "ssim_y")) -> str:
+    """`metrics` per image and method (PSNR-Y / SSIM-Y by default), joined by " / "."""
     names = evaluation.method_names
+    digits = {m: d for m, _, d in (*COLUMNS, *PERCEPTUAL_COLUMNS.values())}
     lines = ["| image | " + " | ".join(_md(n) for n in names) + " |", "|---|" + "---:|" * len(names)]
     for im in evaluation.images:
-        cells = [f"{format_value(im.scores[n].psnr_y, 2)} / {format_value(im.scores[n].ssim_y, 4)}" for n in names]
+        cells = [" / ".join(format_value(getattr(im.scores[n], m), digits[m]) for m in metrics) for n in names]
         lines.append(f"| {_md(im.name)} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -172,6 +200,9 @@ def markdown_report(evaluation: Evaluation, curve: Sequence[CurvePoint] | None =
         "",
         per_image_markdown(evaluation),
     ]
+    if evaluation.perceptual:
+        headers = " / ".join(PERCEPTUAL_COLUMNS[m][1] for m in evaluation.perceptual)
+        parts += ["", f"## Per image ({headers})", "", per_image_markdown(evaluation, evaluation.perceptual)]
     if curve:
         parts += ["", "## Network interpolation (mean over images)", "", curve_markdown(curve)]
     return "\n".join(parts) + "\n"
@@ -248,6 +279,10 @@ def _captions(im: ImageResult) -> dict[str, str]:
     captions = {"LR": "input (nearest)", "HR": "ground truth"}
     for name, s in im.scores.items():
         captions[name] = f"Y {format_value(s.psnr_y, 2)} dB / {format_value(s.ssim_y, 4)}"
+        for metric in PERCEPTUAL:
+            if getattr(s, metric) is not None:
+                _, header, digits = PERCEPTUAL_COLUMNS[metric]
+                captions[name] += f", {header.split()[0]} {format_value(getattr(s, metric), digits)}"
     return captions
 
 
@@ -308,14 +343,16 @@ def _src(rel: str) -> str:
     return _e(urllib.parse.quote(rel))
 
 
-def _html_table(rows: dict[str, Scores], key_header: str, seconds: bool = True) -> str:
-    best = {m: max(getattr(s, m) for s in rows.values()) for m, _, _ in COLUMNS}
-    head = "".join(f"<th>{_e(h)}</th>" for _, h, _ in COLUMNS) + ("<th>s / image</th>" if seconds else "")
+def _html_table(rows: dict[str, Scores], key_header: str, seconds: bool = True,
+                cols: Sequence[tuple[str, str, int]] = COLUMNS) -> str:
+    best = {m: _best(rows, m) for m, _, _ in cols}
+    head = "".join(f"<th>{_e(h)}</th>" for _, h, _ in cols) + ("<th>s / image</th>" if seconds else "")
     out = [f"<table><tr><th>{_e(key_header)}</th>{head}</tr>"]
     for name, s in rows.items():
         cells = []
-        for metric, _, digits in COLUMNS:
-            cls = ' class="best"' if len(rows) > 1 and getattr(s, metric) == best[metric] else ""
+        for metric, _, digits in cols:
+            value = getattr(s, metric)
+            cls = ' class="best"' if len(rows) > 1 and value is not None and value == best[metric] else ""
             cells.append(f"<td{cls}>{_e(format_value(getattr(s, metric), digits))}</td>")
         if seconds:
             cells.append(f"<td>{_e(format_value(s.seconds, 3))}</td>")
@@ -341,7 +378,7 @@ def render_html(
     body = [
         f"<h1>{_e(title or 'Super-resolution evaluation')}</h1>",
         f"<p>x{evaluation.scale}, {n} image{'s' if n != 1 else ''}. Mean over images; best in bold.</p>",
-        _html_table(evaluation.means(), "method"),
+        _html_table(evaluation.means(), "method", cols=columns(evaluation)),
         f'<p class="convention">{_e(evaluation.convention)}</p>',
         f'<ul class="settings">{methods}{settings}</ul>',
     ]
@@ -354,7 +391,7 @@ def render_html(
         body.append(f"<h2>{_e(im.name)}</h2>")
         notes = "; ".join([f"HR {im.hr_size[0]}x{im.hr_size[1]}, LR {im.lr_size[0]}x{im.lr_size[1]}", *im.notes])
         body.append(f'<p class="notes">{_e(notes)}</p>')
-        body.append(_html_table(im.scores, "method"))
+        body.append(_html_table(im.scores, "method", cols=columns(evaluation)))
         image_files = files.get(im.name, {})
         if image_files.get("crops"):
             crop = im.crop

@@ -15,6 +15,7 @@ from sr_tf.evaluation.data import EvalPair
 from sr_tf.evaluation.methods import BICUBIC, Method
 
 METRICS = ("psnr_rgb", "ssim_rgb", "psnr_y", "ssim_y")
+PERCEPTUAL = ("niqe", "lpips")  # optional (`evaluate(perceptual=...)`); lower is better for both
 CONVENTION = (
     "PSNR and SSIM on 8-bit outputs (clipped and rounded, as saved files), on RGB and on the Y channel "
     "of BT.601 YCbCr as MATLAB's rgb2ycbcr (Y = 16 + 65.481 R + 128.553 G + 24.966 B, R, G, B in [0, 1]), "
@@ -23,6 +24,13 @@ CONVENTION = (
     "(sigma 1.5), 'valid' filtering, C1 = (0.01*255)^2, C2 = (0.03*255)^2, averaged over channels for "
     "RGB: the convention of BasicSR's calculate_psnr / calculate_ssim. Means are over images."
 )
+PERCEPTUAL_CONVENTION = {
+    "niqe": "NIQE (no reference; lower is better) on the Y channel of each 8-bit output rounded to integers, "
+    "after the same border crop, with the pristine model and computation of BasicSR's calculate_niqe "
+    "(96x96 blocks; '-' for images with fewer than two blocks).",
+    "lpips": "LPIPS-VGG v0.1 (lower is better; 0 = identical) between each 8-bit output and the HR image, RGB, "
+    "after the same border crop, with the lpips package's linear layers on {backbone}.",
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,13 +42,18 @@ class Scores:
     psnr_y: float
     ssim_y: float
     seconds: float | None = None
+    niqe: float | None = None
+    lpips: float | None = None
 
     @staticmethod
     def mean(scores: Sequence[Scores]) -> Scores:
-        """Mean of each metric over images (`inf` if any PSNR is infinite; seconds over those timed)."""
+        """Mean of each metric over images (`inf` if any PSNR is infinite; seconds, NIQE and LPIPS over
+        the images that have them, None if none has)."""
         values = {m: float(np.mean([getattr(s, m) for s in scores])) for m in METRICS}
-        times = [s.seconds for s in scores if s.seconds is not None]
-        return Scores(**values, seconds=float(np.mean(times)) if times else None)
+        for m in ("seconds", *PERCEPTUAL):
+            present = [getattr(s, m) for s in scores if getattr(s, m) is not None]
+            values[m] = float(np.mean(present)) if present else None
+        return Scores(**values)
 
 
 @dataclasses.dataclass
@@ -75,17 +88,81 @@ class Evaluation:
         return {name: Scores.mean([im.scores[name] for im in self.images]) for name in self.method_names}
 
     @property
+    def perceptual(self) -> tuple[str, ...]:
+        """The perceptual metrics measured (`settings["perceptual"]`), in `PERCEPTUAL` order."""
+        asked = self.settings.get("perceptual", {})
+        return tuple(m for m in PERCEPTUAL if m in asked)
+
+    @property
     def convention(self) -> str:
-        return CONVENTION.format(crop=self.crop_border)
+        text = CONVENTION.format(crop=self.crop_border)
+        for metric in self.perceptual:
+            text += " " + PERCEPTUAL_CONVENTION[metric].format(**self.settings["perceptual"][metric])
+        return text
+
+
+class PerceptualScorer:
+    """NIQE and/or LPIPS of outputs, loaded once (`sr_tf.perceptual`).
+
+    Args:
+      metrics: names from `PERCEPTUAL`.
+      lpips_vgg: LPIPS's backbone: "keras" (`keras.applications.VGG16(weights="imagenet")`, not the
+        published LPIPS: see `sr_tf.perceptual.lpips`), the path of torchvision's `vgg16-397923af.pth`,
+        or a torchvision VGG16 state dict (`{"features.0.weight": ...}`).
+
+    Raises:
+      ValueError: an unknown metric. FileNotFoundError: NIQE's archive or the lpips package is missing.
+    """
+
+    def __init__(self, metrics: Sequence[str], lpips_vgg="keras"):
+        unknown = [m for m in metrics if m not in PERCEPTUAL]
+        if unknown:
+            raise ValueError(f"Unknown perceptual metric. Expected some of {PERCEPTUAL}. Received: perceptual={list(metrics)!r}")
+        from sr_tf import perceptual
+
+        self.niqe_params = perceptual.pristine_params() if "niqe" in metrics else None
+        self.lpips = None
+        if "lpips" in metrics:
+            linear = perceptual.linear_weights()  # a missing package fails before Keras downloads anything
+            keras_vgg = isinstance(lpips_vgg, str) and lpips_vgg == "keras"
+            self.lpips = (perceptual.LPIPS.from_keras_imagenet(linear) if keras_vgg
+                          else perceptual.LPIPS.from_torchvision(lpips_vgg, linear))
+
+    def settings(self) -> dict:
+        """JSON-ready facts per metric (what `Evaluation.convention` states)."""
+        out = {}
+        if self.niqe_params is not None:
+            out["niqe"] = {"source": "basicsr-1.4.2.tar.gz: basicsr/metrics/niqe_pris_params.npz"}
+        if self.lpips is not None:
+            out["lpips"] = {"backbone": self.lpips.name, "linear_layers": "lpips 0.1.4: lpips/weights/v0.1/vgg.pth"}
+        return out
+
+    def __call__(self, sr: np.ndarray, hr: np.ndarray, crop_border: int) -> dict[str, float | None]:
+        """`{"niqe": ..., "lpips": ...}` (those asked for) of an `[H, W, 3] uint8` output against HR."""
+        from sr_tf import perceptual
+        from sr_tf.perceptual.niqe import BLOCK_SIZE
+
+        values = {}
+        if crop_border:
+            sr = sr[crop_border:-crop_border, crop_border:-crop_border]
+            hr = hr[crop_border:-crop_border, crop_border:-crop_border]
+        if self.niqe_params is not None:
+            blocks = (sr.shape[0] // BLOCK_SIZE) * (sr.shape[1] // BLOCK_SIZE)
+            values["niqe"] = perceptual.niqe(sr, params=self.niqe_params) if blocks >= 2 else None
+        if self.lpips is not None:
+            values["lpips"] = float(self.lpips(sr, hr)) if min(sr.shape[:2]) >= 16 else None
+        return values
 
 
 def score(
-    sr: np.ndarray, hr: np.ndarray, crop_border: int, seconds: float | None = None, gray: bool = False
+    sr: np.ndarray, hr: np.ndarray, crop_border: int, seconds: float | None = None, gray: bool = False,
+    perceptual: PerceptualScorer | None = None,
 ) -> Scores:
     """Scores an `[H, W, 3] uint8` output against `[H, W, 3] uint8` HR (see `CONVENTION`).
 
     `gray`: HR is a greyscale image expanded to RGB; the Y metrics then compare its grey values
     with the output's full-range luma (`sr_tf.metrics.rgb_to_gray`), not two 16-235 Y channels.
+    `perceptual`: also NIQE / LPIPS (see `PERCEPTUAL_CONVENTION`).
     """
     values = {}
     for y_channel, suffix in ((False, "rgb"), (True, "y")):
@@ -95,6 +172,8 @@ def score(
             kwargs = {"crop_border": crop_border, "max_val": 255}
         values[f"psnr_{suffix}"] = float(metrics.psnr(a, b, **kwargs))
         values[f"ssim_{suffix}"] = float(metrics.ssim(a, b, **kwargs))
+    if perceptual is not None:
+        values.update(perceptual(sr, hr, crop_border))
     return Scores(**values, seconds=seconds)
 
 
@@ -126,6 +205,7 @@ def evaluate(
     progress: bool = True,
     total: int | None = None,
     on_image: Callable[[ImageResult, EvalPair], None] | None = None,
+    perceptual: PerceptualScorer | None = None,
 ) -> Evaluation:
     """Runs every method on every pair and scores it.
 
@@ -139,6 +219,7 @@ def evaluate(
       total: number of pairs, for the progress bar.
       on_image: called with each image's results and its pair as soon as they are ready
         (e.g. to write its pictures, so no HR image is kept).
+      perceptual: also score NIQE / LPIPS with it (`PerceptualScorer`).
 
     Returns:
       An `Evaluation`; per-image `seconds` are wall time of the method on that image (after a
@@ -176,7 +257,8 @@ def evaluate(
                 bar.set_postfix_str(f"{pair.name}: {method.name}", refresh=False)
                 sr, seconds = upscale_timed(method, pair.lr, pair.hr.shape)
                 outputs[method.name] = sr
-                scores[method.name] = score(sr, pair.hr, crop_border, seconds, gray=pair.hr_was_gray)
+                scores[method.name] = score(sr, pair.hr, crop_border, seconds, gray=pair.hr_was_gray,
+                                            perceptual=perceptual)
                 bar.update(1)
             result = ImageResult(
                 pair.name, pair.source, pair.hr.shape[:2], pair.lr.shape[:2], list(pair.notes), scores
@@ -192,6 +274,8 @@ def evaluate(
     if not results:
         raise ValueError("Nothing to evaluate: no images.")
     settings = {"crop_border": crop_border, "crop_size": crop_size, "timing": "wall seconds per image after warm-up"}
+    if perceptual is not None:
+        settings["perceptual"] = perceptual.settings()
     return Evaluation(methods, results, scale, crop_border, settings)
 
 

@@ -14,7 +14,7 @@ from sr_tf.evaluation.curves import CurvePoint, alpha_curve
 from sr_tf.evaluation.data import HRPreparation, open_pairs
 from sr_tf.evaluation.methods import load_generator, load_methods
 from sr_tf.evaluation.report import ReportFiles, write_image_files, write_report
-from sr_tf.evaluation.runner import Evaluation, evaluate
+from sr_tf.evaluation.runner import PERCEPTUAL, Evaluation, PerceptualScorer, evaluate
 
 DEFAULT_ALPHAS = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 
@@ -43,6 +43,10 @@ class EvaluateConfig(ConfigBase):
       crop_size: side of the crop shown per image, in HR pixels (0: no pictures).
       interpolate: `(psnr_model, gan_model)` for the PSNR/SSIM-vs-alpha curve, or None.
       alphas: the alphas of that curve.
+      perceptual: perceptual metrics to add, from `sr_tf.evaluation.runner.PERCEPTUAL` ("niqe", "lpips";
+        lower is better for both; see `sr_tf.perceptual`).
+      lpips_vgg: LPIPS's VGG16 backbone: "keras" (Keras's ImageNet weights, downloaded by Keras; close
+        to but not the published LPIPS) or the path of torchvision's `vgg16-397923af.pth` (LPIPS as published).
       html: write report.html.
       progress: progress bars on stderr.
       title: report title.
@@ -66,6 +70,8 @@ class EvaluateConfig(ConfigBase):
     crop_size: int = 128
     interpolate: tuple[str, str] | None = None
     alphas: tuple[float, ...] = DEFAULT_ALPHAS
+    perceptual: tuple[str, ...] = ()
+    lpips_vgg: str = "keras"
     html: bool = True
     progress: bool = True
     title: str = ""
@@ -76,6 +82,9 @@ class EvaluateConfig(ConfigBase):
         if self.crop_size < 0:
             raise ValueError(f"crop_size must be >= 0. Received: crop_size={self.crop_size}")
         check_choice(self.backend, self.precision)
+        unknown = [m for m in self.perceptual if m not in PERCEPTUAL]
+        if unknown:
+            raise ValueError(f"Unknown perceptual metric. Expected some of {PERCEPTUAL}. Received: perceptual={self.perceptual!r}")
         if self.interpolate is not None and len(self.interpolate) != 2:
             raise ValueError(f"interpolate takes two models (PSNR, GAN). Received: {self.interpolate!r}")
 
@@ -136,6 +145,8 @@ def run_evaluation(config: EvaluateConfig) -> tuple[Evaluation, ReportFiles, lis
         )
 
     pairs, total = pairs_of_data(skipped)
+    # before any model loads: a missing archive or package fails fast
+    perceptual = PerceptualScorer(config.perceptual, config.lpips_vgg) if config.perceptual else None
     methods = load_methods(config.models, config.scale, tile=config.tile, tile_pad=config.tile_pad,
                            backend=config.backend, precision=config.precision, convention=config.convention)
     curve_models = None
@@ -158,6 +169,7 @@ def run_evaluation(config: EvaluateConfig) -> tuple[Evaluation, ReportFiles, lis
         progress=config.progress,
         total=total,
         on_image=save_pictures,
+        perceptual=perceptual,
     )
     evaluation.settings.update(_settings(config, preparation))
     if skipped:

@@ -4,6 +4,8 @@ PyPI's torchvision does not load against the CPU torch wheel (`torchvision::nms 
 spandrel's registry imports it for LaMa and RestoreFormer alone. `spandrel_arch(name)` therefore puts a
 minimal stand-in for the three torchvision names those two modules import (never called by the
 architectures we compare) before importing spandrel, when the real torchvision is absent or broken.
+The lpips package (the LPIPS oracle) imports `torchvision.models` and builds `models.vgg16().features`;
+the stand-in builds that layer list by hand (torchvision's configuration "D"), without weights.
 """
 
 from __future__ import annotations
@@ -20,9 +22,27 @@ import pytest
 PHOTOS = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "photos"
 
 
+def _vgg16(pretrained=False, **kwargs):
+    """torchvision's `vgg16()` with its `features` only (13 3x3 convolutions, ReLUs, 4+1 max poolings)."""
+    if pretrained:
+        raise RuntimeError("the torchvision stand-in has no pretrained weights")
+    nn = torch().nn
+    layers, channels = [], 3
+    for v in (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"):
+        if v == "M":
+            layers.append(nn.MaxPool2d(kernel_size=2, stride=2))
+        else:
+            layers += [nn.Conv2d(channels, v, kernel_size=3, padding=1), nn.ReLU(inplace=True)]
+            channels = v
+    return types.SimpleNamespace(features=nn.Sequential(*layers))
+
+
 def _stand_in_torchvision() -> None:
     try:
+        import torchvision.models
         import torchvision.transforms.functional  # noqa: F401
+
+        torchvision.models.vgg16  # noqa: B018
         return
     except Exception:  # noqa: BLE001 - broken torchvision raises RuntimeError at import
         for name in [m for m in sys.modules if m == "torchvision" or m.startswith("torchvision.")]:
@@ -41,10 +61,12 @@ def _stand_in_torchvision() -> None:
     functional.rotate = functional.normalize = _unavailable
     transforms = types.ModuleType("torchvision.transforms")
     transforms.functional = functional
+    models = types.ModuleType("torchvision.models")
+    models.vgg16 = _vgg16
     root = types.ModuleType("torchvision")
-    root.transforms = transforms
+    root.transforms, root.models = transforms, models
     sys.modules.update({"torchvision": root, "torchvision.transforms": transforms,
-                        "torchvision.transforms.functional": functional})
+                        "torchvision.transforms.functional": functional, "torchvision.models": models})
 
 
 def torch():
@@ -55,6 +77,14 @@ def spandrel():
     torch()
     _stand_in_torchvision()
     return pytest.importorskip("spandrel")
+
+
+def lpips_package():
+    """The `lpips` package (the LPIPS oracle), importable without a working torchvision; skips if absent."""
+    torch()
+    pytest.importorskip("scipy")  # lpips' trainer module imports scipy.ndimage
+    _stand_in_torchvision()
+    return pytest.importorskip("lpips")
 
 
 def spandrel_arch(module: str):
