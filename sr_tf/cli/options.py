@@ -101,6 +101,13 @@ def add_quality(p: argparse.ArgumentParser) -> None:
                    help="JPEG/WebP quality 1-100 (default: %(default)s)")
 
 
+def add_strip_metadata(p: argparse.ArgumentParser) -> None:
+    """`--strip-metadata` for every verb that writes upscaled images (upscale, batch-predict, predict)."""
+    p.add_argument("--strip-metadata", action="store_true",
+                   help="write pixels only; by default outputs keep the input's ICC profile, EXIF (orientation "
+                        "1, new pixel dimensions), XMP, PNG text and DPI (times the scale)")
+
+
 def add_threads(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=integer(1), default=None, metavar="N",
                    help="CPU threads for TensorFlow's operations (intra- and inter-op pools; "
