@@ -8,6 +8,9 @@ Signatures (names and aliases are what clients use on the wire):
   `{"b64": ...}` on the REST wire); output `upscaled_bytes` string `[N]` PNG bytes. Grayscale stays
   grayscale, RGBA/gray+alpha keep an upscaled alpha channel, 16-bit PNG stays 16-bit at full
   precision (the model sees values / 65535 and its output is rounded to 0-65535, not to 8 bits).
+  It keeps pixels only: the answer carries no ICC profile, EXIF, XMP, text or DPI, and the pixels
+  are as stored (EXIF orientation is not applied). Clients put the input's metadata back
+  (`sr-tf predict` does: it sends the pixels upright and writes `sr_tf.imageio.ImageMetadata.upscaled`).
 
 A model with a noise input (SRMD: `accepts_noise_level`) has one more input in both signatures:
 `noise_level` float32 `[N]` (or `[1]` for all images), sigma in 8-bit units (0-75). It has a default

@@ -179,7 +179,7 @@ def encode_image(array: np.ndarray, fmt: str, quality: int = 95, metadata: Image
             data = tf.io.encode_png(array).numpy()
         else:
             data = _pil_bytes(array, "PNG", compress_level=1)
-        return data if metadata is None else _png_with_metadata(data, metadata, array.shape[-1])
+        return data if metadata is None else png_with_metadata(data, metadata)
     if array.dtype != np.uint8:
         raise ImageError(f"{fmt} stores 8 bits per channel; this image has 16. Write PNG to keep them.")
     if fmt == "JPEG":
@@ -412,9 +412,13 @@ def _png_chunk(kind: bytes, body: bytes) -> bytes:
     return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
 
 
-def _png_with_metadata(png: bytes, metadata: ImageMetadata, channels: int) -> bytes:
-    """`png` with `metadata`'s chunks inserted after IHDR (before PLTE and IDAT, where iCCP and the
-    colour chunks must be)."""
+def png_with_metadata(png: bytes, metadata: ImageMetadata) -> bytes:
+    """PNG bytes with `metadata`'s chunks (see `encode_image`) inserted after IHDR (before PLTE and
+    IDAT, where iCCP and the colour chunks must be); the pixel data is not touched (no decoding),
+    e.g. for a server's PNG answer."""
+    if _png_bit_depth(png) is None:
+        raise ImageError("png_with_metadata: `png` is not PNG data")
+    channels = {0: 1, 2: 3, 3: 3, 4: 2, 6: 4}.get(png[25], 3)  # IHDR colour type
     chunks = []
     if metadata.icc_profile and _icc_fits(metadata.icc_profile, channels):
         chunks.append(_png_chunk(b"iCCP", b"ICC profile\x00\x00" + zlib.compress(metadata.icc_profile)))
@@ -530,6 +534,19 @@ def _patch_exif(tiff: bytes, width: int, height: int, scale: tuple[float, float]
     except (ValueError, struct.error):
         return None
     return bytes(out)
+
+
+def upright(data: bytes, name: str = "image") -> bytes:
+    """Encoded image bytes whose stored pixels are as displayed: `data` itself when its EXIF
+    orientation is 1 (or absent), else a PNG of the turned pixels (for decoders that ignore EXIF,
+    such as the served `encoded_image` signature's).
+
+    Raises:
+      ImageError: as `decode_image`.
+    """
+    if read_metadata(data, name).orientation == 1:
+        return data
+    return encode_image(decode_image(data, name), "PNG")
 
 
 def _orient(array: np.ndarray, orientation: int) -> np.ndarray:

@@ -48,6 +48,9 @@ class BatchConfig(ConfigBase):
         tf-record format).
       overwrite: recompute and rewrite outputs that already exist (default: skip them, so a
         re-run after a crash only does what is missing).
+      strip_metadata: write pixels only; by default output images keep their input's metadata
+        (`sr_tf.imageio.ImageMetadata.upscaled`: ICC profile, EXIF with orientation 1 and the new
+        pixel dimensions, XMP, PNG text, DPI times the scale).
     """
 
     model: str
@@ -66,6 +69,7 @@ class BatchConfig(ConfigBase):
     quality: int = 95
     tfrecord_feature: str | None = None
     overwrite: bool = False
+    strip_metadata: bool = False
 
     def __post_init__(self):
         for name in ("model", "input", "output"):

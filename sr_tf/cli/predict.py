@@ -10,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from sr_tf.cli.options import UsageError, add_noise_level, add_quality, integer
+from sr_tf.cli.options import UsageError, add_noise_level, add_quality, add_strip_metadata, integer
 
 HELP = ("Send an image to a TF Serving-compatible server (REST http(s)://... or gRPC grpc://host:port; "
         "--ca-cert/--cert/--key for TLS) and save the result.")
@@ -31,6 +31,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--key", help="PEM file of the client certificate's private key")
     add_noise_level(p)
     add_quality(p)
+    add_strip_metadata(p)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -47,12 +48,21 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("give --cert and --key together")
     import requests
 
-    from sr_tf.imageio import decode_image, encode_image, format_for
+    from sr_tf.imageio import (
+        decode_image,
+        encode_image,
+        format_for,
+        image_size,
+        png_with_metadata,
+        read_metadata,
+        upright,
+    )
     from sr_tf.integrity import atomic_write_bytes
     from sr_tf.serving.clients import GrpcClient, RestClient, ServingClientError
 
     try:
         data = Path(args.input).read_bytes()
+        metadata = read_metadata(data, args.input)
         if args.server.startswith("grpc://"):
             client = GrpcClient(args.server[len("grpc://"):], args.model, args.version, args.label, timeout=args.timeout,
                                 ca_cert=args.ca_cert, cert=args.cert, key=args.key)
@@ -60,12 +70,18 @@ def run(args: argparse.Namespace) -> int:
             client = RestClient(args.server, args.model, args.version, args.label, timeout=args.timeout,
                                 ca_cert=args.ca_cert, cert=args.cert, key=args.key)
         try:
-            result = client.upscale_image(data, args.noise_level)  # PNG bytes
+            # the server's decoder ignores EXIF orientation: send the pixels as a viewer shows them
+            result = client.upscale_image(upright(data, args.input), args.noise_level)  # PNG bytes
         finally:
             client.close()
+        # the encoded_image signature answers pixels only: the input's metadata is put back here
+        metadata = None if args.strip_metadata else metadata.upscaled(*image_size(result, "the server's answer")[:2])
         fmt = format_for(output)
         if fmt != "PNG":
-            result = encode_image(decode_image(result, "the server's answer"), fmt, quality=args.quality)
+            result = encode_image(decode_image(result, "the server's answer"), fmt, quality=args.quality,
+                                  metadata=metadata)
+        elif metadata is not None:
+            result = png_with_metadata(result, metadata)
         atomic_write_bytes(output, result)  # never half an image under OUTPUT's name
     except requests.exceptions.SSLError as err:
         print(f"sr-tf predict: TLS with {args.server} failed (check --ca-cert/--cert/--key): {err}", file=sys.stderr)

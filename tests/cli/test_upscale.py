@@ -141,3 +141,27 @@ def test_noise_level_flag_for_srmd_and_its_error_for_other_models(model_file, tm
     argv = ["upscale", str(tmp_path / "in.png"), "-o", str(tmp_path / "x"), "-m", model_file, "--noise-level", "5"]
     assert main(argv) == 2
     assert "--noise-level: model" in capsys.readouterr().err
+
+
+def test_outputs_keep_the_inputs_metadata_unless_stripped(model_file, tmp_path):
+    import io
+    import sys
+    from pathlib import Path
+
+    from PIL import Image
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from metadata_helpers import assert_metadata_kept, tagged_photo
+
+    d = tmp_path / "in"
+    d.mkdir()
+    stored = np.random.default_rng(2).integers(0, 256, (6, 4, 3), dtype=np.uint8)
+    (d / "p3.jpg").write_bytes(tagged_photo("JPEG", stored, orientation=6))  # displayed 6 wide, 4 high
+    (d / "p3.png").write_bytes(tagged_photo("PNG", stored, orientation=1, dpi=300))
+    assert main(["upscale", str(d), "-o", str(tmp_path / "out"), "--model", model_file, "--no-progress"]) == 0
+    assert_metadata_kept((tmp_path / "out" / "p3_out.jpg").read_bytes(), "JPEG", (12, 8), scale=2)
+    assert_metadata_kept((tmp_path / "out" / "p3_out.png").read_bytes(), "PNG", (8, 12), scale=2, dpi=300)
+    assert main(["upscale", str(d / "p3.png"), "-o", str(tmp_path / "bare"), "--model", model_file, "--no-progress",
+                 "--strip-metadata", "--scale", "3"]) == 0
+    with Image.open(io.BytesIO((tmp_path / "bare" / "p3_out.png").read_bytes())) as bare:
+        assert bare.size == (12, 18) and bare.info == {} and not bare.getexif()
