@@ -23,6 +23,8 @@ All scaling, clipping, rounding and casting happen inside the graph, and the mod
 of `tile_size` pixels (plus `tile_pad` pixels of context on each side) blended across the cuts,
 so large images do not need the whole feature map in memory. Tiling and grey/alpha handling are
 `sr_tf.tiling`'s, the code `sr-tf upscale` runs, so both give the same pixels for a float32 model.
+With `ExportConfig.color_fix` ("wavelet" or "adain", `sr_tf.colorfix`) both signatures take each
+whole upscaled image's colours from its bicubic-upscaled input, in the graph, after tiling.
 
 Layout (what TF Serving expects): `BASE/NAME/VERSION/{saved_model.pb, variables/,
 assets.extra/tf_serving_warmup_requests}` with VERSION a positive integer.
@@ -41,6 +43,7 @@ import numpy as np
 import tensorflow as tf
 
 from sr_tf.backends import PRECISIONS, cast_model
+from sr_tf.colorfix import COLOR_FIXES, color_fix
 from sr_tf.config import ConfigBase
 from sr_tf.signatures import (  # noqa: F401  (re-exported: the names are part of this module's API)
     BYTES_INPUT,
@@ -68,6 +71,8 @@ class ExportConfig(ConfigBase):
       warmup_size: edge of the warmup images in pixels.
       precision: dtype of the saved weights and of the model's arithmetic ("float32", "float16",
         "bfloat16"); the signatures' inputs and outputs are unchanged.
+      color_fix: "none", "wavelet" or "adain" (`sr_tf.colorfix`), in the graph of both signatures:
+        each whole upscaled image takes its colours from its bicubic-upscaled input.
     """
 
     tile_size: int = 256
@@ -75,6 +80,7 @@ class ExportConfig(ConfigBase):
     warmup: bool = True
     warmup_size: int = 16
     precision: str = "float32"
+    color_fix: str = "none"
 
     def __post_init__(self):
         if not isinstance(self.tile_size, int) or self.tile_size < 0:
@@ -85,6 +91,9 @@ class ExportConfig(ConfigBase):
             raise ValueError(f"ExportConfig: `warmup_size` must be >= 1. Received: warmup_size={self.warmup_size!r}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"ExportConfig: `precision` must be one of {PRECISIONS}. Received: precision={self.precision!r}")
+        if self.color_fix not in COLOR_FIXES:
+            raise ValueError(f"ExportConfig: `color_fix` must be one of {', '.join(COLOR_FIXES)}. "
+                             f"Received: color_fix={self.color_fix!r}")
 
 
 class SRServingModule(tf.Module):
@@ -134,9 +143,10 @@ class SRServingModule(tf.Module):
         return tf.cast(self.model(x, training=False, **extra), tf.float32)
 
     def _tiled(self, x: tf.Tensor, noise_level=None) -> tf.Tensor:
-        """`sr_tf.tiling.upscale_tiled`: the tiler `sr-tf upscale` runs too."""
-        return upscale_tiled(x, lambda t: self._run_model(t, noise_level), self.scale, self.config.tile_size,
-                             self.config.tile_pad)
+        """`sr_tf.tiling.upscale_tiled`, then `sr_tf.colorfix.color_fix`: what `sr-tf upscale` runs too."""
+        out = upscale_tiled(x, lambda t: self._run_model(t, noise_level), self.scale, self.config.tile_size,
+                            self.config.tile_pad)
+        return color_fix(out, x, self.config.color_fix)
 
     # --- signatures ------------------------------------------------------------------------
     def _serve_pixels(self, images, noise_level=None):

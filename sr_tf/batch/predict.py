@@ -62,7 +62,7 @@ class PredictDoFn(beam.DoFn):
         from sr_tf.batch.predictor import load_predictor
 
         c = self.config
-        self._predictor = load_predictor(c.model, c.tile, c.tile_pad, c.backend, c.precision)
+        self._predictor = load_predictor(c.model, c.tile, c.tile_pad, c.backend, c.precision, c.color_fix)
         self._writes = 0
         self._kill_after = int(os.environ.get(KILL_AFTER_ENV, "0") or 0)
 

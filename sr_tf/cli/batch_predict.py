@@ -8,6 +8,7 @@ import sys
 from sr_tf.cli import runtime
 from sr_tf.cli.options import (
     UsageError,
+    add_color_fix,
     add_progress,
     add_quality,
     add_strip_metadata,
@@ -112,6 +113,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--num-shards", type=int, default=1, help="results / errors files (default: %(default)s)")
     add_quality(p)
     add_strip_metadata(p)
+    add_color_fix(p, "colour fix for .keras/catalogue models (see sr-tf upscale); SavedModels have theirs "
+                     "from sr-tf export --color-fix (default: %(default)s)")
     p.add_argument("--tfrecord-feature", default=None,
                    help="records are tf.train.Examples with the image in this bytes feature "
                         "(default: each record is an encoded image, as Vertex AI's tf-record format)")
@@ -137,6 +140,7 @@ def run(args: argparse.Namespace) -> int:
         backend=args.backend, precision=args.precision, max_pixels=args.max_pixels, num_shards=args.num_shards,
         quality=args.quality,
         tfrecord_feature=args.tfrecord_feature, overwrite=args.overwrite, strip_metadata=args.strip_metadata,
+        color_fix=args.color_fix,
     )
     try:
         from sr_tf.batch.pipeline import run_batch

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from sr_tf.cli import runtime
 from sr_tf.cli.options import (
+    add_color_fix,
     add_noise_level,
     add_progress,
     add_quality,
@@ -37,6 +38,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--suffix", default="out", help="appended to output names: NAME_SUFFIX.EXT (default: %(default)s)")
     add_quality(p)
     add_strip_metadata(p)
+    add_color_fix(p)
     p.add_argument("--alpha-mode", choices=("model", "bicubic"), default="model",
                    help="how the alpha channel is upscaled (default: %(default)s)")
     p.add_argument("--recursive", action="store_true", help="also take images in sub-folders of input folders")
@@ -138,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
 
         model = with_noise_level(model, args.noise_level)  # a ValueError names the flag (sr_tf.cli.main)
     try:
-        upscaler = Upscaler(model, args.backend, args.precision)
+        upscaler = Upscaler(model, args.backend, args.precision, args.color_fix)
     except (ImportError, ValueError) as e:
         print(f"sr-tf upscale: {e}", file=sys.stderr)
         return 2

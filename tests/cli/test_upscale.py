@@ -165,3 +165,21 @@ def test_outputs_keep_the_inputs_metadata_unless_stripped(model_file, tmp_path):
                  "--strip-metadata", "--scale", "3"]) == 0
     with Image.open(io.BytesIO((tmp_path / "bare" / "p3_out.png").read_bytes())) as bare:
         assert bare.size == (12, 18) and bare.info == {} and not bare.getexif()
+
+
+def test_color_fix_takes_the_colours_of_the_input(tmp_path):
+    offset = np.array([0.1, -0.08, 0.05], np.float32)  # a model that shifts colours
+    model = SRVGGNetCompact(num_feat=4, num_conv=1, upscale=2)
+    model(np.zeros((1, 4, 4, 3), np.float32))
+    model.set_weights([np.zeros_like(w) for w in model.get_weights()][:-1] + [np.tile(offset, 4)])
+    model.save(tmp_path / "shift.keras")
+    image = np.random.default_rng(5).integers(60, 200, (6, 5, 3), dtype=np.uint8)
+    write_image(tmp_path / "in.png", image)
+    means = {}
+    for fix in ("none", "adain", "wavelet"):
+        assert main(["upscale", str(tmp_path / "in.png"), "-o", str(tmp_path / fix), "-m", str(tmp_path / "shift.keras"),
+                     "--color-fix", fix, "--no-progress"]) == 0
+        means[fix] = read_image(tmp_path / fix / "in_out.png").mean(axis=(0, 1)) - image.mean(axis=(0, 1))
+    np.testing.assert_allclose(means["none"], offset * 255, atol=0.6)
+    for fix in ("adain", "wavelet"):  # the shift (13-26 levels) is gone; bicubic's own mean is within a level
+        np.testing.assert_allclose(means[fix], 0, atol=1.5, err_msg=fix)
