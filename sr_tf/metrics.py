@@ -27,6 +27,10 @@ e.g. `max_val=255` for float images in [0, 255].
 All functions take TF tensors or NumPy arrays, `[H, W, C]` (one image -> a scalar) or
 `[N, H, W, C]` (a batch -> `[N]` values), and work inside `tf.function` (e.g. a Keras
 `test_step`). Identical images give PSNR `+inf` (no error, no NaN).
+
+Colour difference: `ciede2000` (CIE 142-2001) of CIELAB values and `rgb_to_lab` (sRGB, D65), in
+NumPy float64, checked against Sharma, Wu and Dalal's published test pairs; `mean_ciede2000` of
+two sRGB images (lower is better; about 1 is just noticeable).
 """
 
 from __future__ import annotations

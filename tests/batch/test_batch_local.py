@@ -238,3 +238,12 @@ def test_outputs_keep_the_inputs_metadata_unless_stripped(tmp_path, savedmodel):
     for name in ("turned.png", "rgb.png", "rgba.png"):
         with Image.open(io.BytesIO((tmp_path / "bare" / name).read_bytes())) as bare:
             assert bare.info == {} and not bare.getexif(), name
+
+
+def test_color_fix_is_for_models_a_savedmodel_has_its_exports(savedmodel):
+    from sr_tf.batch.predictor import load_predictor
+
+    with pytest.raises(ValueError, match="color_fix="):
+        BatchConfig(model="m", input="i", output="o", color_fix="gamma")
+    with pytest.raises(ValueError, match="exported with"):
+        load_predictor(str(savedmodel), color_fix="adain")
