@@ -341,11 +341,14 @@ def _pil_metadata(metadata: ImageMetadata | None, fmt: str, channels: int) -> di
     if metadata is None:
         return {}
     options = {}
+    # A JPEG segment holds 65533 bytes: EXIF and XMP (one segment each, unlike ICC profiles) from a
+    # PNG or WebP that are larger do not fit, and are left out rather than failing the image.
+    limit = 65533 - 29 if fmt == "JPEG" else None  # 29: the longer of the two segment headers (XMP's)
     if metadata.icc_profile and _icc_fits(metadata.icc_profile, channels):
         options["icc_profile"] = metadata.icc_profile
-    if metadata.exif:
+    if metadata.exif and (limit is None or len(metadata.exif) + 6 <= limit):
         options["exif"] = _EXIF_PREFIX + metadata.exif  # Pillow drops the prefix for WebP
-    if metadata.xmp:
+    if metadata.xmp and (limit is None or len(metadata.xmp) <= limit):
         options["xmp"] = metadata.xmp
     if metadata.dpi and fmt == "JPEG":
         options["dpi"] = metadata.dpi

@@ -85,3 +85,14 @@ def test_exif_that_cannot_be_followed_is_dropped_not_written_with_a_stale_orient
     assert metadata.upscaled(8, 12).exif is None
     with Image.open(io.BytesIO(encode_image(STORED, "JPEG"))) as written:
         assert not written.getexif() and "icc_profile" not in written.info
+
+
+def test_exif_or_xmp_too_large_for_a_jpeg_segment_is_left_out_instead_of_failing_the_image():
+    exif = read_metadata(tagged_photo("PNG", STORED)).exif
+    metadata = ImageMetadata(exif=exif + b"\x00" * 70_000, xmp=b"x" * 70_000, icc_profile=display_p3_profile(),
+                             size=(4, 6))
+    with Image.open(io.BytesIO(encode_image(STORED, "JPEG", metadata=metadata))) as written:
+        assert "exif" not in written.info and "xmp" not in written.info
+        assert written.info["icc_profile"] == display_p3_profile()  # split over APP2 segments as needed
+    with Image.open(io.BytesIO(encode_image(STORED, "PNG", metadata=metadata))) as written:
+        assert len(written.info["exif"]) > 70_000
