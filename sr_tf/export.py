@@ -8,6 +8,9 @@ Signatures (names and aliases are what clients use on the wire):
   `{"b64": ...}` on the REST wire); output `upscaled_bytes` string `[N]` PNG bytes. Grayscale stays
   grayscale, RGBA/gray+alpha keep an upscaled alpha channel, 16-bit PNG stays 16-bit at full
   precision (the model sees values / 65535 and its output is rounded to 0-65535, not to 8 bits).
+  It keeps pixels only: the answer carries no ICC profile, EXIF, XMP, text or DPI, and the pixels
+  are as stored (EXIF orientation is not applied). Clients put the input's metadata back
+  (`sr-tf predict` does: it sends the pixels upright and writes `sr_tf.imageio.ImageMetadata.upscaled`).
 
 A model with a noise input (SRMD: `accepts_noise_level`) has one more input in both signatures:
 `noise_level` float32 `[N]` (or `[1]` for all images), sigma in 8-bit units (0-75). It has a default
@@ -20,6 +23,8 @@ All scaling, clipping, rounding and casting happen inside the graph, and the mod
 of `tile_size` pixels (plus `tile_pad` pixels of context on each side) blended across the cuts,
 so large images do not need the whole feature map in memory. Tiling and grey/alpha handling are
 `sr_tf.tiling`'s, the code `sr-tf upscale` runs, so both give the same pixels for a float32 model.
+With `ExportConfig.color_fix` ("wavelet" or "adain", `sr_tf.colorfix`) both signatures take each
+whole upscaled image's colours from its bicubic-upscaled input, in the graph, after tiling.
 
 Layout (what TF Serving expects): `BASE/NAME/VERSION/{saved_model.pb, variables/,
 assets.extra/tf_serving_warmup_requests}` with VERSION a positive integer, and, when the export is
@@ -45,6 +50,7 @@ import numpy as np
 import tensorflow as tf
 
 from sr_tf.backends import PRECISIONS, cast_model
+from sr_tf.colorfix import COLOR_FIXES, color_fix
 from sr_tf.config import ConfigBase
 from sr_tf.defaults import TILE_PAD
 from sr_tf.signatures import (  # noqa: F401  (re-exported: the names are part of this module's API)
@@ -77,6 +83,8 @@ class ExportConfig(ConfigBase):
       batching: this model's own `BatchingParameters` (field name -> value, e.g.
         `{"max_batch_size": 4, "batch_timeout_micros": 2000, "allowed_batch_sizes": [1, 2, 4]}`),
         written to `batching_params.pbtxt` (see `batching_parameters_text`); empty: no file.
+      color_fix: "none", "wavelet" or "adain" (`sr_tf.colorfix`), in the graph of both signatures:
+        each whole upscaled image takes its colours from its bicubic-upscaled input.
     """
 
     tile_size: int = 256
@@ -85,6 +93,7 @@ class ExportConfig(ConfigBase):
     warmup_size: int = 16
     precision: str = "float32"
     batching: dict[str, Any] = dataclasses.field(default_factory=dict)
+    color_fix: str = "none"
 
     def __post_init__(self):
         if not isinstance(self.tile_size, int) or self.tile_size < 0:
@@ -95,6 +104,9 @@ class ExportConfig(ConfigBase):
             raise ValueError(f"ExportConfig: `warmup_size` must be >= 1. Received: warmup_size={self.warmup_size!r}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"ExportConfig: `precision` must be one of {PRECISIONS}. Received: precision={self.precision!r}")
+        if self.color_fix not in COLOR_FIXES:
+            raise ValueError(f"ExportConfig: `color_fix` must be one of {', '.join(COLOR_FIXES)}. "
+                             f"Received: color_fix={self.color_fix!r}")
         if self.batching:
             batching_parameters_text(self.batching)  # raises naming a bad field
 
@@ -213,9 +225,10 @@ class SRServingModule(tf.Module):
         return tf.cast(self.model(x, training=False, **extra), tf.float32)
 
     def _tiled(self, x: tf.Tensor, noise_level=None) -> tf.Tensor:
-        """`sr_tf.tiling.upscale_tiled`: the tiler `sr-tf upscale` runs too."""
-        return upscale_tiled(x, lambda t: self._run_model(t, noise_level), self.scale, self.config.tile_size,
-                             self.config.tile_pad)
+        """`sr_tf.tiling.upscale_tiled`, then `sr_tf.colorfix.color_fix`: what `sr-tf upscale` runs too."""
+        out = upscale_tiled(x, lambda t: self._run_model(t, noise_level), self.scale, self.config.tile_size,
+                            self.config.tile_pad)
+        return color_fix(out, x, self.config.color_fix)
 
     # --- signatures ------------------------------------------------------------------------
     def _serve_pixels(self, images, noise_level=None):

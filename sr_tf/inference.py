@@ -15,6 +15,7 @@ import numpy as np
 import tensorflow as tf
 
 from sr_tf.backends import forward_fn
+from sr_tf.colorfix import check_color_fix, color_fix
 from sr_tf.defaults import TILE_PAD
 from sr_tf.models import model_scale
 from sr_tf.tiling import ALPHA_MODES, from_unit, to_unit, upscale_channels, upscale_tiled
@@ -27,12 +28,15 @@ class Upscaler:
 
     `backend` ("tf" or "openvino") and `precision` ("float32", "float16", "bfloat16") choose how
     the forward pass runs (see `sr_tf.backends`); inputs and outputs are float32 either way.
+    `color_fix` ("none", "wavelet", "adain"; see `sr_tf.colorfix`) takes the colours of each whole
+    upscaled image (after tiling) from its bicubic-upscaled input.
     """
 
-    def __init__(self, model: keras.Model, backend: str = "tf", precision: str = "float32"):
+    def __init__(self, model: keras.Model, backend: str = "tf", precision: str = "float32", color_fix: str = "none"):
         self.model = model
         self.scale = model_scale(model)
         self.backend, self.precision = backend, precision
+        self.color_fix = check_color_fix(color_fix)
         self._forward = forward_fn(model, backend, precision)
 
     def run(self, batch: np.ndarray) -> np.ndarray:
@@ -72,7 +76,8 @@ class Upscaler:
 
     def run_tiled(self, batch: tf.Tensor, tile: int, tile_pad: int, on_tile=None) -> tf.Tensor:
         """`upscale_batch` on a tensor, returning a tensor (for `sr_tf.tiling.upscale_channels`)."""
-        return upscale_tiled(batch, lambda t: self._forward(np.asarray(t)), self.scale, tile, tile_pad, on_tile)
+        out = upscale_tiled(batch, lambda t: self._forward(np.asarray(t)), self.scale, tile, tile_pad, on_tile)
+        return color_fix(out, batch, self.color_fix)
 
 
 def _peak(image: np.ndarray) -> float | None:

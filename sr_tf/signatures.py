@@ -5,7 +5,9 @@ TensorFlow so that a REST client (`sr-tf predict`, the web page) can use it with
 """
 
 DEFAULT_SIGNATURE = "serving_default"  # float32 [N, H, W, 3] in [0, 255] -> float32 [N, sH, sW, 3]
-ENCODED_SIGNATURE = "encoded_image"  # PNG/JPEG/WebP bytes [N] -> PNG bytes [N]
+# PNG/JPEG/WebP bytes [N] -> PNG bytes [N]: pixels, channels and bit depth kept; no metadata (ICC, EXIF,
+# XMP, text, DPI) and no EXIF orientation applied: clients reattach the input's (`sr-tf predict` does)
+ENCODED_SIGNATURE = "encoded_image"
 PIXELS_INPUT = "images"
 PIXELS_OUTPUT = "upscaled"
 BYTES_INPUT = "image_bytes"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 from sr_tf.backends import check_choice
+from sr_tf.colorfix import COLOR_FIXES
 from sr_tf.config import ConfigBase
 from sr_tf.defaults import TILE, TILE_PAD
 
@@ -49,6 +50,11 @@ class BatchConfig(ConfigBase):
         tf-record format).
       overwrite: recompute and rewrite outputs that already exist (default: skip them, so a
         re-run after a crash only does what is missing).
+      color_fix: "none", "wavelet" or "adain" (`sr_tf.colorfix`) for `.keras`/catalogue models; a
+        SavedModel has the one it was exported with (`sr-tf export --color-fix`).
+      strip_metadata: write pixels only; by default output images keep their input's metadata
+        (`sr_tf.imageio.ImageMetadata.upscaled`: ICC profile, EXIF with orientation 1 and the new
+        pixel dimensions, XMP, PNG text, DPI times the scale).
     """
 
     model: str
@@ -67,6 +73,8 @@ class BatchConfig(ConfigBase):
     quality: int = 95
     tfrecord_feature: str | None = None
     overwrite: bool = False
+    strip_metadata: bool = False
+    color_fix: str = "none"
 
     def __post_init__(self):
         for name in ("model", "input", "output"):
@@ -88,6 +96,9 @@ class BatchConfig(ConfigBase):
         _positive_int(self, "tile", 0)
         _positive_int(self, "tile_pad", 0)
         check_choice(self.backend, self.precision)
+        if self.color_fix not in COLOR_FIXES:
+            raise ValueError(f"BatchConfig: `color_fix` must be one of {', '.join(COLOR_FIXES)}. "
+                             f"Received: color_fix={self.color_fix!r}")
         _positive_int(self, "num_shards", 1)
         if self.max_pixels is not None:
             _positive_int(self, "max_pixels", 1)

@@ -41,6 +41,11 @@ class _Job:
     channels: int | None  # None: a tensor instance
     dtype: Any = np.uint8
     image: np.ndarray | None = None  # a 16-bit image as decoded
+    metadata: Any = None  # the input's sr_tf.imageio.ImageMetadata; None: strip_metadata or a tensor
+
+    def output_metadata(self, out: np.ndarray):
+        """The metadata to write with the upscaled `[sH, sW, C]` image (None: none)."""
+        return None if self.metadata is None else self.metadata.upscaled(out.shape[1], out.shape[0])
 
 
 class PredictDoFn(beam.DoFn):
@@ -57,7 +62,7 @@ class PredictDoFn(beam.DoFn):
         from sr_tf.batch.predictor import load_predictor
 
         c = self.config
-        self._predictor = load_predictor(c.model, c.tile, c.tile_pad, c.backend, c.precision)
+        self._predictor = load_predictor(c.model, c.tile, c.tile_pad, c.backend, c.precision, c.color_fix)
         self._writes = 0
         self._kill_after = int(os.environ.get(KILL_AFTER_ENV, "0") or 0)
 
@@ -129,11 +134,11 @@ class PredictDoFn(beam.DoFn):
             rows = tensor_rows(inst.value)
             self._check_pixels(rows.shape[1], rows.shape[2])
             return _Job(inst, rows, None)
-        image = self._decode(inst)
+        image, metadata = self._decode(inst)
         self._check_pixels(image.shape[0], image.shape[1])  # headers PIL could not size up front
         if image.dtype == np.uint16 or image.shape[-1] != 3:
-            return _Job(inst, None, image.shape[-1], image.dtype, image)
-        return _Job(inst, image[np.newaxis].astype(np.float32), 3, image.dtype)
+            return _Job(inst, None, image.shape[-1], image.dtype, image, metadata)
+        return _Job(inst, image[np.newaxis].astype(np.float32), 3, image.dtype, metadata=metadata)
 
     def _check_pixels(self, height: int, width: int) -> None:
         if height * width > self.max_pixels:
@@ -142,8 +147,9 @@ class PredictDoFn(beam.DoFn):
                 f"{self.max_pixels} (max_pixels)"
             )
 
-    def _decode(self, inst: Instance) -> np.ndarray:
-        from sr_tf.imageio import ImageError, decode_image, read_header
+    def _decode(self, inst: Instance):
+        """The instance's `[H, W, C]` pixels and its metadata (None with `strip_metadata`)."""
+        from sr_tf.imageio import ImageError, decode_image, read_header, read_metadata
 
         name = inst.uri or inst.key
         if inst.kind == "image-file":
@@ -160,7 +166,8 @@ class PredictDoFn(beam.DoFn):
         if width * height > self.max_pixels:
             raise ValueError(f"{name}: image has {width}x{height} = {width * height} pixels, over "
                              f"the limit of {self.max_pixels} (max_pixels)")
-        return decode_image(data, name)
+        image = decode_image(data, name)
+        return image, None if self.config.strip_metadata else read_metadata(data, name)
 
     # --- batches --------------------------------------------------------------------
     def _flush(self, shape) -> Iterator[Outcome]:
@@ -204,7 +211,8 @@ class PredictDoFn(beam.DoFn):
                 self._write(inst.output, text.encode())
                 return Outcome(True, inst.key, result_line(inst.instance, text))
             image = np.clip(out[0], 0, 255).astype(np.uint8)
-            data = encode_image(image, format_for(inst.output), quality=self.config.quality)
+            data = encode_image(image, format_for(inst.output), quality=self.config.quality,
+                                metadata=job.output_metadata(image))
             self._write(inst.output, data)
         except (ValueError, OSError) as err:
             return Outcome(False, inst.key, error_line(inst.instance, "INVALID_ARGUMENT", str(err)))
@@ -220,7 +228,8 @@ class PredictDoFn(beam.DoFn):
             upscaled = self._predictor.encoded(encode_image(job.image, "PNG"))
             self.batches.inc()
             image = decode_image(upscaled, inst.output)
-            self._write(inst.output, encode_image(image, format_for(inst.output), quality=self.config.quality))
+            self._write(inst.output, encode_image(image, format_for(inst.output), quality=self.config.quality,
+                                                  metadata=job.output_metadata(image)))
         except (ValueError, OSError) as err:
             return Outcome(False, inst.key, error_line(inst.instance, "INVALID_ARGUMENT", str(err)))
         except _storage_errors() as err:

@@ -51,11 +51,12 @@ class Predictor:
 
 
 def load_predictor(spec: str, tile: int = TILE, tile_pad: int = TILE_PAD, backend: str = "tf",
-                   precision: str = "float32") -> Predictor:
+                   precision: str = "float32", color_fix: str = "none") -> Predictor:
     """A predictor for `--model` (any spec `sr_tf.runtime.model_spec` takes).
 
-    `tile` / `tile_pad`, `backend` and `precision` apply to models that are not SavedModels; a
-    SavedModel tiles as exported and runs in TensorFlow in its exported precision.
+    `tile` / `tile_pad`, `backend`, `precision` and `color_fix` apply to models that are not
+    SavedModels; a SavedModel tiles as exported, runs in TensorFlow in its exported precision
+    and has the colour fix it was exported with.
 
     Raises:
       ValueError: the SavedModel has no `serving_default` signature taking `images`, or a
@@ -76,6 +77,10 @@ def load_predictor(spec: str, tile: int = TILE, tile_pad: int = TILE_PAD, backen
 
     parsed = model_spec(spec)
     if parsed.kind == "savedmodel":
+        if color_fix != "none":
+            raise ValueError("A SavedModel has the colour fix it was exported with (`color_fix` of the "
+                             f"export); `color_fix` applies to .keras files, checkpoints and catalogue models. "
+                             f"Received: color_fix={color_fix!r}")
         if (backend, precision) != ("tf", "float32"):
             raise ValueError("A SavedModel runs in TensorFlow in the precision it was exported with "
                              "(`precision` of the export); `backend` and `precision` apply to .keras files, "
@@ -98,9 +103,9 @@ def load_predictor(spec: str, tile: int = TILE, tile_pad: int = TILE_PAD, backen
         return predictor
     model = load_generator(parsed)
     if backend != "tf":
-        return _upscaler_predictor(model, spec, tile, tile_pad, backend, precision)
+        return _upscaler_predictor(model, spec, tile, tile_pad, backend, precision, color_fix)
     module = SRServingModule(cast_model(model, precision), model_scale(model),
-                             ExportConfig(tile_size=tile, tile_pad=tile_pad, warmup=False))
+                             ExportConfig(tile_size=tile, tile_pad=tile_pad, warmup=False, color_fix=color_fix))
     # the tf.functions (not concrete functions): they fill in a default noise_level (SRMD) when left out
     predictor = Predictor(module.pixels, f"model {spec}", module.encoded)
     predictor.keep_alive = module
@@ -119,7 +124,8 @@ def _with_defaults(fn, defaults: dict | None):
     return call
 
 
-def _upscaler_predictor(model, spec: str, tile: int, tile_pad: int, backend: str, precision: str) -> Predictor:
+def _upscaler_predictor(model, spec: str, tile: int, tile_pad: int, backend: str, precision: str,
+                        color_fix: str = "none") -> Predictor:
     """The serving graph's arithmetic (0-255 in, clipped whole numbers out) around an `Upscaler`,
     for backends other than TensorFlow. Tiles are blended as `sr-tf upscale` blends them."""
     import tensorflow as tf
@@ -127,7 +133,7 @@ def _upscaler_predictor(model, spec: str, tile: int, tile_pad: int, backend: str
     from sr_tf.export import BYTES_OUTPUT, PIXELS_OUTPUT
     from sr_tf.inference import Upscaler
 
-    upscaler = Upscaler(model, backend, precision)
+    upscaler = Upscaler(model, backend, precision, color_fix)
 
     def fn(images):
         from sr_tf.tiling import from_unit, to_unit

@@ -175,17 +175,18 @@ class _ServingFrames:
         return self._predictor(batch * 255.0) / 255.0  # tiled inside the graph, as exported
 
 
-def load_frame_upscaler(spec: str, tile: int, tile_pad: int, backend: str = "tf", precision: str = "float32"):
+def load_frame_upscaler(spec: str, tile: int, tile_pad: int, backend: str = "tf", precision: str = "float32",
+                        color_fix: str = "none"):
     """The model of a video job, loaded once per worker (see the module docstring)."""
     from sr_tf.batch.predictor import load_predictor
     from sr_tf.runtime import load_generator, model_spec
 
     parsed = model_spec(spec)
     if parsed.kind == "savedmodel":
-        return _ServingFrames(load_predictor(spec, tile, tile_pad, backend, precision))
+        return _ServingFrames(load_predictor(spec, tile, tile_pad, backend, precision, color_fix))
     from sr_tf.inference import Upscaler
 
-    return Upscaler(load_generator(parsed), backend, precision)
+    return Upscaler(load_generator(parsed), backend, precision, color_fix)
 
 
 class UpscaleSegmentDoFn(beam.DoFn):
@@ -198,7 +199,7 @@ class UpscaleSegmentDoFn(beam.DoFn):
 
     def setup(self):
         c = self.config
-        self._upscaler = load_frame_upscaler(c.model, c.tile, c.tile_pad, c.backend, c.precision)
+        self._upscaler = load_frame_upscaler(c.model, c.tile, c.tile_pad, c.backend, c.precision, c.color_fix)
 
     def process(self, task: SegmentTask) -> Iterator[SegmentDone]:
         from sr_tf.video.segment import encode_segment
@@ -325,6 +326,8 @@ def check_video_manifest(config: BatchConfig, video: VideoConfig) -> None:
     uri = storage.join(config.output, MANIFEST)
     want = {"model": config.model, "tile": config.tile, "tile_pad": config.tile_pad, "backend": config.backend,
             "precision": config.precision, **video.fingerprint()}
+    if config.color_fix != "none":  # absent without one: manifests of earlier versions still match
+        want["color_fix"] = config.color_fix
     try:
         have = json.loads(storage.read_text(uri))
     except FileNotFoundError:

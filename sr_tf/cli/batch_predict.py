@@ -7,7 +7,15 @@ import sys
 
 from sr_tf.batch.config import BatchConfig
 from sr_tf.cli import runtime
-from sr_tf.cli.options import UsageError, add_progress, add_quality, add_threads, add_tiling
+from sr_tf.cli.options import (
+    UsageError,
+    add_color_fix,
+    add_progress,
+    add_quality,
+    add_strip_metadata,
+    add_threads,
+    add_tiling,
+)
 
 HELP = ("Upscale a folder, bucket prefix, glob, file list, JSONL or TFRecord of images as an Apache Beam job "
         "(DirectRunner here; any Beam runner with --runner ...), writing SR images and "
@@ -105,6 +113,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "(default: %(default)s)")
     p.add_argument("--num-shards", type=int, default=1, help="results / errors files (default: %(default)s)")
     add_quality(p)
+    add_strip_metadata(p)
+    add_color_fix(p, "colour fix for .keras/catalogue models (see sr-tf upscale); SavedModels have theirs "
+                     "from sr-tf export --color-fix (default: %(default)s)")
     p.add_argument("--tfrecord-feature", default=None,
                    help="records are tf.train.Examples with the image in this bytes feature "
                         "(default: each record is an encoded image, as Vertex AI's tf-record format)")
@@ -129,7 +140,8 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size, max_batch_pixels=args.max_batch_pixels, tile=args.tile, tile_pad=args.tile_pad,
         backend=args.backend, precision=args.precision, max_pixels=args.max_pixels, num_shards=args.num_shards,
         quality=args.quality,
-        tfrecord_feature=args.tfrecord_feature, overwrite=args.overwrite,
+        tfrecord_feature=args.tfrecord_feature, overwrite=args.overwrite, strip_metadata=args.strip_metadata,
+        color_fix=args.color_fix,
     )
     try:
         from sr_tf.batch.pipeline import run_batch

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from sr_tf.cli import runtime
-from sr_tf.cli.options import UsageError, add_noise_level, add_threads, add_tiling
+from sr_tf.cli.options import UsageError, add_color_fix, add_noise_level, add_threads, add_tiling
 
 HELP = "Export a generator as a TF Serving SavedModel (BASE/NAME/VERSION) with pixel and encoded-image signatures."
 
@@ -16,6 +16,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_tiling(p, "in-graph tile edge in input pixels; 0 = whole image at once (default: %(default)s)",
                aliases=("--tile-size",))
     add_noise_level(p, "the default of the signatures' noise_level input")
+    add_color_fix(p, "colour fix inside the graph of both signatures (see sr-tf upscale --color-fix): "
+                     "none, wavelet or adain (default: %(default)s)")
     p.add_argument("--no-warmup", action="store_true", help="do not write assets.extra/tf_serving_warmup_requests")
     p.add_argument("--overwrite", action="store_true", help="replace an existing version directory")
     p.add_argument("--batching", action="append", default=[], metavar="FIELD=VALUE", type=batching_pair,
@@ -49,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     from sr_tf.runtime import load_generator
 
     config = ExportConfig(tile_size=args.tile, tile_pad=args.tile_pad, warmup=not args.no_warmup,
-                          precision=args.precision, batching=dict(args.batching))
+                          precision=args.precision, batching=dict(args.batching), color_fix=args.color_fix)
     model = load_generator(args.model)
     if args.noise_level is not None:
         from sr_tf.models.srmd import with_noise_level
@@ -60,5 +62,6 @@ def run(args: argparse.Namespace) -> int:
     except FileExistsError as err:
         raise UsageError(f"{args.out} exists already: give --overwrite to replace it, or another --out") from err
     extra = "; batching_params.pbtxt" if config.batching else ""
-    print(f"Exported {args.model} to {path} ({args.precision}; signatures: serving_default, encoded_image{extra})")
+    print(f"Exported {args.model} to {path} ({args.precision}, color fix {args.color_fix}; "
+          f"signatures: serving_default, encoded_image{extra})")
     return 0

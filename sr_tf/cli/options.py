@@ -88,6 +88,23 @@ def add_quality(p: argparse.ArgumentParser) -> None:
                    help="JPEG/WebP quality 1-100 (default: %(default)s)")
 
 
+def add_color_fix(p: argparse.ArgumentParser, what: str = "") -> None:
+    """`--color-fix` (`sr_tf.colorfix`) for upscale, upscale-video, batch-predict and export."""
+    from sr_tf.colorfix import COLOR_FIXES  # no TensorFlow at import
+
+    p.add_argument("--color-fix", choices=COLOR_FIXES, default="none",
+                   help=what or "take the output's colours from the bicubic-upscaled input, against GAN colour "
+                        "shifts: wavelet = its low frequencies, adain = each channel's mean and std "
+                        "(default: %(default)s)")
+
+
+def add_strip_metadata(p: argparse.ArgumentParser) -> None:
+    """`--strip-metadata` for every verb that writes upscaled images (upscale, batch-predict, predict)."""
+    p.add_argument("--strip-metadata", action="store_true",
+                   help="write pixels only; by default outputs keep the input's ICC profile, EXIF (orientation "
+                        "1, new pixel dimensions), XMP, PNG text and DPI (times the scale)")
+
+
 def add_threads(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=integer(1), default=None, metavar="N",
                    help="CPU threads for TensorFlow's operations (intra- and inter-op pools; "

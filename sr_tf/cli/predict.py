@@ -17,6 +17,7 @@ from sr_tf.cli.options import (
     UsageError,
     add_noise_level,
     add_quality,
+    add_strip_metadata,
     flag_names,
     integer,
 )
@@ -53,6 +54,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="tile requests in flight at once (default: %(default)s)")
     add_noise_level(p)
     add_quality(p)
+    add_strip_metadata(p)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -69,7 +71,15 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("give --cert and --key together")
     import requests
 
-    from sr_tf.imageio import decode_image, encode_image, format_for
+    from sr_tf.imageio import (
+        decode_image,
+        encode_image,
+        format_for,
+        png_with_metadata,
+        read_header,
+        read_metadata,
+        upright,
+    )
     from sr_tf.integrity import atomic_write_bytes
     from sr_tf.serving.clients import GrpcClient, RestClient, ServingClientError
     from sr_tf.serving.request_limits import default_max_request_bytes, upscale_within_limit
@@ -77,6 +87,7 @@ def run(args: argparse.Namespace) -> int:
     limit = args.max_request_bytes or default_max_request_bytes(args.server)
     try:
         data = Path(args.input).read_bytes()
+        metadata = read_metadata(data, args.input)
         if args.server.startswith("grpc://"):
             client = GrpcClient(args.server[len("grpc://"):], args.model, args.version, args.label, timeout=args.timeout,
                                 ca_cert=args.ca_cert, cert=args.cert, key=args.key)
@@ -84,14 +95,25 @@ def run(args: argparse.Namespace) -> int:
             client = RestClient(args.server, args.model, args.version, args.label, timeout=args.timeout,
                                 ca_cert=args.ca_cert, cert=args.cert, key=args.key, connections=args.concurrency)
         try:
-            upscaled = upscale_within_limit(client, data, max_request_bytes=limit, tile_pad=args.tile_pad,
-                                            concurrency=args.concurrency, noise_level=args.noise_level)
+            # the server's decoder ignores EXIF orientation: send the pixels as a viewer shows them
+            upscaled = upscale_within_limit(client, upright(data, args.input), max_request_bytes=limit,
+                                            tile_pad=args.tile_pad, concurrency=args.concurrency,
+                                            noise_level=args.noise_level)
         finally:
             client.close()
         result = upscaled.image  # PNG bytes
+        # the encoded_image signature answers pixels only: the input's metadata is put back here
+        if args.strip_metadata:
+            metadata = None
+        else:
+            answer = read_header(result, "the server's answer", max_pixels=None)
+            metadata = metadata.upscaled(answer.width, answer.height)
         fmt = format_for(output)
         if fmt != "PNG":
-            result = encode_image(decode_image(result, "the server's answer"), fmt, quality=args.quality)
+            result = encode_image(decode_image(result, "the server's answer"), fmt, quality=args.quality,
+                                  metadata=metadata)
+        elif metadata is not None:
+            result = png_with_metadata(result, metadata)
         atomic_write_bytes(output, result)  # never half an image under OUTPUT's name
     except requests.exceptions.SSLError as err:
         print(f"sr-tf predict: TLS with {args.server} failed (check --ca-cert/--cert/--key): {err}", file=sys.stderr)

@@ -9,7 +9,15 @@ import sys
 from pathlib import Path
 
 from sr_tf.cli import runtime
-from sr_tf.cli.options import add_noise_level, add_progress, add_quality, add_threads, add_tiling
+from sr_tf.cli.options import (
+    add_color_fix,
+    add_noise_level,
+    add_progress,
+    add_quality,
+    add_strip_metadata,
+    add_threads,
+    add_tiling,
+)
 
 HELP = "Upscale images (files, folders, globs) with a catalogue model, a .keras file or a PyTorch checkpoint."
 OUTPUT_FORMATS = ("auto", "png", "jpg", "webp")
@@ -29,6 +37,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="output format; auto keeps PNG/JPEG/WebP inputs as they are, others become PNG")
     p.add_argument("--suffix", default="out", help="appended to output names: NAME_SUFFIX.EXT (default: %(default)s)")
     add_quality(p)
+    add_strip_metadata(p)
+    add_color_fix(p)
     p.add_argument("--alpha-mode", choices=("model", "bicubic"), default="model",
                    help="how the alpha channel is upscaled (default: %(default)s)")
     p.add_argument("--recursive", action="store_true", help="also take images in sub-folders of input folders")
@@ -120,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
 
     from tqdm import tqdm
 
-    from sr_tf.imageio import ImageError, read_image, write_image
+    from sr_tf.imageio import ImageError, decode_image, read_bytes, read_metadata, write_image
     from sr_tf.inference import Upscaler, upscale_image
 
     out_dir = Path(args.output)
@@ -130,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
 
         model = with_noise_level(model, args.noise_level)  # a ValueError names the flag (sr_tf.cli.main)
     try:
-        upscaler = Upscaler(model, args.backend, args.precision)
+        upscaler = Upscaler(model, args.backend, args.precision, args.color_fix)
     except (ImportError, ValueError) as e:
         print(f"sr-tf upscale: {e}", file=sys.stderr)
         return 2
@@ -153,10 +163,13 @@ def run(args: argparse.Namespace) -> int:
             tiles.refresh()
 
         try:
-            image = read_image(source)
+            data = read_bytes(source)
+            image = decode_image(data, str(source))
             result = upscale_image(upscaler, image, tile=args.tile, tile_pad=args.tile_pad,
                                    outscale=args.scale, alpha_mode=args.alpha_mode, on_tile=on_tile)
-            write_image(target, result, quality=args.quality)
+            metadata = None if args.strip_metadata else read_metadata(data, str(source)).upscaled(
+                result.shape[1], result.shape[0])
+            write_image(target, result, quality=args.quality, metadata=metadata)
         except ImageError as e:
             print(f"error: {e}", file=sys.stderr)
             failures += 1

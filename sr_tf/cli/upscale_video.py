@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from sr_tf.cli import runtime
-from sr_tf.cli.options import add_progress, add_threads, add_tiling, integer
+from sr_tf.cli.options import add_color_fix, add_progress, add_threads, add_tiling, integer
 
 HELP = ("Upscale videos (files, folders, globs) with a catalogue model, a .keras file or a PyTorch checkpoint; audio and subtitle "
         "streams, timestamps, rotation and colour tags are kept. Resumes where a killed run stopped.")
@@ -54,6 +54,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_tiling(p)  # each tile position runs for the whole batch of frames in one model call
     p.add_argument("--batch", type=integer(1), default=4, help="frames per model call (default: %(default)s)")
     runtime.add_arguments(p)
+    add_color_fix(p)
     add_encoding_arguments(p)
     p.add_argument("--suffix", default="out", help="appended to output names: NAME_SUFFIX.EXT (default: %(default)s)")
     p.add_argument("--recursive", action="store_true", help="also take videos in sub-folders of input folders")
@@ -107,8 +108,10 @@ def run(args: argparse.Namespace) -> int:
     from sr_tf.inference import Upscaler
     from sr_tf.video import VideoError, upscale_video
 
-    upscaler = Upscaler(load_model(args.model), args.backend, args.precision)
+    upscaler = Upscaler(load_model(args.model), args.backend, args.precision, args.color_fix)
     model_id = f"{_model_id(args.model)} ({args.backend}, {args.precision})"
+    if args.color_fix != "none":  # other pixels: parts of an earlier run without it are not reused
+        model_id += f" color fix {args.color_fix}"
     inputs = {f.resolve() for f in files}
     failures, done = len(missing), 0
     planned: dict[Path, Path] = {}

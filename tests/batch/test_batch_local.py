@@ -213,3 +213,37 @@ def test_outputs_damaged_after_a_run_are_named_and_computed_again(tmp_path, save
         "computing it again",
     ]
     assert sorted(p.name for p in (out / ".sr-tf-batch-records").glob("*.json")) == [f"{n}.json" for n in sorted(first)]
+
+
+def test_outputs_keep_the_inputs_metadata_unless_stripped(tmp_path, savedmodel):
+    import io
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from metadata_helpers import assert_metadata_kept, tagged_photo
+
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "turned.jpg").write_bytes(tagged_photo("JPEG", random_image(6, (6, 4, 3)), orientation=6))
+    (src / "rgb.png").write_bytes(tagged_photo("PNG", random_image(7, (6, 4, 3)), dpi=300))
+    (src / "rgba.png").write_bytes(tagged_photo("PNG", random_image(8, (6, 4, 4))))  # the encoded-image path
+    summary = run_batch(BatchConfig(model=str(savedmodel), input=str(src), output=str(tmp_path / "out"),
+                                    output_format="same"))
+    assert (summary.succeeded, summary.failed) == (3, 0)
+    assert_metadata_kept((tmp_path / "out" / "turned.jpg").read_bytes(), "JPEG", (12, 8), scale=2)
+    assert_metadata_kept((tmp_path / "out" / "rgb.png").read_bytes(), "PNG", (8, 12), scale=2, dpi=300)
+    assert_metadata_kept((tmp_path / "out" / "rgba.png").read_bytes(), "PNG", (8, 12), scale=2)
+    run_batch(BatchConfig(model=str(savedmodel), input=str(src), output=str(tmp_path / "bare"), strip_metadata=True))
+    for name in ("turned.png", "rgb.png", "rgba.png"):
+        with Image.open(io.BytesIO((tmp_path / "bare" / name).read_bytes())) as bare:
+            assert bare.info == {} and not bare.getexif(), name
+
+
+def test_color_fix_is_for_models_a_savedmodel_has_its_exports(savedmodel):
+    from sr_tf.batch.predictor import load_predictor
+
+    with pytest.raises(ValueError, match="color_fix="):
+        BatchConfig(model="m", input="i", output="o", color_fix="gamma")
+    with pytest.raises(ValueError, match="exported with"):
+        load_predictor(str(savedmodel), color_fix="adain")

@@ -141,3 +141,45 @@ def test_noise_level_flag_for_srmd_and_its_error_for_other_models(model_file, tm
     argv = ["upscale", str(tmp_path / "in.png"), "-o", str(tmp_path / "x"), "-m", model_file, "--noise-level", "5"]
     assert main(argv) == 2
     assert "--noise-level: model" in capsys.readouterr().err
+
+
+def test_outputs_keep_the_inputs_metadata_unless_stripped(model_file, tmp_path):
+    import io
+    import sys
+    from pathlib import Path
+
+    from PIL import Image
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from metadata_helpers import assert_metadata_kept, tagged_photo
+
+    d = tmp_path / "in"
+    d.mkdir()
+    stored = np.random.default_rng(2).integers(0, 256, (6, 4, 3), dtype=np.uint8)
+    (d / "p3.jpg").write_bytes(tagged_photo("JPEG", stored, orientation=6))  # displayed 6 wide, 4 high
+    (d / "p3.png").write_bytes(tagged_photo("PNG", stored, orientation=1, dpi=300))
+    assert main(["upscale", str(d), "-o", str(tmp_path / "out"), "--model", model_file, "--no-progress"]) == 0
+    assert_metadata_kept((tmp_path / "out" / "p3_out.jpg").read_bytes(), "JPEG", (12, 8), scale=2)
+    assert_metadata_kept((tmp_path / "out" / "p3_out.png").read_bytes(), "PNG", (8, 12), scale=2, dpi=300)
+    assert main(["upscale", str(d / "p3.png"), "-o", str(tmp_path / "bare"), "--model", model_file, "--no-progress",
+                 "--strip-metadata", "--scale", "3"]) == 0
+    with Image.open(io.BytesIO((tmp_path / "bare" / "p3_out.png").read_bytes())) as bare:
+        assert bare.size == (12, 18) and bare.info == {} and not bare.getexif()
+
+
+def test_color_fix_takes_the_colours_of_the_input(tmp_path):
+    offset = np.array([0.1, -0.08, 0.05], np.float32)  # a model that shifts colours
+    model = SRVGGNetCompact(num_feat=4, num_conv=1, upscale=2)
+    model(np.zeros((1, 4, 4, 3), np.float32))
+    model.set_weights([np.zeros_like(w) for w in model.get_weights()][:-1] + [np.tile(offset, 4)])
+    model.save(tmp_path / "shift.keras")
+    image = np.random.default_rng(5).integers(60, 200, (6, 5, 3), dtype=np.uint8)
+    write_image(tmp_path / "in.png", image)
+    means = {}
+    for fix in ("none", "adain", "wavelet"):
+        assert main(["upscale", str(tmp_path / "in.png"), "-o", str(tmp_path / fix), "-m", str(tmp_path / "shift.keras"),
+                     "--color-fix", fix, "--no-progress"]) == 0
+        means[fix] = read_image(tmp_path / fix / "in_out.png").mean(axis=(0, 1)) - image.mean(axis=(0, 1))
+    np.testing.assert_allclose(means["none"], offset * 255, atol=0.6)
+    for fix in ("adain", "wavelet"):  # the shift (13-26 levels) is gone; bicubic's own mean is within a level
+        np.testing.assert_allclose(means[fix], 0, atol=1.5, err_msg=fix)

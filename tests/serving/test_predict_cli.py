@@ -61,3 +61,21 @@ def test_a_model_config_that_serves_nothing_is_warned_about(exported, tmp_path, 
     manager.stop()
     warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warned) == 2 and "'gone'" in warned[0] and "'empty'" in warned[1]
+
+
+def test_predict_puts_the_inputs_metadata_back_and_sends_the_pixels_upright(rest_url, tmp_path):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from metadata_helpers import assert_metadata_kept, tagged_photo
+
+    from sr_tf.cli import main
+
+    stored = np.random.default_rng(4).integers(0, 256, (6, 4, 3), dtype=np.uint8)
+    (tmp_path / "in.jpg").write_bytes(tagged_photo("JPEG", stored, orientation=6))  # displayed 6 wide, 4 high
+    for name in ("out.png", "out.jpg", "out.webp"):
+        assert main(["predict", "--server", rest_url, "--model", "tiny", str(tmp_path / "in.jpg"),
+                     str(tmp_path / name)]) == 0
+        assert_metadata_kept((tmp_path / name).read_bytes(), "JPEG", (12, 8), scale=2)
+    assert main(["predict", "--server", rest_url, "--model", "tiny", str(tmp_path / "in.jpg"),
+                 str(tmp_path / "bare.png"), "--strip-metadata"]) == 0
+    with Image.open(tmp_path / "bare.png") as bare:
+        assert bare.size == (12, 8) and bare.info == {} and not bare.getexif()
