@@ -60,8 +60,9 @@ def main(argv: list[str] | None = None) -> int:
     import tensorflow as tf
     from PIL import Image
 
-    from sr_tf.export import ExportConfig, export_savedmodel, load_generator
+    from sr_tf.export import ExportConfig, export_savedmodel
     from sr_tf.models import SRVGGNetCompact
+    from sr_tf.runtime import load_generator
     from sr_tf.serving.clients import GrpcClient, RestClient
     from sr_tf.serving.codec import gc_paused
 
@@ -87,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 if requests.get(f"{url}/v1/models/bench", timeout=2).status_code == 200:
                     break
-            except requests.ConnectionError:
+            except requests.RequestException:  # not listening yet, or busy loading
                 pass
             if server.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError("the server did not start")

@@ -336,22 +336,28 @@ class BatchScheduler:
                 batch = self._take_batch()
             if batch is None:
                 return
+            answers = []
             try:
-                self._run(batch)
+                answers = self._run(batch)
             finally:
+                # the batch stops counting as pending before its clients hear back: a client that
+                # sends its next request at once finds the room its last one left (else a queue
+                # exactly as long as the clients refuses some of them)
                 with self._cond:
                     self._pending -= len(batch)
                     self._running.difference_update(batch)
                     self._large_running -= batch[0].large
                     self._cond.notify_all()
+                for task, result, error in answers:
+                    _settle(task.future, result=result, error=error)
 
-    def _run(self, batch: list[_Task]) -> None:
+    def _run(self, batch: list[_Task]) -> list[tuple[_Task, dict | None, BaseException | None]]:
+        """Runs one batch; returns each task's (task, outputs, None) or (task, None, error)."""
         if self._on_batch is not None:
             self._on_batch(sum(t.size for t in batch))
         try:
             if len(batch) == 1:
-                _settle(batch[0].future, result=batch[0].run(batch[0].inputs))
-                return
+                return [(batch[0], batch[0].run(batch[0].inputs), None)]
             names = batch[0].inputs.keys()
             joined = {k: np.concatenate([t.inputs[k] for t in batch]) for k in names}
             outputs = batch[0].run(joined)
@@ -359,13 +365,13 @@ class BatchScheduler:
             for k, v in outputs.items():
                 if v.ndim == 0 or v.shape[0] != total:
                     raise ServingError(Code.INTERNAL, f"Output {k!r} is not batched along axis 0; cannot split a batch")
-            start = 0
+            answers, start = [], 0
             for t in batch:
-                _settle(t.future, result={k: v[start:start + t.size] for k, v in outputs.items()})
+                answers.append((t, {k: v[start:start + t.size] for k, v in outputs.items()}, None))
                 start += t.size
+            return answers
         except BaseException as err:  # every waiting request gets the error
-            for t in batch:
-                _settle(t.future, error=err)
+            return [(t, None, err) for t in batch]
 
 
 def _settle(future: concurrent.futures.Future, result=None, error: BaseException | None = None) -> bool:

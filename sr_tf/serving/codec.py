@@ -16,7 +16,6 @@ import contextlib
 import dataclasses
 import gc
 import json
-import re
 from typing import Any
 
 import numpy as np
@@ -632,7 +631,7 @@ def _nest(flat: list[str], shape: tuple[int, ...]) -> str:
 _WRITABLE = set("biuf") | {"O", "S", "U"}
 
 
-def _jsonable(arr: Any, alias: str, raw: list[bytes]) -> Any:
+def _jsonable(arr: Any, alias: str) -> Any:
     arr = np.asarray(arr)
     if arr.dtype == object or arr.dtype.kind in "SU":
         as_b64 = alias.endswith("_bytes")
@@ -647,8 +646,7 @@ def _jsonable(arr: Any, alias: str, raw: list[bytes]) -> Any:
             return conv(arr.item())
         return np.vectorize(conv, otypes=[object])(arr).tolist() if arr.size else np.empty(arr.shape).tolist()
     if arr.dtype in (np.float32, np.float64):
-        raw.append(_float_text(arr))
-        return f"\x00SRTF{len(raw) - 1}\x00"
+        return orjson.Fragment(_float_text(arr))  # written as is, never parsed or copied again
     if arr.dtype.kind not in "biu" or arr.dtype == np.uint16:
         raise invalid(f"Failed to write JSON value for tensor type: {_tf_name(arr.dtype)}")
     return arr[()] if arr.ndim == 0 else arr
@@ -659,15 +657,11 @@ def _tf_name(dtype: np.dtype) -> str:
         dtype.name, TensorInfo(dtype, None).tf_name)
 
 
-_PLACEHOLDER = re.compile(rb'"\\u0000SRTF(\d+)\\u0000"')
-
-
 def format_predict_response(outputs: dict[str, np.ndarray], fmt: str) -> bytes:
     """JSON body for `:predict`: `{"predictions": ...}` (row) or `{"outputs": ...}` (columnar),
     as json_tensor.cc's MakeJsonFromTensors writes it (same errors)."""
     if not outputs:
         raise invalid("Cannot convert empty tensor map to JSON")
-    raw: list[bytes] = []
     outputs = {k: np.asarray(v) for k, v in sorted(outputs.items())}
     if fmt == "row":
         batch = -1
@@ -679,21 +673,18 @@ def format_predict_response(outputs: dict[str, np.ndarray], fmt: str) -> bytes:
             batch = arr.shape[0]
         if len(outputs) == 1:
             (name, arr), = outputs.items()
-            obj: Any = {"predictions": _jsonable(arr, name, raw)}
+            obj: Any = {"predictions": _jsonable(arr, name)}
         else:
-            obj = {"predictions": [{k: _jsonable(a[i], k, raw) for k, a in outputs.items()} for i in range(batch)]}
+            obj = {"predictions": [{k: _jsonable(a[i], k) for k, a in outputs.items()} for i in range(batch)]}
     elif fmt == "columnar":
         if len(outputs) == 1:
             (name, arr), = outputs.items()
-            obj = {"outputs": _jsonable(arr, name, raw)}
+            obj = {"outputs": _jsonable(arr, name)}
         else:
-            obj = {"outputs": {k: _jsonable(a, k, raw) for k, a in outputs.items()}}
+            obj = {"outputs": {k: _jsonable(a, k) for k, a in outputs.items()}}
     else:
         raise invalid("Invalid request format")
-    text = orjson.dumps(obj, option=orjson.OPT_SERIALIZE_NUMPY)
-    if raw:
-        text = _PLACEHOLDER.sub(lambda m: raw[int(m.group(1))], text)
-    return text
+    return orjson.dumps(obj, option=orjson.OPT_SERIALIZE_NUMPY)
 
 
 def error_body(message: str) -> bytes:

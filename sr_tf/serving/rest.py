@@ -174,9 +174,12 @@ def create_app(core: PredictionCore, vertex: VertexConfig | None = None,
     async def predict(name: str, version: int | None, label: str | None, request: Request,
                       api: str, vertex_mode: bool = False) -> Response:
         start, status = time.perf_counter(), "OK"
-        try:
-            body = await _read_body(request, core.limits.max_request_bytes)
-            parsed = await in_thread(codec.loads, body, core.limits.max_json_values)
+
+        def decode_and_submit(body: bytes):
+            """Off the event loop, in one hop (each hop to a thread and back costs two thread
+            wake-ups): the body parsed, checked and queued -> (future, format, None); a Vertex AI
+            request with images of several sizes -> (None, None, what `vertex_mixed` needs)."""
+            parsed = codec.loads(body, core.limits.max_json_values)
             sig_name = _signature_name(parsed)  # also: the body must be an object
             if vertex_mode:
                 sig_name, parsed = _vertex_request(parsed, sig_name)
@@ -185,10 +188,17 @@ def create_app(core: PredictionCore, vertex: VertexConfig | None = None,
             if vertex_mode and len(signature.inputs) == 1 and _mixed_shapes(parsed["instances"]):
                 # Vertex AI batch prediction sends several jsonl lines in one request; images of
                 # different sizes cannot form one tensor, so each size runs as its own request.
-                return _json(await vertex_mixed(servable, signature, parsed["instances"], bools, request))
-            inputs, fmt = await in_thread(codec.parse_predict_request, parsed, signature.inputs, bools)
-            inputs = await in_thread(core.check_inputs, signature, inputs)
-            outputs = await wait_for_outputs(core.submit(servable, signature, inputs), request)
+                return None, None, (servable, signature, parsed["instances"], bools)
+            inputs, fmt = codec.parse_predict_request(parsed, signature.inputs, bools)
+            inputs = core.check_inputs(signature, inputs)
+            return core.submit(servable, signature, inputs), fmt, None
+
+        try:
+            body = await _read_body(request, core.limits.max_request_bytes)
+            future, fmt, mixed = await in_thread(decode_and_submit, body)
+            if mixed is not None:
+                return _json(await vertex_mixed(*mixed, request))
+            outputs = await wait_for_outputs(future, request)
             return _json(await in_thread(codec.format_predict_response, outputs, fmt))
         except ServingError as err:
             status = err.code.name

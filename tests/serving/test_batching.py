@@ -70,6 +70,30 @@ def test_full_queue_answers_resource_exhausted_and_closed_answers_unavailable():
     assert err.value.code is Code.UNAVAILABLE and err.value.code.http_status == 503
 
 
+def test_an_answered_request_no_longer_counts_against_the_queue():
+    # a client sending its next request the moment it hears back (here: from the answer's callback,
+    # the earliest moment there is) must find room, or a queue as long as the clients refuses some
+    gate, calls = threading.Event(), []
+    sched = BatchScheduler(BatchingConfig(max_enqueued=1, num_batch_threads=1))
+    x = {"x": np.zeros((1, 2), np.float32)}
+    first = sched.submit(("k",), _blocking_run(gate, calls), x)
+    following = []
+
+    def send_next(_):
+        try:
+            following.append(sched.submit(("k",), _blocking_run(gate, calls), x))
+        except ServingError as err:
+            following.append(err)
+
+    first.add_done_callback(send_next)  # before the answer: the gate holds the model call
+    gate.set()
+    first.result(10)
+    assert not isinstance(following[0], ServingError), following[0]
+    following[0].result(10)
+    assert sched.pending == 0
+    sched.close()
+
+
 def test_a_failing_batch_fails_each_request():
     def boom(inputs):
         raise ServingError(Code.INTERNAL, "model exploded")
