@@ -25,7 +25,8 @@ keep the contract above and run at the export's default strength; two more signa
 * `encoded_image_blended`: inputs `image_bytes` (as above) and `strength`; output `upscaled_bytes`.
 
 `strength` is clipped to the blend's range (0..1 for two models; a family's levels, e.g. waifu2x's
-and Real-CUGAN's -1..3) and has the default strength as its SignatureDef default. Being a scalar, it
+and Real-CUGAN's -1..3) and has the default strength as its SignatureDef default; the range is the
+SavedModel's `strength_range` variable (float32 `[2]`). Being a scalar, it
 is sent in the columnar REST format: `{"signature_name": "blended", "inputs": {"images": ...,
 "strength": 0.3}}`.
 
@@ -118,6 +119,9 @@ class SRServingModule(tf.Module):
                 raise ValueError("A blend of models with a noise input (SRMD) is not supported; "
                                  "export one model with its noise_level instead")
             self.blend_models = list(self.blend.models)  # tracked: every weight set is saved
+            # read by `sr-tf serve`'s web page for its slider (a SignatureDef records defaults, not ranges)
+            self.strength_range = tf.Variable(self.blend.range, trainable=False, dtype=tf.float32,
+                                              name="strength_range")
             model = self.blend.models[0]
         self.model = model
         self.scale = int(scale)

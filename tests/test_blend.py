@@ -30,24 +30,28 @@ def _model(seed):
 
 @pytest.fixture(scope="module")
 def exports(tmp_path_factory):
-    """A.keras, B.keras; `export --blend A B`, `export --model A`, `export --model B`, `interpolate` at 0.5."""
+    """`sr-tf export --blend A B` (loaded back), and the serving graphs of A, B and `sr-tf interpolate`'s
+    0.5 blend as plain exports build them (the same module, not saved: saving adds nothing to compare)."""
+    from sr_tf.export import ExportConfig, SRServingModule
+
     d = tmp_path_factory.mktemp("blend")
     a, b = _model(1), _model(2)
     a.save(d / "a.keras")
     b.save(d / "b.keras")
-    common = ["--tile", "0", "--no-warmup"]
     assert main(["export", "--blend", str(d / "a.keras"), str(d / "b.keras"), "--out", str(d / "ab" / "1"),
-                 *common]) == 0
-    for name in ("a", "b"):
-        assert main(["export", "--model", str(d / f"{name}.keras"), "--out", str(d / name / "1"), *common]) == 0
+                 "--tile", "0", "--no-warmup"]) == 0
     assert main(["interpolate", "--psnr", str(d / "b.keras"), "--gan", str(d / "a.keras"), "--alpha", "0.5",
                  "--out", str(d / "mid.keras")]) == 0
-    assert main(["export", "--model", str(d / "mid.keras"), "--out", str(d / "mid" / "1"), *common]) == 0
-    return {name: tf.saved_model.load(str(d / name / "1")) for name in ("ab", "a", "b", "mid")}
+    loaded = tf.saved_model.load(str(d / "ab" / "1"))
+    out = {"ab": loaded.signatures}
+    for name, model in (("a", a), ("b", b), ("mid", keras.saving.load_model(d / "mid.keras"))):
+        out[name] = SRServingModule(model, 2, ExportConfig(tile_size=0)).signatures()
+    out["_loaded"] = loaded  # keeps the signatures' variables alive
+    return out
 
 
-def _pixels(saved, signature="serving_default", **extra):
-    return saved.signatures[signature](images=tf.constant(X), **extra)["upscaled"].numpy()
+def _pixels(signatures, signature="serving_default", **extra):
+    return signatures[signature](images=tf.constant(X), **extra)["upscaled"].numpy()
 
 
 def test_strength_at_the_ends_is_each_model_and_half_is_interpolate(exports):
@@ -58,11 +62,11 @@ def test_strength_at_the_ends_is_each_model_and_half_is_interpolate(exports):
     assert not np.array_equal(_pixels(exports["a"]), _pixels(exports["b"]))  # the test can tell them apart
     # serving_default keeps its one-input contract and runs at the default strength (0.5)
     np.testing.assert_array_equal(_pixels(exports["ab"]), _pixels(exports["mid"]))
-    signature = exports["ab"].signatures["blended"]
+    signature = exports["ab"]["blended"]
     assert set(signature.structured_input_signature[1]) == {"images", "strength"}
-    assert set(exports["ab"].signatures["serving_default"].structured_input_signature[1]) == {"images"}
+    assert set(exports["ab"]["serving_default"].structured_input_signature[1]) == {"images"}
     png = tf.io.encode_png(tf.cast(X[0], tf.uint8))
-    out = exports["ab"].signatures["encoded_image_blended"](image_bytes=tf.stack([png]), strength=tf.constant(1.0))
+    out = exports["ab"]["encoded_image_blended"](image_bytes=tf.stack([png]), strength=tf.constant(1.0))
     np.testing.assert_array_equal(tf.io.decode_png(out["upscaled_bytes"][0]).numpy(), _pixels(exports["a"])[0])
 
 
