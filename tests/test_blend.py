@@ -106,3 +106,29 @@ def test_denoise_families_and_flag_errors(tmp_path, capsys):
     code = main(["export", "--blend", str(tmp_path / "a.keras"), str(tmp_path / "a.keras"), "--denoise", "2",
                  "--out", str(tmp_path / "m" / "1"), "--no-warmup"])
     assert code == 2 and "--denoise must be in [0, 1]" in capsys.readouterr().err
+
+
+def test_upscale_denoise_runs_the_family_blend(tmp_path, monkeypatch):
+    """`sr-tf upscale --denoise X` on a (stand-in) family at levels -1 and 3: X = 1 is halfway, the image
+    `sr-tf interpolate --alpha 0.5` gives."""
+    from PIL import Image
+
+    import sr_tf.runtime.blends as blends
+
+    a, b = _model(1), _model(2)
+    asked = []
+
+    def family(spec, default=None):
+        asked.append((spec, default))
+        return WeightBlend([b, a], levels=[-1.0, 3.0], default=default)
+
+    monkeypatch.setattr(blends, "load_denoise_family", family)
+    Image.fromarray(X[0].astype(np.uint8)).save(tmp_path / "in.png")
+    assert main(["upscale", str(tmp_path / "in.png"), "-o", str(tmp_path), "-m", "stand-in-family",
+                 "--denoise", "1", "--tile", "0", "--no-progress"]) == 0
+    assert asked == [("stand-in-family", 1.0)]
+    from sr_tf.imageio import read_image
+    from sr_tf.inference import Upscaler, upscale_image
+
+    mid = upscale_image(Upscaler(interpolate_models(b, a, 0.5)), read_image(tmp_path / "in.png"), tile=0)
+    np.testing.assert_array_equal(read_image(tmp_path / "in_out.png"), mid)
