@@ -178,6 +178,8 @@ def test_page_slider_sets_a_blend_exports_strength(tmp_path):
             browser.wait_for("return !document.getElementById('strength-box').hidden;", timeout=60)
             slider = browser.script("const s = document.getElementById('strength'); return [s.min, s.max, s.value];")
             assert slider == ["0", "1", "0.25"]  # the range from ui/models, the SignatureDef's default
+            assert browser.script("return document.getElementById('signature-name').textContent;") == \
+                "encoded_image_blended"
             browser.script("const s = document.getElementById('strength'); s.value = 1;"
                            "s.dispatchEvent(new Event('change'));")
             browser.upload("#file", photo)

@@ -111,13 +111,14 @@ function noiseDefaultOf(signature) {
 function setUpStrength(signature, range) {
   const blended = Boolean(signature && "strength" in (signature.inputs || {}));
   $("strength-box").hidden = !blended;
+  $("signature-name").textContent = blended ? BLEND_SIGNATURE : ENCODED_SIGNATURE;
   if (!blended) return;
   const [low, high] = range || [0, 1];
   const values = ((signature.defaults || {}).strength || {}).float_val || [];
   const slider = $("strength");
   slider.min = String(low);
   slider.max = String(high);
-  slider.step = String((high - low) / 20);
+  slider.step = "any"; // a fixed step would snap the SignatureDef's default (e.g. 1.5 on -1..3 by 0.2) away
   slider.value = String(values.length ? Number(values[0]) : (low + high) / 2);
   showStrength();
 }
