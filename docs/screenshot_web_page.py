@@ -1,6 +1,7 @@
 """Makes docs/web_page.png: `sr-tf serve`'s page after upscaling a photo crop with a catalogue model.
 
     python3 docs/screenshot_web_page.py            # needs Debian's chromium and chromium-driver
+    python3 docs/screenshot_web_page.py --model realcugan-x4-no-denoise --denoise 1.5   # with the denoise slider
 
 Exports the model to a temporary folder, serves it on a free port, drives the page in headless
 Chromium (tests/serving/webdriver.py) as a user would (choose the file, wait for the result) and
@@ -28,18 +29,23 @@ def main() -> None:
                         help="shrink the photo by this factor first (bicubic), so the input is low-resolution")
     parser.add_argument("--crop", type=int, nargs=4, default=(370, 145, 530, 265), metavar=("L", "T", "R", "B"),
                         help="crop box in pixels of the shrunk photo (default: %(default)s)")
+    parser.add_argument("--denoise", type=float, default=None,
+                        help="export the model's denoise family (sr-tf export --denoise) with this default strength")
     parser.add_argument("--out", default=str(REPO / "docs" / "web_page.png"))
     args = parser.parse_args()
 
     from webdriver import Browser
 
-    from sr_tf.export import ExportConfig, export_savedmodel, load_generator
+    from sr_tf.export import ExportConfig, export_savedmodel
+    from sr_tf.runtime import load_generator
+    from sr_tf.runtime.blends import load_denoise_family
     from sr_tf.serving.models import ModelConfig
     from sr_tf.serving.server import ModelServer, ServerConfig
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        export_savedmodel(load_generator(args.model), tmp / args.model / "1", ExportConfig())
+        model = load_generator(args.model) if args.denoise is None else load_denoise_family(args.model, args.denoise)
+        export_savedmodel(model, tmp / args.model / "1", ExportConfig())
         crop = tmp / f"{Path(args.photo).stem}_crop.png"
         photo = Image.open(args.photo).convert("RGB")
         photo = photo.resize((photo.width // args.downscale, photo.height // args.downscale), Image.Resampling.BICUBIC)

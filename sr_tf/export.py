@@ -19,6 +19,20 @@ Serving's and ours) and Python callers may leave it out. TF Serving's REST parse
 of a signature, so REST clients send it: `{"inputs": {"images": ..., "noise_level": [5.0]}}`. Every
 other model's signatures are exactly as above.
 
+A blend export (`sr_tf.models.interpolate.WeightBlend`: `sr-tf export --blend A B`, or a denoise
+family with `--denoise`) holds every weight set and blends them in the graph at each request's
+strength (Real-ESRGAN's `-dn`: `w = s * A + (1 - s) * B`). Its `serving_default` and `encoded_image`
+keep the contract above and run at the export's default strength; two more signatures take the knob:
+
+* `blended`: inputs `images` (as above) and `strength` float32 scalar `[]`; output `upscaled`.
+* `encoded_image_blended`: inputs `image_bytes` (as above) and `strength`; output `upscaled_bytes`.
+
+`strength` is clipped to the blend's range (0..1 for two models; a family's levels, e.g. waifu2x's
+and Real-CUGAN's -1..3) and has the default strength as its SignatureDef default; the range is the
+SavedModel's `strength_range` variable (float32 `[2]`). Being a scalar, it
+is sent in the columnar REST format: `{"signature_name": "blended", "inputs": {"images": ...,
+"strength": 0.3}}`.
+
 All scaling, clipping, rounding and casting happen inside the graph, and the model runs on tiles
 of `tile_size` pixels (plus `tile_pad` pixels of context on each side) blended across the cuts,
 so large images do not need the whole feature map in memory. Tiling and grey/alpha handling are
@@ -53,14 +67,18 @@ from sr_tf.backends import PRECISIONS, cast_model
 from sr_tf.colorfix import COLOR_FIXES, color_fix
 from sr_tf.config import ConfigBase
 from sr_tf.defaults import TILE_PAD
+from sr_tf.models.interpolate import WeightBlend
 from sr_tf.signatures import (  # noqa: F401  (re-exported: the names are part of this module's API)
+    BLEND_SIGNATURE,
     BYTES_INPUT,
     BYTES_OUTPUT,
     DEFAULT_SIGNATURE,
+    ENCODED_BLEND_SIGNATURE,
     ENCODED_SIGNATURE,
     NOISE_INPUT,
     PIXELS_INPUT,
     PIXELS_OUTPUT,
+    STRENGTH_INPUT,
 )
 from sr_tf.tiling import from_unit, to_unit, upscale_channels, upscale_tiled
 
@@ -189,11 +207,23 @@ class SRServingModule(tf.Module):
 
     def __init__(self, model, scale: int, config: ExportConfig | None = None):
         super().__init__(name="sr_serving")
+        self.blend = model if isinstance(model, WeightBlend) else None
+        if self.blend is not None:
+            if getattr(self.blend.models[0], "accepts_noise_level", False):
+                raise ValueError("A blend of models with a noise input (SRMD) is not supported; "
+                                 "export one model with its noise_level instead")
+            self.blend_models = list(self.blend.models)  # tracked: every weight set is saved
+            # read by `sr-tf serve`'s web page for its slider (a SignatureDef records defaults, not ranges)
+            self.strength_range = tf.Variable(self.blend.range, trainable=False, dtype=tf.float32,
+                                              name="strength_range")
+            model = self.blend.models[0]
         self.model = model
         self.scale = int(scale)
         self.config = config or ExportConfig()
         pixels_spec = tf.TensorSpec([None, None, None, 3], tf.float32, name=PIXELS_INPUT)
         bytes_spec = tf.TensorSpec([None], tf.string, name=BYTES_INPUT)
+        if self.blend is not None:
+            self._add_blend_signatures(pixels_spec, bytes_spec)
         if not getattr(model, "accepts_noise_level", False):
             self.pixels = tf.function(self._serve_pixels, input_signature=[pixels_spec])
             self.encoded = tf.function(self._serve_encoded, input_signature=[bytes_spec])
@@ -213,37 +243,58 @@ class SRServingModule(tf.Module):
         self.encoded = tf.function(serve_encoded, input_signature=[bytes_spec, noise_spec])
         self._signature_functions = (self.pixels, self.encoded)
 
+    def _add_blend_signatures(self, pixels_spec, bytes_spec) -> None:
+        default = tf.constant(self.blend.default, tf.float32)
+        strength_spec = tf.TensorSpec([], tf.float32, name=STRENGTH_INPUT)
+
+        def serve_pixels(images, strength=default):
+            return self._serve_pixels(images, strength=strength)
+
+        def serve_encoded(image_bytes, strength=default):
+            return self._serve_encoded(image_bytes, strength=strength)
+
+        self.blended = tf.function(serve_pixels, input_signature=[pixels_spec, strength_spec])
+        self.encoded_blended = tf.function(serve_encoded, input_signature=[bytes_spec, strength_spec])
+
     # --- the one serve() graph -------------------------------------------------------------
-    def upscale(self, pixels: tf.Tensor, peak=255.0, noise_level=None) -> tf.Tensor:
+    def upscale(self, pixels: tf.Tensor, peak=255.0, noise_level=None, strength=None) -> tf.Tensor:
         """`[N, H, W, 3] float32 in [0, peak]` -> `[N, sH, sW, 3] float32`, whole numbers in [0, peak]
         (peak 255 for 8-bit images, 65535 for 16-bit ones: the model works on [0, 1] either way).
-        `noise_level`: `[N]` or `[1]`, for models with a noise input (None: the model's default)."""
-        return from_unit(self._tiled(to_unit(pixels, peak), noise_level), peak)
+        `noise_level`: `[N]` or `[1]`, for models with a noise input (None: the model's default).
+        `strength`: scalar, for a blend export (None: the blend's default)."""
+        return from_unit(self._tiled(to_unit(pixels, peak), noise_level, strength), peak)
 
-    def _run_model(self, x: tf.Tensor, noise_level=None) -> tf.Tensor:
+    def _run_model(self, x: tf.Tensor, noise_level=None, weights=None) -> tf.Tensor:
+        if weights is not None:  # a blend: the first model's graph with the blended values
+            y, _ = self.model.stateless_call(*weights, x)
+            return tf.cast(y, tf.float32)
         extra = {} if noise_level is None else {"noise_level": noise_level}
         return tf.cast(self.model(x, training=False, **extra), tf.float32)
 
-    def _tiled(self, x: tf.Tensor, noise_level=None) -> tf.Tensor:
+    def _tiled(self, x: tf.Tensor, noise_level=None, strength=None) -> tf.Tensor:
         """`sr_tf.tiling.upscale_tiled`, then `sr_tf.colorfix.color_fix`: what `sr-tf upscale` runs too."""
-        out = upscale_tiled(x, lambda t: self._run_model(t, noise_level), self.scale, self.config.tile_size,
-                            self.config.tile_pad)
+        weights = None
+        if self.blend is not None:  # blended once per call, used by every tile
+            weights = self.blend.values(self.blend.default if strength is None else strength)
+        out = upscale_tiled(x, lambda t: self._run_model(t, noise_level, weights), self.scale,
+                            self.config.tile_size, self.config.tile_pad)
         return color_fix(out, x, self.config.color_fix)
 
     # --- signatures ------------------------------------------------------------------------
-    def _serve_pixels(self, images, noise_level=None):
-        return {PIXELS_OUTPUT: self.upscale(images, noise_level=noise_level)}
+    def _serve_pixels(self, images, noise_level=None, strength=None):
+        return {PIXELS_OUTPUT: self.upscale(images, noise_level=noise_level, strength=strength)}
 
-    def _serve_encoded(self, image_bytes, noise_level=None):
+    def _serve_encoded(self, image_bytes, noise_level=None, strength=None):
         if noise_level is None:
-            encoded = tf.map_fn(self._upscale_one_encoded, image_bytes, fn_output_signature=tf.string)
+            encoded = tf.map_fn(lambda data: self._upscale_one_encoded(data, strength=strength), image_bytes,
+                                fn_output_signature=tf.string)
         else:  # one level per image (a single one is every image's)
             levels = self.model.noise_per_image(noise_level, tf.shape(image_bytes)[0])
             encoded = tf.map_fn(lambda args: self._upscale_one_encoded(args[0], args[1][None]),
                                 (image_bytes, levels), fn_output_signature=tf.string)
         return {BYTES_OUTPUT: encoded}
 
-    def _upscale_one_encoded(self, data: tf.Tensor, noise_level=None) -> tf.Tensor:
+    def _upscale_one_encoded(self, data: tf.Tensor, noise_level=None, strength=None) -> tf.Tensor:
         """One encoded image -> PNG bytes with the same channels and bit depth."""
         # The first 25 bytes, zero-padded: a shorter input must reach decode_image's own error
         # ("Unknown image file format"), not fail reading byte 24.
@@ -261,7 +312,7 @@ class SRServingModule(tf.Module):
         image = tf.cond(is_16bit, decode16, decode8)  # [H, W, C] float32 in [0, peak]
         peak = tf.where(is_16bit, 65535.0, 255.0)
         # Grey and alpha are handled by sr_tf.tiling.upscale_channels, as in `sr-tf upscale`.
-        tiled = lambda x: self._tiled(x, noise_level)  # noqa: E731
+        tiled = lambda x: self._tiled(x, noise_level, strength)  # noqa: E731
         result = from_unit(upscale_channels(to_unit(image, peak), tiled, self.scale), peak)
 
         def encode16():
@@ -274,7 +325,10 @@ class SRServingModule(tf.Module):
 
     def signatures(self) -> dict:
         pixels, encoded = self._signature_functions
-        return {DEFAULT_SIGNATURE: pixels, ENCODED_SIGNATURE: encoded}
+        out = {DEFAULT_SIGNATURE: pixels, ENCODED_SIGNATURE: encoded}
+        if self.blend is not None:
+            out.update({BLEND_SIGNATURE: self.blended, ENCODED_BLEND_SIGNATURE: self.encoded_blended})
+        return out
 
 
 def _png_bytes(size: int) -> bytes:
@@ -339,7 +393,8 @@ def export_savedmodel(model, out: str | os.PathLike, config: ExportConfig | None
     server polling `BASE/NAME` never sees a half-written version.
 
     Args:
-      model: Keras generator, `[N, H, W, 3] float32 in [0, 1]` -> `[N, sH, sW, 3]`.
+      model: Keras generator, `[N, H, W, 3] float32 in [0, 1]` -> `[N, sH, sW, 3]`, or a
+        `WeightBlend` of several (adds the `blended` signatures, see the module's docstring).
       out: version directory; its last component must be a positive integer.
       config: tiling and warmup options.
       scale: upscaling factor; read from the model (`sr_tf.models.model_scale`) when None.
@@ -352,9 +407,14 @@ def export_savedmodel(model, out: str | os.PathLike, config: ExportConfig | None
     out = Path(out)
     if out.exists() and not overwrite:
         raise FileExistsError(f"Version directory already exists (overwrite=True replaces it): {out}")
-    scale = model_scale(model) if scale is None else int(scale)
+    if isinstance(model, WeightBlend):
+        scale = model_scale(model.models[0]) if scale is None else int(scale)
+        model = WeightBlend([cast_model(m, config.precision) for m in model.models], model.levels, model.default)
+    else:
+        scale = model_scale(model) if scale is None else int(scale)
+        model = cast_model(model, config.precision)
     base.mkdir(parents=True, exist_ok=True)
-    module = SRServingModule(cast_model(model, config.precision), scale, config)
+    module = SRServingModule(model, scale, config)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=base))
     try:
         tf.saved_model.save(module, str(tmp), signatures=module.signatures())

@@ -13,3 +13,6 @@ PIXELS_OUTPUT = "upscaled"
 BYTES_INPUT = "image_bytes"
 BYTES_OUTPUT = "upscaled_bytes"
 NOISE_INPUT = "noise_level"  # float32 [N] or [1], only for models with a noise input (SRMD); optional (default)
+BLEND_SIGNATURE = "blended"  # images + strength -> upscaled, only for a blend export (`sr-tf export --blend`)
+ENCODED_BLEND_SIGNATURE = "encoded_image_blended"  # image_bytes + strength -> upscaled_bytes, likewise
+STRENGTH_INPUT = "strength"  # float32 scalar []: where on the blend's axis (0..1, or a family's levels); optional

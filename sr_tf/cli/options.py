@@ -74,6 +74,13 @@ def add_noise_level(p: argparse.ArgumentParser, what: str = "the input's noise l
                         "(default: the model's, 3 for the catalogue's srmd-x*)")
 
 
+def add_denoise(p: argparse.ArgumentParser, what: str) -> None:
+    """`--denoise` (upscale, export): where on a blend's axis, Real-ESRGAN's `-dn`. Library errors about
+    the blend's `strength` (and its `default`) name this flag."""
+    p.add_argument("--denoise", type=float, default=None, metavar="X", help=what)
+    p.config_flags = {**getattr(p, "config_flags", {}), "strength": "--denoise", "default": "--denoise"}
+
+
 def quality(text: str) -> int:
     """An argparse `type` for a JPEG/WebP quality, an integer in 1..100."""
     value = integer(1)(text)

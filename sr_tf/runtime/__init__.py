@@ -4,6 +4,7 @@
   catalogue names, `.keras` files, PyTorch checkpoints; local or `gs://`).
 * `sr_tf.runtime.savedmodels`: list, load and export-to-cache SavedModels (`serving_base`).
 * `sr_tf.runtime.catalogue`: catalogue models converted from ncnn files and cached.
+* `sr_tf.runtime.blends`: several specs, or a catalogue denoise family, as one `WeightBlend`.
 
 Servers, batch jobs, video, evaluation and the CLI ask this package; none of them loads a model itself.
 """

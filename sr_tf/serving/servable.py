@@ -63,6 +63,9 @@ class Servable:
             raise ValueError(f"No MetaGraph in {path} has the tags {sorted(tags)} (--saved_model_tags)")
         self.signature_defs = graphs[0].signature_def  # map<string, SignatureDef>
         self._loaded = load_savedmodel(path, tags)
+        # (low, high) of a blend export's `strength` input (`sr_tf.export`), else None
+        found = getattr(self._loaded, "strength_range", None)
+        self.strength_range = tuple(float(v) for v in found.numpy()) if found is not None else None
         self.signatures: dict[str, Signature] = {}
         for key, fn in self._loaded.signatures.items():
             sd = self.signature_defs[key]

@@ -4,7 +4,9 @@ The page (`static/index.html`, `app.js`, `style.css`: no build step, nothing fet
 hosts) uses the server's public REST API like any client: model status for the versions, metadata
 for the signatures, and `:predict` with the `encoded_image` signature (the image as `{"b64": ...}`).
 The one route of its own is `GET /ui/models`, the names of the served models, which TF Serving's
-API has no call for.
+API has no call for, and for blend exports (`encoded_image_blended`, a `strength` input) the range of
+their newest version's strength (`{"models": [...], "strength": {"NAME": [low, high]}}`), which a
+SignatureDef does not record; the page's slider spans it.
 """
 
 from __future__ import annotations
@@ -33,7 +35,19 @@ def routes(core) -> list[BaseRoute]:
                             headers={"Content-Security-Policy": CONTENT_SECURITY_POLICY})
 
     async def models(request: Request) -> Response:
-        return Response(orjson.dumps({"models": sorted(core.manager.model_names())}), media_type="application/json")
+        names = sorted(core.manager.model_names())
+        body: dict = {"models": names}
+        ranges = {}
+        for name in names:
+            try:
+                found = core.manager.resolve(name).strength_range
+            except Exception:  # noqa: BLE001 - no version loaded (yet): no slider for it
+                continue
+            if found is not None:
+                ranges[name] = list(found)
+        if ranges:
+            body["strength"] = ranges
+        return Response(orjson.dumps(body), media_type="application/json")
 
     return [
         Route("/", index, methods=["GET"]),

@@ -52,11 +52,26 @@ def check_streams(source, info: VideoInfo, target: str | os.PathLike, codec: str
                 raise VideoError(f"{codec} cannot be stored in {out.format.name}: {err}") from None
 
 
+# FFmpeg's MP4/MOV muxer (movenc) names for the containers it writes.
+_MOVENC_FORMATS = frozenset({"mp4", "mov", "ipod", "3gp", "3g2", "psp", "f4v"})
+
+
 def _open_output(target: str | os.PathLike):
     try:
-        return av.open(os.fspath(target), "w")
+        out = av.open(os.fspath(target), "w")
     except ValueError as err:  # FFmpeg knows no container for the extension
         raise VideoError(f"{target}: {err}; name the output .mp4, .mkv, .mov or .webm") from None
+    if out.format.name in _MOVENC_FORMATS:
+        # With B-frames the first decode timestamps are negative. movenc then takes the track's start as
+        # the first packet's dts plus the smallest composition offset (pts - dts) among the packets with
+        # dts <= 0, even when that offset is another packet's (this rule matches its output for all 5040
+        # decode orders of 8 frames). For an order such as [0, 1024, 512, ...] (I, P, B, which libx265
+        # picks in some runs, by thread timing) the start falls 512 ticks before the first frame, and the
+        # edit list rounds the track down in the 1/1000 s movie timescale: 333 ms for 1/3 s, 4 ticks of
+        # 1/12288 s short. With signed composition offsets (ctts version 1) the track's decode times start
+        # at the first frame, its edit list has no offset to round, and the duration is exact.
+        out.options["movflags"] = "negative_cts_offsets"
+    return out
 
 
 def join_segments(source, info: VideoInfo, segments: list[Segment], segment_paths: list[str],

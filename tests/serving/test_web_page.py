@@ -130,3 +130,67 @@ def test_page_is_off_with_ui_false_and_in_vertex_mode(x4_model):
         finally:
             server.stop()
 
+
+
+RESULT_PIXELS = ("const r = document.getElementById('result'), c = document.createElement('canvas');"
+                 "c.width = r.naturalWidth; c.height = r.naturalHeight; const g = c.getContext('2d');"
+                 "g.drawImage(r, 0, 0); return Array.from(g.getImageData(0, 0, c.width, c.height).data);")
+
+
+@needs_browser
+def test_page_slider_sets_a_blend_exports_strength(tmp_path):
+    """A blend export (`sr-tf export --blend A B`) gets a denoise slider over its strength range; the
+    page sends the slider's value to `encoded_image_blended` and upscales again when it moves."""
+    import base64
+    import io
+
+    import keras
+
+    models = []
+    for seed in (5, 6):
+        keras.utils.set_random_seed(seed)
+        model = SRVGGNetCompact(num_feat=8, num_conv=1, upscale=4)
+        model(np.zeros((1, 4, 4, 3), np.float32))
+        rng = np.random.default_rng(seed)  # weights that make the two results differ visibly
+        model.set_weights([rng.normal(0, 0.3, w.shape).astype(np.float32) for w in model.get_weights()])
+        models.append(model)
+    from sr_tf.models.interpolate import WeightBlend
+
+    base = tmp_path / "models" / "knob"
+    export_savedmodel(WeightBlend(models, default=0.25), base / "1", ExportConfig(tile_size=0, warmup=False))
+    server = ModelServer([ModelConfig("knob", str(base))], ServerConfig(rest_port=0, grpc_port=None, poll_seconds=0,
+                                                                        grace_seconds=2, ui=True)).start()
+    url = f"http://127.0.0.1:{server.rest_port}/"
+    photo = _photo(tmp_path / "photo.png")
+
+    def reference(strength):  # the REST API's columnar format with the scalar input, as any client sends it
+        body = {"signature_name": "encoded_image_blended",
+                "inputs": {"image_bytes": [{"b64": base64.b64encode(photo.read_bytes()).decode()}],
+                           "strength": strength}}
+        answer = requests.post(url + "v1/models/knob:predict", json=body, timeout=60)
+        assert answer.status_code == 200, answer.text
+        return np.asarray(Image.open(io.BytesIO(base64.b64decode(answer.json()["outputs"][0]["b64"]))).convert("RGB"))
+
+    try:
+        assert requests.get(url + "ui/models", timeout=10).json() == {"models": ["knob"], "strength": {"knob": [0.0, 1.0]}}
+        with Browser(tmp_path / "profile") as browser:
+            browser.get(url)
+            browser.wait_for("return !document.getElementById('strength-box').hidden;", timeout=60)
+            slider = browser.script("const s = document.getElementById('strength'); return [s.min, s.max, s.value];")
+            assert slider == ["0", "1", "0.25"]  # the range from ui/models, the SignatureDef's default
+            assert browser.script("return document.getElementById('signature-name').textContent;") == \
+                "encoded_image_blended"
+            browser.script("const s = document.getElementById('strength'); s.value = 1;"
+                           "s.dispatchEvent(new Event('change'));")
+            browser.upload("#file", photo)
+            browser.wait_for("return document.getElementById('status').textContent.includes('at strength 1 ');")
+            at_one = np.asarray(browser.script(RESULT_PIXELS), np.uint8).reshape(112, 160, 4)[..., :3]
+            browser.script("const s = document.getElementById('strength'); s.value = 0;"
+                           "s.dispatchEvent(new Event('change'));")  # upscales the same image again
+            browser.wait_for("return document.getElementById('status').textContent.includes('at strength 0 ');")
+            at_zero = np.asarray(browser.script(RESULT_PIXELS), np.uint8).reshape(112, 160, 4)[..., :3]
+        np.testing.assert_array_equal(at_one, reference(1.0))
+        np.testing.assert_array_equal(at_zero, reference(0.0))
+        assert not np.array_equal(at_one, at_zero)
+    finally:
+        server.stop()

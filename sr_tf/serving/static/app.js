@@ -1,13 +1,16 @@
 // The sr-tf page: sends an image to this server's public TF Serving REST API and shows the result.
 // Calls: GET ui/models (names), GET v1/models/NAME (versions), GET v1/models/NAME/metadata
-// (signatures), POST v1/models/NAME[/versions/V]:predict with the encoded_image signature (b64).
+// (signatures), POST v1/models/NAME[/versions/V]:predict with the encoded_image signature (b64), or
+// for a blend export (sr-tf export --blend / --denoise) encoded_image_blended with the slider's strength.
 // Paths are relative, so the page also works behind a proxy that serves it under a prefix.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
 const API = "v1/models/";
 const ENCODED_SIGNATURE = "encoded_image";
-const state = { inputURL: null, resultURL: null, input: null, result: null };
+const BLEND_SIGNATURE = "encoded_image_blended";
+const state = { inputURL: null, resultURL: null, input: null, result: null, file: null };
+let strengthRanges = {}; // model name -> [low, high] of its strength input (from ui/models)
 
 // ---------------------------------------------------------------- server calls, errors in plain words
 function explain(status, message) {
@@ -49,7 +52,8 @@ function clearError() {
 // ---------------------------------------------------------------- models and versions
 async function loadModels() {
   try {
-    const { models } = await call("ui/models");
+    const { models, strength } = await call("ui/models");
+    strengthRanges = strength || {};
     const select = $("model");
     select.replaceChildren(...models.map((name) => new Option(name, name)));
     select.disabled = models.length === 0;
@@ -83,6 +87,7 @@ async function loadVersions() {
     const meta = await call(API + encodeURIComponent(name) + "/metadata");
     const signatures = meta.metadata.signature_def.signature_def || {};
     noiseDefault = noiseDefaultOf(signatures[ENCODED_SIGNATURE]);
+    setUpStrength(signatures[BLEND_SIGNATURE], strengthRanges[name]);
     if (!(ENCODED_SIGNATURE in signatures)) {
       $("model-note").textContent = `this model has no ${ENCODED_SIGNATURE} signature: export it with sr-tf export`;
     }
@@ -99,6 +104,31 @@ function noiseDefaultOf(signature) {
   if (!signature || !("noise_level" in (signature.inputs || {}))) return null;
   const values = ((signature.defaults || {}).noise_level || {}).float_val || [];
   return values.length ? Number(values[0]) : 3;
+}
+
+// A blend export has encoded_image_blended with a scalar "strength" (its default in the SignatureDef,
+// its range from ui/models): the slider sets it, and moving it upscales the last image again.
+function setUpStrength(signature, range) {
+  const blended = Boolean(signature && "strength" in (signature.inputs || {}));
+  $("strength-box").hidden = !blended;
+  $("signature-name").textContent = blended ? BLEND_SIGNATURE : ENCODED_SIGNATURE;
+  if (!blended) return;
+  const [low, high] = range || [0, 1];
+  const values = ((signature.defaults || {}).strength || {}).float_val || [];
+  const slider = $("strength");
+  slider.min = String(low);
+  slider.max = String(high);
+  slider.step = "any"; // a fixed step would snap the SignatureDef's default (e.g. 1.5 on -1..3 by 0.2) away
+  slider.value = String(values.length ? Number(values[0]) : (low + high) / 2);
+  showStrength();
+}
+
+function showStrength() {
+  $("strength-value").textContent = Number($("strength").value).toFixed(2);
+}
+
+function strength() {
+  return $("strength-box").hidden ? null : Number($("strength").value);
 }
 
 function modelPath() {
@@ -147,8 +177,15 @@ async function upscale(file) {
     showError(err.message);
     return;
   }
-  const instance = noiseDefault === null ? { b64 } : { image_bytes: { b64 }, noise_level: noiseDefault };
-  const body = JSON.stringify({ signature_name: ENCODED_SIGNATURE, instances: [instance] });
+  state.file = file;
+  const knob = strength();
+  let body;
+  if (knob !== null) { // a scalar input: TF Serving's columnar format
+    body = JSON.stringify({ signature_name: BLEND_SIGNATURE, inputs: { image_bytes: [{ b64 }], strength: knob } });
+  } else {
+    const instance = noiseDefault === null ? { b64 } : { image_bytes: { b64 }, noise_level: noiseDefault };
+    body = JSON.stringify({ signature_name: ENCODED_SIGNATURE, instances: [instance] });
+  }
   const started = performance.now();
   let answer;
   try {
@@ -160,7 +197,7 @@ async function upscale(file) {
     return;
   }
   const seconds = (performance.now() - started) / 1000;
-  const prediction = answer.predictions && answer.predictions[0];
+  const prediction = (answer.predictions || answer.outputs || [])[0];
   const out = prediction && (prediction.b64 || (prediction.upscaled_bytes && prediction.upscaled_bytes.b64));
   if (!out) {
     showError("The server answered without an image (is this model exported by sr-tf export?).");
@@ -193,7 +230,8 @@ function show(file, seconds, model) {
   const stem = file.name.replace(/\.[^.]+$/, "") || "image";
   $("download").href = state.resultURL;
   $("download").download = `${stem}_${model}.png`;
-  $("status").textContent = `Upscaled by ${model} in ${seconds.toFixed(2)} s.`;
+  const knob = strength();
+  $("status").textContent = `Upscaled by ${model}${knob === null ? "" : ` at strength ${knob}`} in ${seconds.toFixed(2)} s.`;
   $("view").hidden = false;
   applyMode();
   applyZoom();
@@ -244,6 +282,8 @@ function syncScroll(a, b) {
 // ---------------------------------------------------------------- wiring
 function init() {
   $("model").addEventListener("change", loadVersions);
+  $("strength").addEventListener("input", showStrength);
+  $("strength").addEventListener("change", () => upscale(state.file));
   $("file").addEventListener("change", (e) => upscale(e.target.files[0]));
   const drop = $("drop");
   drop.addEventListener("dragover", (e) => { e.preventDefault(); drop.classList.add("over"); });
