@@ -32,6 +32,15 @@ def torch_to_tf_shuffle_permutation(channels: int, factor: int) -> np.ndarray:
     return (c * r2 + k).reshape(-1)
 
 
+class LazyBuild(keras.layers.Layer):
+    """A layer whose sublayers build on their first call: Keras' default `build` would trace `call`
+    symbolically at every level of nesting, which took ~10 s for a tiny DAT. Weights of the layer's
+    own go in an overriding `build` that calls `super().build(...)`."""
+
+    def build(self, *args, **kwargs):
+        self.built = True
+
+
 @keras.saving.register_keras_serializable(package="sr_tf")
 class PixelShuffle(keras.layers.Layer):
     """Sub-pixel upsampling: `[N, H, W, C * r * r] -> [N, H * r, W * r, C]` (TF channel order)."""

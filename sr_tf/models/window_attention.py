@@ -92,8 +92,10 @@ def shifted_window_mask(height, width, window_size: int, shift_size: int) -> tf.
 
 def attend(q, k, v, bias, mask=None):
     """Multi-head attention of windows: q `[B_, h, Nq, d]` (already scaled), k, v `[B_, h, Nk, d]`,
-    bias `[h, Nq, Nk]`, mask `[nW, Nq, Nk]` or None (B_ = N * nW). Returns `[B_, Nq, h*d]`."""
-    logits = tf.matmul(q, k, transpose_b=True) + bias[None]
+    bias `[h, Nq, Nk]` or None, mask `[nW, Nq, Nk]` or None (B_ = N * nW). Returns `[B_, Nq, h*d]`."""
+    logits = tf.matmul(q, k, transpose_b=True)
+    if bias is not None:
+        logits = logits + bias[None]
     if mask is not None:
         heads, nq, nk = tf.shape(logits)[1], tf.shape(logits)[2], tf.shape(logits)[3]
         nw = tf.shape(mask)[0]
