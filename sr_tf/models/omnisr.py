@@ -31,18 +31,20 @@ import keras
 import tensorflow as tf
 
 from sr_tf.models.channel_norms import channel_layer_norm
-from sr_tf.models.layers import LazyBuild, PixelShuffle, to_output_dtype, validate_positive
-from sr_tf.models.window_attention import attend, relative_position_index, split_heads
+from sr_tf.models.layers import (
+    LazyBuild,
+    PixelShuffle,
+    dense,
+    gelu,
+    to_output_dtype,
+    validate_positive,
+)
+from sr_tf.models.window_attention import attend, layer_norm, relative_position_index, split_heads
 
 HEADS = 4  # both attentions: spatial heads are C // (C // 4), channel heads are fixed to 4
-LAYER_NORM_EPS = 1e-5  # torch nn.LayerNorm before the spatial attentions
 CHANNEL_NORM_EPS = 1e-6  # the authors' LayerNorm2d before the feed-forwards and channel attentions
 MIN_SIZE = 15  # ESA: a 3x3 stride-2 valid conv then a 7x7 stride-3 max pool need 15 rows and columns
 SE_SHRINKAGE = 0.25
-
-
-def _gelu(x):
-    return keras.ops.gelu(x, approximate=False)  # torch.nn.GELU() is the exact erf form
 
 
 def _conv(filters: int, kernel: int, name: str, use_bias: bool = True) -> keras.layers.Conv2D:
@@ -92,7 +94,7 @@ class MBConv(LazyBuild):
         self.conv_out = _conv(self.dim, 1, "conv_out")
 
     def call(self, x):
-        y = _gelu(self.dwconv(_gelu(self.conv_in(x))))
+        y = gelu(self.dwconv(gelu(self.conv_in(x))))
         gate = tf.sigmoid(self.se_expand(tf.nn.silu(self.se_reduce(tf.reduce_mean(y, axis=[1, 2])))))
         return self.conv_out(y * gate[:, None, None, :]) + x
 
@@ -109,7 +111,7 @@ class SpatialAttention(LazyBuild):
         super().__init__(**kwargs)
         self.dim, self.window_size, self.pe, self.grid = int(dim), int(window_size), bool(pe), bool(grid)
         self.scale = (self.dim // HEADS) ** -0.5
-        self.norm = keras.layers.LayerNormalization(epsilon=LAYER_NORM_EPS, name="norm")
+        self.norm = layer_norm("norm")
         self.to_qkv = keras.layers.Dense(3 * self.dim, use_bias=False, name="to_qkv")
         self.to_out = keras.layers.Dense(self.dim, use_bias=False, name="to_out")
         # the authors' `rel_pos_indices` is Swin's relative position index
@@ -119,6 +121,8 @@ class SpatialAttention(LazyBuild):
         if self.pe:
             self.rel_pos_bias = self.add_weight(shape=((2 * self.window_size - 1) ** 2, HEADS), name="rel_pos_bias",
                                                 initializer=keras.initializers.RandomNormal(stddev=1.0))
+        self.to_qkv.build((None, self.dim))  # called through `dense`, not `__call__`
+        self.to_out.build((None, self.dim))
         super().build(input_shape)
 
     def relative_bias(self, dtype) -> tf.Tensor | None:
@@ -134,9 +138,9 @@ class SpatialAttention(LazyBuild):
         ws = self.window_size
         inner = (h // ws, w // ws) if self.grid else (ws, ws)
         tokens = to_groups(self.norm(x), *inner, tokens_inner=not self.grid)
-        q, k, v = (split_heads(t, HEADS) for t in tf.split(self.to_qkv(tokens), 3, axis=-1))
-        out = attend(q * tf.cast(self.scale, q.dtype), k, v, self.relative_bias(q.dtype))
-        return x + from_groups(self.to_out(out), n, h, w, *inner, tokens_inner=not self.grid)
+        q, k, v = (split_heads(t, HEADS) for t in tf.split(dense(self.to_qkv, tokens), 3, axis=-1))
+        out = attend(q, k, v, self.relative_bias(q.dtype), scale=self.scale)
+        return x + from_groups(dense(self.to_out, out), n, h, w, *inner, tokens_inner=not self.grid)
 
     def get_config(self):
         return {**super().get_config(), "dim": self.dim, "window_size": self.window_size, "pe": self.pe,
@@ -192,7 +196,7 @@ class GatedFeedForward(LazyBuild):
 
     def call(self, x):
         a, b = tf.split(self.dwconv(self.project_in(self.norm(x))), 2, axis=-1)
-        return x + self.project_out(_gelu(a) * b)
+        return x + self.project_out(gelu(a) * b)
 
     def get_config(self):
         return {**super().get_config(), "dim": self.dim}

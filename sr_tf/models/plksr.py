@@ -18,7 +18,13 @@ import keras
 import tensorflow as tf
 
 from sr_tf.models.channel_norms import channel_layer_norm
-from sr_tf.models.layers import PixelShuffle, to_output_dtype, validate_positive, validate_scale
+from sr_tf.models.layers import (
+    PixelShuffle,
+    gelu,
+    to_output_dtype,
+    validate_positive,
+    validate_scale,
+)
 
 SCALES = (1, 2, 3, 4, 8)
 CCM_TYPES = ("CCM", "ICCM", "DCCM")
@@ -72,7 +78,7 @@ class PLKBlock(keras.layers.Layer):
         if self.pre_norm is not None:
             x = self.pre_norm(x)
         x = self.mixer_0(x)
-        x = mish(x) if self.real else keras.ops.gelu(x, approximate=False)
+        x = mish(x) if self.real else gelu(x)
         x = self.mixer_2(x)
         x = tf.concat([self.lk(x[..., :self.pdim]), x[..., self.pdim:]], axis=-1)
         if self.attn is not None:
