@@ -1,5 +1,6 @@
 """OmniSR checkpoints against spandrel's OmniSR: every file format, odd sizes (no window multiple)."""
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -87,7 +88,7 @@ def test_omnisr_matches_spandrel(params, size):
     _check(model, net, params, size)
 
 
-def test_every_file_format_loads_and_matches_spandrel(tmp_path):
+def test_every_file_format_loads_and_matches_spandrel_and_the_keras_file_reloads(tmp_path):
     net = _spandrel(NO_PE, seed=2)
     files = checkpoint_files(state_of(net), tmp_path, stem="omnisr_x3")
     assert sorted(files) == sorted(FORMATS)
@@ -98,6 +99,8 @@ def test_every_file_format_loads_and_matches_spandrel(tmp_path):
         model, found = load_checkpoint(path)
         assert found.params == NO_PE, fmt
         assert psnr(model(x).numpy(), want) >= MATCH_DB, fmt
+    model.save(tmp_path / "omnisr_x3.keras")
+    np.testing.assert_array_equal(keras.models.load_model(tmp_path / "omnisr_x3.keras")(x).numpy(), model(x).numpy())
 
 
 def test_the_published_x4_network_is_detected():
