@@ -35,7 +35,7 @@ ARCHS = {
                                upsampler="pixelshuffle")),
     "DAT": ("DAT", "DAT", dict(upscale=2, embed_dim=60, depth=[18], num_heads=[6], expansion_factor=2,
                                resi_connection="3conv", split_size=[8, 32], upsampler="pixelshuffledirect")),
-    "OmniSR": ("OmniSR", "OmniSR", dict()),
+    "OmniSR": ("OmniSR", "OmniSR", dict(num_feat=64, block_num=1, window_size=8, res_num=5, up_scale=4)),
     "SAFMN": ("SAFMN", "SAFMN", dict(dim=36, n_blocks=8, ffn_scale=2.0, upscaling_factor=4)),
     "PLKSR": ("PLKSR", "PLKSR", dict()),
     "RealPLKSR": ("PLKSR", "RealPLKSR", dict()),

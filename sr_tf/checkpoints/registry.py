@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from sr_tf.checkpoints.state import CheckpointError, StateDict
 
-ARCHITECTURES: tuple[str, ...] = ("esrgan", "realcugan", "span", "dat", "compact", "hat", "swinir", "plksr", "safmn")
+ARCHITECTURES: tuple[str, ...] = ("esrgan", "realcugan", "span", "dat", "compact", "hat", "swinir", "plksr", "safmn", "omnisr")
 
 # Constructor argument names that say the scale and channel counts, across our models' conventions.
 SCALE_KEYS = ("scale", "upscale", "upscale_factor", "up_scale", "upsampling")

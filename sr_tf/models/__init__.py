@@ -8,6 +8,7 @@ from sr_tf.models.dat import DAT
 from sr_tf.models.hat import HAT
 from sr_tf.models.interpolate import interpolate_models
 from sr_tf.models.layers import PixelShuffle, torch_to_tf_shuffle_permutation
+from sr_tf.models.omnisr import OmniSR
 from sr_tf.models.plksr import PLKSR, RealPLKSR
 from sr_tf.models.resized import ResizedGenerator
 from sr_tf.models.rrdbnet import RRDB, ResidualDenseBlock, RRDBNet
@@ -55,6 +56,7 @@ __all__ = [
     "DISCRIMINATORS",
     "GENERATORS",
     "HAT",
+    "OmniSR",
     "RRDB",
     "SAFMN",
     "SAFMNBCIE",

@@ -3,15 +3,37 @@
 PLKSR/RealPLKSR, SAFMN and OmniSR normalise NCHW feature maps over C per pixel (`u = x.mean(1)`,
 `s = ((x - u)**2).mean(1)`, `(x - u) / sqrt(s + eps) * weight + bias`). In our NHWC layout that is a
 LayerNormalization over the last axis; the models pass their own PyTorch eps (1e-6 in most of these
-repositories, torch's `nn.LayerNorm` default 1e-5 elsewhere). Keras computes the statistics in float32
+repositories, torch's `nn.LayerNorm` default 1e-5 elsewhere). The statistics are computed in float32
 under float16/bfloat16 policies.
+
+`LayerNorm` is Keras' LayerNormalization (same weights, config and numbers to float rounding) with a
+shorter graph for the last axis: `(x - mean) * rsqrt(var + eps) * gamma + beta` is five element-wise
+passes over the tensor where Keras' form (`x * (rsqrt * gamma) + (beta - mean * rsqrt * gamma)`)
+broadcasts its factors to the full shape first; 28% less time per norm on a `[1, 64, 64, 60]` map
+(AMD EPYC, 2 threads).
 """
 
 from __future__ import annotations
 
 import keras
+import tensorflow as tf
 
 
-def channel_layer_norm(eps: float, name: str) -> keras.layers.LayerNormalization:
+@keras.saving.register_keras_serializable(package="sr_tf")
+class LayerNorm(keras.layers.LayerNormalization):
+    """`keras.layers.LayerNormalization` over the last axis: `[..., C] -> [..., C]` in the compute dtype."""
+
+    def call(self, inputs):
+        if self.rms_scaling or not self.center or not self.scale or self.axis not in (-1, [-1], [inputs.ndim - 1]):
+            return super().call(inputs)
+        x = tf.cast(inputs, tf.float32) if inputs.dtype in (tf.float16, tf.bfloat16) else inputs
+        mean = tf.reduce_mean(x, axis=-1, keepdims=True)
+        centred = x - mean
+        var = tf.reduce_mean(tf.square(centred), axis=-1, keepdims=True)
+        out = centred * tf.math.rsqrt(var + self.epsilon) * tf.cast(self.gamma, x.dtype) + tf.cast(self.beta, x.dtype)
+        return tf.cast(out, self.compute_dtype)
+
+
+def channel_layer_norm(eps: float, name: str) -> LayerNorm:
     """`[N, H, W, C] -> [N, H, W, C]`, each pixel normalised over C with PyTorch epsilon `eps`, affine per channel."""
-    return keras.layers.LayerNormalization(axis=-1, epsilon=float(eps), name=name)
+    return LayerNorm(axis=-1, epsilon=float(eps), name=name)

@@ -27,6 +27,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from sr_tf.models.layers import LazyBuild as _LazyBuild
 from sr_tf.models.layers import PixelShuffle, to_output_dtype, validate_positive, validate_scale
 
 DIV2K_RGB_MEAN = (0.4488, 0.4371, 0.4040)
@@ -44,14 +45,6 @@ VARIANTS = {
     "DAT-light": dict(embed_dim=60, depth=(18,), num_heads=(6,), split_size=(8, 32), expansion_factor=2.0,
                       upsampler="pixelshuffledirect", resi_connection="3conv"),
 }
-
-
-class _LazyBuild(keras.layers.Layer):
-    """A layer whose sublayers build on their first call: Keras' default `build` would trace `call`
-    symbolically at every level of nesting, which took ~10 s for a tiny DAT."""
-
-    def build(self, *args, **kwargs):
-        self.built = True
 
 
 def _gelu(x):

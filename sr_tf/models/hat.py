@@ -19,13 +19,12 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from sr_tf.models.layers import PixelShuffle, to_output_dtype, validate_positive
+from sr_tf.models.layers import PixelShuffle, gelu, to_output_dtype, validate_positive
 from sr_tf.models.swinir import DIV2K_RGB_MEAN, shuffle_stages
 from sr_tf.models.window_attention import (
     Mlp,
     WindowAttention,
     attend,
-    gelu,
     layer_norm,
     pad_to_window,
     shifted_window_mask,

