@@ -239,11 +239,30 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def wait_until_available(url: str, model: str, proc: subprocess.Popen, timeout: float = 120.0) -> None:
+    """Returns once `url`'s status of `model` answers 200; raises if `proc` exits first (with its
+    stderr's end, when piped) or `timeout` seconds pass."""
+    import requests
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if requests.get(f"{url}/v1/models/{model}", timeout=2).status_code == 200:
+                return
+        except requests.RequestException:  # not listening yet, or busy loading
+            pass
+        if proc.poll() is not None:
+            tail = proc.stderr.read().decode()[-2000:] if proc.stderr else ""
+            raise RuntimeError(f"sr-tf serve exited {proc.returncode}: {tail}")
+        if time.monotonic() > deadline:
+            raise RuntimeError("sr-tf serve did not become ready")
+        time.sleep(0.2)
+
+
 @contextlib.contextmanager
 def serve(model_base_path: str | Path, max_enqueued: int, extra: tuple[str, ...] = (), timeout: float = 120.0):
     """`python -m sr_tf serve` with batching and `--max-enqueued`, on free loopback ports; yields
     (process, REST URL, gRPC target) once the model's status answers 200."""
-    import requests
 
     rest, grpc_port = free_port(), free_port()
     proc = subprocess.Popen(
@@ -254,18 +273,7 @@ def serve(model_base_path: str | Path, max_enqueued: int, extra: tuple[str, ...]
     )
     url = f"http://127.0.0.1:{rest}"
     try:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                if requests.get(f"{url}/v1/models/{MODEL}", timeout=2).status_code == 200:
-                    break
-            except requests.RequestException:  # not listening yet, or busy loading
-                pass
-            if proc.poll() is not None:
-                raise RuntimeError(f"sr-tf serve exited {proc.returncode}: {proc.stderr.read().decode()[-2000:]}")
-            if time.monotonic() > deadline:
-                raise RuntimeError("sr-tf serve did not become ready")
-            time.sleep(0.2)
+        wait_until_available(url, MODEL, proc, timeout)
         yield proc, url, f"127.0.0.1:{grpc_port}"
     finally:
         proc.kill()

@@ -18,7 +18,6 @@ import argparse
 import base64
 import io
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -27,12 +26,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from load_test import free_port, wait_until_available  # the benchmarks' one server start-up wait
 
 
 def process_cpu(pid: int) -> float:
@@ -56,7 +50,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=3)
     args = parser.parse_args(argv)
 
-    import requests
     import tensorflow as tf
     from PIL import Image
 
@@ -75,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         model, label = SRVGGNetCompact(num_feat=64, num_conv=16, upscale=4), "SRVGGNetCompact(64 feat, 16 conv, x4)"
     workdir = Path(tempfile.mkdtemp(prefix="sr-tf-bench-"))
     version = export_savedmodel(model, workdir / "bench" / "1", ExportConfig())
-    rest_port, grpc_port = _free_port(), _free_port()
+    rest_port, grpc_port = free_port(), free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "sr_tf", "serve", "--model-base-path", str(workdir / "bench"),
          "--rest-port", str(rest_port), "--grpc-port", str(grpc_port)],
@@ -83,16 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         url = f"http://127.0.0.1:{rest_port}"
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if requests.get(f"{url}/v1/models/bench", timeout=2).status_code == 200:
-                    break
-            except requests.RequestException:  # not listening yet, or busy loading
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("the server did not start")
-            time.sleep(0.2)
+        wait_until_available(url, "bench", server)
 
         loaded = tf.saved_model.load(str(version))
         pixels_fn, encoded_fn = loaded.signatures["serving_default"], loaded.signatures["encoded_image"]

@@ -120,16 +120,20 @@ def _convolve_nearest(image: np.ndarray, window: np.ndarray) -> np.ndarray:
 
 
 def _aggd(block: np.ndarray) -> tuple[np.float64, np.float64, np.float64]:
-    """Asymmetric generalised Gaussian fit of a block's values: `(alpha, beta_left, beta_right)`."""
-    block = block.flatten()
-    left_std = np.sqrt(np.mean(block[block < 0] ** 2))
-    right_std = np.sqrt(np.mean(block[block > 0] ** 2))
-    gammahat = left_std / right_std
-    rhat = (np.mean(np.abs(block))) ** 2 / np.mean(block**2)
-    rhatnorm = (rhat * (gammahat**3 + 1) * (gammahat + 1)) / ((gammahat**2 + 1) ** 2)
-    alpha = _GAMMA_GRID[np.argmin((_ratio_table() - rhatnorm) ** 2)]
+    """Asymmetric generalised Gaussian fit of a block's values: `(alpha, beta_left, beta_right)`.
+
+    Moment matching (Lasmar et al. 2009): the one-sided RMS values give the asymmetry, the ratio of
+    the squared mean magnitude to the mean square, corrected for it, picks the shape on the grid.
+    """
+    values = block.ravel()
+    sigma_left = np.sqrt(np.mean(values[values < 0] ** 2))
+    sigma_right = np.sqrt(np.mean(values[values > 0] ** 2))
+    asym = sigma_left / sigma_right
+    moments = np.mean(np.abs(values)) ** 2 / np.mean(values ** 2)
+    target = moments * (asym**3 + 1) * (asym + 1) / (asym**2 + 1) ** 2
+    alpha = _GAMMA_GRID[np.argmin((_ratio_table() - target) ** 2)]
     spread = np.sqrt(_gamma(1 / alpha) / _gamma(3 / alpha))
-    return alpha, left_std * spread, right_std * spread
+    return alpha, sigma_left * spread, sigma_right * spread
 
 
 _NEIGHBOURS = ((0, 1), (1, 0), (1, 1), (1, -1))
