@@ -1,16 +1,18 @@
-"""Our upscaling paths against ncnn (Real-ESRGAN's own CPU runtime) on the same input, in one run.
+"""Our upscaling paths against ncnn (the C++ programs' CPU runtime) and OpenVINO on the same input, in one run.
 
-    OMP_WAIT_POLICY=PASSIVE python benchmarks/upscale_vs_ncnn.py                 # both models, every path
+    OMP_WAIT_POLICY=PASSIVE python benchmarks/upscale_vs_ncnn.py        # one model per catalogue architecture
     python benchmarks/upscale_vs_ncnn.py --models realesr-animevideov3-x4:256 --repeats 5
 
 For each model (NAME:SIZE, a SIZE x SIZE crop of a real photo, or a random image when ../shared is
-absent) it times ncnn and each of our paths: `Upscaler` (what `sr-tf upscale` runs) with every
+absent; the default list has one catalogue model of each architecture) it times ncnn running the
+graph as the model's C++ program does (`tests/pretrained/ncnn_programs.py`, the zoo tests' oracle;
+none for PyTorch checkpoints such as DAT-light) and each of our paths: `Upscaler` (what `sr-tf upscale` runs) with every
 backend (TensorFlow, OpenVINO when installed) and precision, and the exported SavedModel's
 `serving_default` signature (what TF Serving runs) in every precision. float16 is measured only
 where the hardware computes it (a GPU, AVX512-FP16 or AMX-FP16; `--precisions` forces it).
 Paths run in rounds (one call of each per round), so machine noise hits all of them alike.
-Printed: median wall and CPU seconds per image, the ratio ncnn/ours (> 1: ours faster), and the
-PSNR of each path's 8-bit output against ncnn's and against our float32 output.
+Printed: median wall and CPU seconds per image, the ratios ncnn/ours and OpenVINO/ours at the same
+precision (> 1: ours faster; the issue's goal is >= 0.8 against OpenVINO), and the PSNR of each path's 8-bit output against ncnn's and against our float32 output.
 """
 
 from __future__ import annotations
@@ -25,7 +27,17 @@ from pathlib import Path
 import numpy as np
 
 PHOTO = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "photos" / "LadyBird.jpg"
-DEFAULT_MODELS = ("realesrgan-x4plus:128", "realesr-animevideov3-x4:256")
+# One per catalogue architecture (sizes keep each float32 call near a second or less on 2 cores).
+DEFAULT_MODELS = (
+    "realesrgan-x4plus:128",  # RRDBNet
+    "realesr-animevideov3-x4:256",  # SRVGGNetCompact
+    "spanx4-ch48:256",  # SPAN
+    "realcugan-x2-conservative:192",  # UpCunet
+    "waifu2x-cunet-x2:192",  # CUNet
+    "waifu2x-upconv7-anime-x2:256",  # UpConv7
+    "srmd-x4:256",  # SRMD
+    "dat-light-x4:64",  # DAT (a PyTorch checkpoint: no ncnn)
+)
 
 
 def load_input(size: int) -> np.ndarray:
@@ -55,25 +67,22 @@ def psnr8(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def ncnn_runner(name: str, threads: int):
-    import ncnn
+    """(fn, label) running `name`'s ncnn graph as its C++ program does, or (None, reason)."""
+    import sys
 
-    from sr_tf.pretrained import ncnn_files
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    try:
+        import ncnn
 
-    param, weights = ncnn_files(name)
-    net = ncnn.Net()
-    net.opt.use_vulkan_compute = False
-    net.opt.num_threads = threads
-    net.load_param(str(param))
-    net.load_model(str(weights))
-
-    def run(image: np.ndarray) -> np.ndarray:
-        chw = np.ascontiguousarray(image.transpose(2, 0, 1))  # ncnn.Mat does not copy: keep chw alive
-        ex = net.create_extractor()
-        ex.input("data", ncnn.Mat(chw))
-        _, out = ex.extract("output")
-        return np.array(out).transpose(1, 2, 0)
-
-    return run, f"ncnn {getattr(ncnn, '__version__', '?')} (CPU, fp32 arithmetic)"
+        from sr_tf.pretrained.entries import CATALOGUE
+        from tests.pretrained import ncnn_programs
+    except ImportError as err:
+        return None, f"no ncnn ({err})"
+    if CATALOGUE[name].format != "ncnn":
+        return None, f"no ncnn files ({CATALOGUE[name].format} checkpoint)"
+    ncnn_programs.THREADS = threads
+    return (lambda image: ncnn_programs.run_program(name, image),
+            f"ncnn {getattr(ncnn, '__version__', '?')} (CPU, fp32 arithmetic)")
 
 
 def our_runners(name: str, backends: list[str], precisions: list[str], savedmodel: bool, workdir: Path):
@@ -99,9 +108,12 @@ def our_runners(name: str, backends: list[str], precisions: list[str], savedmode
             path = export_savedmodel(model, workdir / f"{name}-{precision}" / "1",
                                      ExportConfig(warmup=False, precision=precision))
             fn = tf.saved_model.load(str(path)).signatures["serving_default"]
+            # A model with a noise input (SRMD): TF Serving fills in the signature's default, Python does not.
+            extra = ({"noise_level": tf.constant([float(model.noise_level)])}
+                     if "noise_level" in fn.structured_input_signature[1] else {})
 
-            def run(image, fn=fn):  # the signature takes and returns 0-255
-                return fn(images=tf.constant(image[None] * 255.0))["upscaled"].numpy()[0] / 255.0
+            def run(image, fn=fn, extra=extra):  # the signature takes and returns 0-255
+                return fn(images=tf.constant(image[None] * 255.0), **extra)["upscaled"].numpy()[0] / 255.0
 
             runners.append((f"SavedModel serving_default {precision}", run))
     return runners, skipped
@@ -137,7 +149,7 @@ def main() -> None:
         image = load_input(size)
         ncnn_run, ncnn_label = ncnn_runner(name, args.threads)
         ours, skipped = our_runners(name, args.backends, precisions, not args.no_savedmodel, workdir)
-        runs = [("ncnn", ncnn_run)] + ours
+        runs = ([("ncnn", ncnn_run)] if ncnn_run else []) + ours
         outputs = {label: fn(image) for label, fn in runs}  # warm-up (tracing, compilation)
         wall = {label: [] for label, _ in runs}
         cpu = {label: [] for label, _ in runs}
@@ -150,16 +162,20 @@ def main() -> None:
         w = {k: statistics.median(v) for k, v in wall.items()}
         c = {k: statistics.median(v) for k, v in cpu.items()}
         print(f"\nmodel={name} input={size}x{size} load={os.getloadavg()[0]:.1f}; ncnn = {ncnn_label}")
-        print(f"{'path':40s} {'wall s':>8s} {'CPU s':>8s} {'vs ncnn wall':>13s} {'CPU':>6s} "
+        print(f"{'path':40s} {'wall s':>8s} {'CPU s':>8s} {'vs ncnn':>8s} {'vs OV':>6s} "
               f"{'PSNR vs ncnn':>13s} {'vs our f32':>11s}")
-        reference = outputs.get("Upscaler tf float32", outputs["ncnn"])
+        reference = outputs.get("Upscaler tf float32", outputs.get("ncnn"))
         for label, _ in runs:
-            print(f"{label:40s} {w[label]:8.3f} {c[label]:8.3f} {w['ncnn'] / w[label]:12.2f}x "
-                  f"{c['ncnn'] / c[label]:5.2f}x {psnr8(outputs[label], outputs['ncnn']):10.1f} dB "
-                  f"{psnr8(outputs[label], reference):8.1f} dB")
+            precision = label.rsplit(" ", 1)[-1]
+            openvino = f"Upscaler openvino {precision}"
+            vs_ncnn = f"{w['ncnn'] / w[label]:7.2f}x" if "ncnn" in w else f"{'-':>8s}"
+            vs_ov = f"{w[openvino] / w[label]:5.2f}x" if openvino in w else f"{'-':>6s}"
+            vs_ref = psnr8(outputs[label], outputs["ncnn"]) if "ncnn" in outputs else float("nan")
+            print(f"{label:40s} {w[label]:8.3f} {c[label]:8.3f} {vs_ncnn} {vs_ov} "
+                  f"{vs_ref:10.1f} dB {psnr8(outputs[label], reference):8.1f} dB")
         for line in skipped:
             print(f"  skipped {line}")
-    print("\n> 1x: ours faster. PSNR on 8-bit outputs; inf = identical bytes. CPU time is the steadier "
+    print("\n> 1x: ours faster (vs OV: OpenVINO at the same precision). PSNR on 8-bit outputs; inf = identical bytes. CPU time is the steadier "
           "figure on a loaded machine when ncnn's OpenMP threads do not spin (OMP_WAIT_POLICY=PASSIVE).")
 
 

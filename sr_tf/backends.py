@@ -102,12 +102,22 @@ def forward_fn(model: keras.Model, backend: str = "tf", precision: str = "float3
     check_choice(backend, precision)
     if backend == "openvino":
         return _openvino_forward(model, precision)
+    from sr_tf.models.layers import elementwise_form
+
     cast = cast_model(model, precision)
     fn = tf.function(
         lambda x: tf.cast(cast(x, training=False), tf.float32),
         input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)],
     )
-    return lambda batch: fn(tf.constant(batch, tf.float32)).numpy()
+    traced = []
+
+    def run(batch: np.ndarray) -> np.ndarray:
+        if not traced:  # traced on first use: elementwise chains as XLA kernels, convolutions oneDNN's
+            with elementwise_form("xla"):
+                traced.append(fn.get_concrete_function())
+        return traced[0](tf.constant(batch, tf.float32)).numpy()
+
+    return run
 
 
 def _openvino_forward(model: keras.Model, precision: str) -> Callable[[np.ndarray], np.ndarray]:
@@ -121,8 +131,12 @@ def _openvino_forward(model: keras.Model, precision: str) -> Callable[[np.ndarra
         lambda x: tf.cast(model(x, training=False), tf.float32),
         input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)],
     )
+    from sr_tf.models.layers import elementwise_form
+
+    with elementwise_form("openvino"):  # the patterns its converter fuses
+        converted = ov.convert_model(fn)
     compiled = ov.Core().compile_model(
-        ov.convert_model(fn), "CPU",
+        converted, "CPU",
         # LATENCY: one request uses every core, as TensorFlow's one call does.
         {"INFERENCE_PRECISION_HINT": _OPENVINO_PRECISION[precision], "PERFORMANCE_HINT": "LATENCY"},
     )

@@ -48,6 +48,7 @@ def test_reduced_precision_export_uses_standard_ops_and_computes_in_it(exports, 
     nodes = _ops(exports[precision])
     unknown = sorted({n.op for n in nodes if op_def_registry.get(n.op) is None})
     assert not unknown, f"ops TF Serving would not know: {unknown}"
+    assert not _xla_functions(exports[precision]), "XLA kernels: TF Serving refuses them by default"
     convs = [n for n in nodes if n.op == "Conv2D"]
     assert convs and all(n.attr["T"].type == DTYPES[precision] for n in convs)
     reader = tf.train.load_checkpoint(str(exports[precision] / "variables" / "variables"))
@@ -84,3 +85,34 @@ def test_cli_exports_the_precision(tmp_path, model, capsys):
 def test_unknown_precision_is_refused():
     with pytest.raises(ValueError, match="precision"):
         ExportConfig(precision="int8")
+
+
+def _xla_functions(version_dir) -> list:
+    proto = saved_model_pb2.SavedModel()
+    proto.ParseFromString((version_dir / "saved_model.pb").read_bytes())
+    library = proto.meta_graphs[0].graph_def.library.function
+    return [f.signature.name for f in library if f.attr["_XlaMustCompile"].b]
+
+
+def test_xla_elementwise_is_opt_in_and_gives_the_same_pixels(tmp_path, capsys):
+    """TF Serving refuses XLA kernels unless started with --xla_cpu_compilation_enabled: only on request."""
+    from sr_tf.models import SRVGGNetCompact
+
+    keras.utils.set_random_seed(3)
+    compact = SRVGGNetCompact(num_feat=8, num_conv=2, upscale=2)  # PReLU between its convs
+    compact(np.zeros((1, 4, 4, 3), np.float32))
+    config = {"tile_size": 0, "warmup": False, "precision": "bfloat16"}
+    plain = export_savedmodel(compact, tmp_path / "plain" / "1", ExportConfig(**config))
+    fused = export_savedmodel(compact, tmp_path / "xla" / "1", ExportConfig(elementwise="xla", **config))
+    assert not _xla_functions(plain) and _xla_functions(fused)
+    pixels = tf.constant(np.random.default_rng(2).integers(0, 256, (1, 9, 7, 3)).astype(np.float32))
+    outs = [tf.saved_model.load(str(p)).signatures["serving_default"](images=pixels)["upscaled"].numpy()
+            for p in (plain, fused)]
+    np.testing.assert_array_equal(outs[0], outs[1])
+    path = tmp_path / "c.keras"
+    compact.save(path)
+    out = tmp_path / "cli" / "c" / "1"
+    assert main(["export", "--model", str(path), "--out", str(out), "--elementwise", "xla", "--no-warmup"]) == 0
+    assert _xla_functions(out)
+    with pytest.raises(ValueError, match="elementwise"):
+        ExportConfig(elementwise="openvino")

@@ -10,6 +10,8 @@ before the shuffle with `torch_to_tf_shuffle_permutation`.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 
 import keras
@@ -59,6 +61,65 @@ class PixelShuffle(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "factor": self.factor}
+
+
+ELEMENTWISE_FORMS = ("graph", "xla", "openvino")
+_ELEMENTWISE_FORM = contextvars.ContextVar("sr_tf_elementwise_form", default="graph")
+
+
+@contextlib.contextmanager
+def elementwise_form(form: str):
+    """The form in which what is traced inside it computes `PReLU` (the values are the same in each).
+
+    * "graph" (the default, what exported SavedModels hold): TensorFlow ops in two passes.
+    * "xla": one XLA-compiled kernel, for our own runtime (`sr_tf.backends.forward_fn`).
+      TensorFlow's elementwise kernels make one pass over memory per op and are not vectorised for
+      bfloat16; XLA fuses the chain into one vectorised loop, while the convolutions stay oneDNN's
+      (XLA's own are slower on CPUs, see field notes). SavedModels are traced without it: TF
+      Serving runs XLA kernels only with `--xla_cpu_compilation_enabled`.
+    * "openvino": Keras' `relu(x) - alpha * relu(-x)`, the pattern OpenVINO's converter recognises
+      and fuses into its convolutions (it does not recognise the two-pass form: 6x slower there).
+    """
+    if form not in ELEMENTWISE_FORMS:
+        raise ValueError(f"form must be one of {ELEMENTWISE_FORMS}. Received: form={form!r}")
+    token = _ELEMENTWISE_FORM.set(form)
+    try:
+        yield
+    finally:
+        _ELEMENTWISE_FORM.reset(token)
+
+
+def _prelu(x: tf.Tensor, alpha: tf.Tensor) -> tf.Tensor:
+    return tf.where(x > 0, x, alpha * x)
+
+
+def _prelu_keras(x: tf.Tensor, alpha: tf.Tensor) -> tf.Tensor:
+    return tf.nn.relu(x) + (-alpha) * tf.nn.relu(-x)
+
+
+_PRELU = {"graph": _prelu, "xla": tf.function(_prelu, jit_compile=True), "openvino": _prelu_keras}
+
+
+@keras.saving.register_keras_serializable(package="sr_tf")
+class PReLU(keras.layers.PReLU):
+    """PyTorch's `nn.PReLU(num_parameters=C)`: one slope per channel, `[N, H, W, C] -> [N, H, W, C]`.
+
+    `keras.layers.PReLU` (same weights, same `alpha` variable, same config) computed as
+    `where(x > 0, x, alpha * x)`: the values of Keras' `relu(x) - alpha * relu(-x)` (the same
+    products, bit for bit, up to the sign of zero) in two elementwise passes instead of five, and in
+    one XLA kernel under `elementwise_form("xla")`. It matters on CPUs under bfloat16, where TensorFlow's
+    elementwise kernels are not vectorised: a 17-layer 64-channel conv body at 256x256 on a 2-core
+    AMX Xeon took 0.232 s with Keras' form, 0.123 s with this one, 0.067 s with it under XLA, and
+    0.067 s with no activation at all (`benchmarks/upscale_vs_ncnn.py` times whole models).
+    """
+
+    def __init__(self, alpha_initializer=None, shared_axes=(1, 2), **kwargs):
+        alpha_initializer = alpha_initializer or keras.initializers.Constant(0.25)  # nn.PReLU's start
+        super().__init__(alpha_initializer=alpha_initializer, shared_axes=list(shared_axes), **kwargs)
+
+    def call(self, inputs):
+        alpha = tf.cast(self.alpha, inputs.dtype)
+        return _PRELU[_ELEMENTWISE_FORM.get()](inputs, alpha)
 
 
 @functools.lru_cache(maxsize=16)

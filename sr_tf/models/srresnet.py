@@ -13,6 +13,7 @@ import tensorflow as tf
 
 from sr_tf.models.layers import (
     PixelShuffle,
+    PReLU,
     conv_after_shuffle,
     small_kaiming,
     to_output_dtype,
@@ -23,8 +24,8 @@ from sr_tf.models.layers import (
 INPUT_SKIPS = ("bilinear", "bicubic")
 
 
-def _prelu(name: str) -> keras.layers.PReLU:
-    return keras.layers.PReLU(alpha_initializer=keras.initializers.Constant(0.25), shared_axes=[1, 2], name=name)
+def _prelu(name: str) -> PReLU:
+    return PReLU(name=name)
 
 
 def _bn(name: str) -> keras.layers.BatchNormalization:

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import keras
 
-from sr_tf.models.layers import PixelShuffle, to_output_dtype, validate_positive, validate_scale
+from sr_tf.models.layers import (
+    PixelShuffle,
+    PReLU,
+    to_output_dtype,
+    validate_positive,
+    validate_scale,
+)
 
 ACTIVATIONS = ("prelu", "relu", "leakyrelu")
 SCALES = (1, 2, 3, 4, 8)  # x1 (restoration) and x8 exist as community checkpoints
@@ -12,8 +18,7 @@ SCALES = (1, 2, 3, 4, 8)  # x1 (restoration) and x8 exist as community checkpoin
 
 def _activation(kind: str, name: str) -> keras.layers.Layer:
     if kind == "prelu":
-        # PyTorch's nn.PReLU(num_parameters=C) starts at 0.25; one slope per channel.
-        return keras.layers.PReLU(alpha_initializer=keras.initializers.Constant(0.25), shared_axes=[1, 2], name=name)
+        return PReLU(name=name)
     if kind == "relu":
         return keras.layers.ReLU(name=name)
     return keras.layers.LeakyReLU(negative_slope=0.1, name=name)

@@ -61,3 +61,50 @@ def test_conv_after_shuffle_equals_the_conv_of_the_shuffled_tensor(size, in_ch, 
     assert got.shape == expected.shape
     scale = np.sqrt(size * size * in_ch)  # typical magnitude of a sum of that many unit products
     np.testing.assert_allclose(got.numpy(), expected.numpy(), atol=1e-5 * scale)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_prelu_gives_keras_prelu_values_in_fewer_ops(dtype):
+    """Our PReLU is Keras' (same weights and config) computed in two elementwise passes, not five."""
+    import keras
+
+    from sr_tf.models.layers import PReLU
+
+    rng = np.random.default_rng(0)
+    x = tf.cast(rng.normal(size=(2, 9, 7, 5)).astype(np.float32), dtype)
+    alpha = rng.normal(size=(1, 1, 5)).astype(np.float32)  # negative and > 1 slopes too
+    ours, theirs = PReLU(dtype=dtype), keras.layers.PReLU(shared_axes=[1, 2], dtype=dtype)
+    for layer in (ours, theirs):
+        layer(x)
+        layer.alpha.assign(tf.cast(alpha, layer.alpha.dtype))
+    np.testing.assert_array_equal(tf.cast(ours(x), tf.float32).numpy(), tf.cast(theirs(x), tf.float32).numpy())
+    assert isinstance(ours, keras.layers.PReLU) and [w.shape for w in ours.weights] == [(1, 1, 5)]
+    assert PReLU.from_config(ours.get_config()).get_config() == ours.get_config()
+    graph = tf.function(ours).get_concrete_function(tf.TensorSpec([1, 4, 4, 5], dtype)).graph
+    assert {op.type for op in graph.get_operations()} & {"Relu", "Neg"} == set()  # not Keras' relu/negate form
+
+
+def test_prelu_forms_are_one_xla_kernel_or_keras_pattern_with_the_same_values():
+    from sr_tf.models.layers import PReLU, elementwise_form
+
+    rng = np.random.default_rng(1)
+    x = tf.constant(rng.normal(size=(1, 6, 5, 4)), tf.bfloat16)
+    layer = PReLU(dtype="bfloat16")
+    layer(x)
+    layer.alpha.assign(tf.constant(rng.normal(size=(1, 1, 4)), tf.bfloat16))
+    spec = tf.TensorSpec([None, None, None, 4], tf.bfloat16)
+    plain = tf.function(lambda t: layer(t)).get_concrete_function(spec)
+    with elementwise_form("xla"):
+        fused = tf.function(lambda t: layer(t)).get_concrete_function(spec)
+    with elementwise_form("openvino"):
+        pattern = tf.function(lambda t: layer(t)).get_concrete_function(spec)
+
+    def compiled(f):
+        return [fn.signature.name for fn in f.graph.as_graph_def().library.function if fn.attr["_XlaMustCompile"].b]
+
+    assert compiled(fused) and not compiled(plain)
+    assert {"Relu", "Neg"} <= {op.type for op in pattern.graph.get_operations()}
+    for f in (fused, pattern):
+        np.testing.assert_array_equal(tf.cast(f(x), tf.float32).numpy(), tf.cast(plain(x), tf.float32).numpy())
+    with pytest.raises(ValueError, match="form must be one of"), elementwise_form("fast"):
+        pass

@@ -7,20 +7,31 @@ units, so outputs can be compared before rounding.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 REFLECT, REPLICATE = 2, 1  # ncnn::BORDER_REFLECT, ncnn::BORDER_REPLICATE
 
 
-def _net(param: str, weights: str):
+THREADS = 1  # ncnn's CPU threads; benchmarks/upscale_vs_ncnn.py sets it to the machine's cores
+
+
+@functools.lru_cache(maxsize=8)
+def _loaded(param: str, weights: str, threads: int):
     import ncnn
 
     net = ncnn.Net()
     net.opt.use_vulkan_compute = False
-    net.opt.num_threads = 1
+    net.opt.num_threads = threads
     net.load_param(param)
     net.load_model(weights)
     return net
+
+
+def _net(param: str, weights: str):
+    """The loaded graph, kept for the next call (a benchmark times the run, not the load)."""
+    return _loaded(param, weights, THREADS)
 
 
 def extract(param: str, weights: str, chw: np.ndarray, in_name: str, out_name: str) -> np.ndarray:
@@ -73,6 +84,23 @@ def waifu2x_cpu(param: str, weights: str, image_hwc: np.ndarray, prepadding: int
 def plain(param: str, weights: str, image_hwc: np.ndarray) -> np.ndarray:
     """Graphs the programs run as they are (SPAN, RealSR's RRDBNet): input "data", output "output"."""
     return extract(param, weights, image_hwc.transpose(2, 0, 1), "data", "output").transpose(1, 2, 0)
+
+
+def run_program(name: str, image_hwc: np.ndarray) -> np.ndarray:
+    """What catalogue model `name`'s C++ program computes on one tile (before its final rounding to 8 bits):
+    `[H, W, 3]` float32 in [0, 1] -> `[sH, sW, 3]`. Raises ValueError for an entry with no ncnn files."""
+    from sr_tf.pretrained.entries import CATALOGUE, REALCUGAN, SRMD_WHEEL, WAIFU2X
+    from sr_tf.pretrained.locate import ncnn_files
+
+    entry = CATALOGUE[name]
+    param, weights = (str(p) for p in ncnn_files(name))
+    if entry.source is REALCUGAN:
+        return realcugan_cpu(param, weights, image_hwc, entry.scale)
+    if entry.source is WAIFU2X:
+        return waifu2x_cpu(param, weights, image_hwc, 18 if entry.architecture == "CUNet" else 7)
+    if entry.source is SRMD_WHEEL:  # our SRMD's default noise level is the program's default `-n 3`
+        return srmd_cpu(param, weights, image_hwc, entry.scale, -1 if "-nf-" in name else 3)
+    return plain(param, weights, image_hwc)
 
 
 # srmd-ncnn-vulkan's srmd_preproc.comp `degradation_vector`: the bicubic kernel's PCA projection, written out

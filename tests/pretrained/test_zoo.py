@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from sr_tf.pretrained import CATALOGUE, ncnn_files
-from sr_tf.pretrained.entries import REALCUGAN, REALESRGAN, REALSR, SRMD_WHEEL, WAIFU2X
+from sr_tf.pretrained.entries import REALESRGAN, REALSR
 from sr_tf.runtime.catalogue import load_pretrained
 from tests.pretrained import ncnn_programs
 from tests.pretrained.ncnn_writer import psnr
@@ -35,15 +35,7 @@ def _cache(tmp_path_factory, monkeypatch):
 
 def reference(name: str, image: np.ndarray) -> np.ndarray:
     """What the entry's C++ program computes (before its final rounding to 8 bits)."""
-    entry = CATALOGUE[name]
-    param, weights = (str(p) for p in ncnn_files(name))
-    if entry.source is REALCUGAN:
-        return ncnn_programs.realcugan_cpu(param, weights, image, entry.scale)
-    if entry.source is WAIFU2X:
-        return ncnn_programs.waifu2x_cpu(param, weights, image, 18 if entry.architecture == "CUNet" else 7)
-    if entry.source is SRMD_WHEEL:  # our SRMD's default noise level is the program's default `-n 3`
-        return ncnn_programs.srmd_cpu(param, weights, image, entry.scale, -1 if "-nf-" in name else 3)
-    return ncnn_programs.plain(param, weights, image)
+    return ncnn_programs.run_program(name, image)
 
 
 @pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.large) if n in HEAVY else n for n in ZOO])
