@@ -86,7 +86,6 @@ from sr_tf.tiling import from_unit, to_unit, upscale_channels, upscale_tiled
 WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
 BATCHING_PARAMS_FILE = "batching_params.pbtxt"  # in the version folder (bundle_factory_util.cc)
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-EXPORT_ELEMENTWISE = ("graph", "xla")  # `sr_tf.models.layers.elementwise_form`s a SavedModel can hold
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,11 +104,6 @@ class ExportConfig(ConfigBase):
         written to `batching_params.pbtxt` (see `batching_parameters_text`); empty: no file.
       color_fix: "none", "wavelet" or "adain" (`sr_tf.colorfix`), in the graph of both signatures:
         each whole upscaled image takes its colours from its bicubic-upscaled input.
-      elementwise: "graph" (TensorFlow ops, runs on any TF Serving) or "xla": the elementwise
-        chains between convolutions (PReLU) as XLA kernels, as `sr-tf upscale` runs them (about 2x
-        faster for the compact PReLU models under bfloat16 on CPUs). Opt-in: TF Serving refuses
-        such a model ("bad Status on first compilation request") unless started with
-        `--xla_cpu_compilation_enabled=true`; `sr-tf serve` always runs it. Same values either way.
     """
 
     tile_size: int = 256
@@ -119,7 +113,6 @@ class ExportConfig(ConfigBase):
     precision: str = "float32"
     batching: dict[str, Any] = dataclasses.field(default_factory=dict)
     color_fix: str = "none"
-    elementwise: str = "graph"
 
     def __post_init__(self):
         if not isinstance(self.tile_size, int) or self.tile_size < 0:
@@ -133,9 +126,6 @@ class ExportConfig(ConfigBase):
         if self.color_fix not in COLOR_FIXES:
             raise ValueError(f"ExportConfig: `color_fix` must be one of {', '.join(COLOR_FIXES)}. "
                              f"Received: color_fix={self.color_fix!r}")
-        if self.elementwise not in EXPORT_ELEMENTWISE:
-            raise ValueError(f"ExportConfig: `elementwise` must be one of {EXPORT_ELEMENTWISE}. "
-                             f"Received: elementwise={self.elementwise!r}")
         if self.batching:
             batching_parameters_text(self.batching)  # raises naming a bad field
 
@@ -428,10 +418,12 @@ def export_savedmodel(model, out: str | os.PathLike, config: ExportConfig | None
         scale = model_scale(model) if scale is None else int(scale)
         model = cast_model(model, config.precision)
     base.mkdir(parents=True, exist_ok=True)
-    module = SRServingModule(model, scale, config)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=base))
     try:
-        with elementwise_form(config.elementwise):  # the signatures are traced here
+        # Traced in the "graph" form whatever the caller's: TF Serving refuses XLA kernels unless started
+        # with --xla_cpu_compilation_enabled (and a loaded SavedModel ran its XLA PReLU no faster).
+        with elementwise_form("graph"):
+            module = SRServingModule(model, scale, config)
             tf.saved_model.save(module, str(tmp), signatures=module.signatures())
         if config.warmup:
             write_warmup_requests(tmp, name, config.warmup_size)

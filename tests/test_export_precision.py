@@ -94,25 +94,14 @@ def _xla_functions(version_dir) -> list:
     return [f.signature.name for f in library if f.attr["_XlaMustCompile"].b]
 
 
-def test_xla_elementwise_is_opt_in_and_gives_the_same_pixels(tmp_path, capsys):
-    """TF Serving refuses XLA kernels unless started with --xla_cpu_compilation_enabled: only on request."""
+def test_exports_hold_no_xla_kernels_even_when_traced_in_the_xla_form(tmp_path):
+    """TF Serving refuses XLA kernels unless started with --xla_cpu_compilation_enabled."""
     from sr_tf.models import SRVGGNetCompact
+    from sr_tf.models.layers import elementwise_form
 
     keras.utils.set_random_seed(3)
     compact = SRVGGNetCompact(num_feat=8, num_conv=2, upscale=2)  # PReLU between its convs
     compact(np.zeros((1, 4, 4, 3), np.float32))
-    config = {"tile_size": 0, "warmup": False, "precision": "bfloat16"}
-    plain = export_savedmodel(compact, tmp_path / "plain" / "1", ExportConfig(**config))
-    fused = export_savedmodel(compact, tmp_path / "xla" / "1", ExportConfig(elementwise="xla", **config))
-    assert not _xla_functions(plain) and _xla_functions(fused)
-    pixels = tf.constant(np.random.default_rng(2).integers(0, 256, (1, 9, 7, 3)).astype(np.float32))
-    outs = [tf.saved_model.load(str(p)).signatures["serving_default"](images=pixels)["upscaled"].numpy()
-            for p in (plain, fused)]
-    np.testing.assert_array_equal(outs[0], outs[1])
-    path = tmp_path / "c.keras"
-    compact.save(path)
-    out = tmp_path / "cli" / "c" / "1"
-    assert main(["export", "--model", str(path), "--out", str(out), "--elementwise", "xla", "--no-warmup"]) == 0
-    assert _xla_functions(out)
-    with pytest.raises(ValueError, match="elementwise"):
-        ExportConfig(elementwise="openvino")
+    with elementwise_form("xla"):
+        path = export_savedmodel(compact, tmp_path / "c" / "1", ExportConfig(tile_size=0, warmup=False))
+    assert not _xla_functions(path)

@@ -41,10 +41,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "VERSION/batching_params.pbtxt and used by servers run with --enable_batching "
                         "--enable_per_model_batching_parameters, e.g. --batching max_batch_size=4 "
                         "--batching batch_timeout_micros=2000 --batching allowed_batch_sizes=1,2,4")
-    p.add_argument("--elementwise", choices=("graph", "xla"), default="graph",
-                   help="xla: the elementwise chains between convolutions (PReLU) as XLA kernels, as sr-tf "
-                        "upscale runs them (faster on CPUs); TF Serving then needs "
-                        "--xla_cpu_compilation_enabled=true (default graph: runs on any TF Serving)")
     runtime.add_arguments(p, backend=False)
     add_threads(p)
 
@@ -71,8 +67,7 @@ def run(args: argparse.Namespace) -> int:
     from sr_tf.runtime import load_generator
 
     config = ExportConfig(tile_size=args.tile, tile_pad=args.tile_pad, warmup=not args.no_warmup,
-                          precision=args.precision, batching=dict(args.batching), color_fix=args.color_fix,
-                          elementwise=args.elementwise)
+                          precision=args.precision, batching=dict(args.batching), color_fix=args.color_fix)
     if args.blend is not None:
         from sr_tf.runtime.blends import load_blend
 
