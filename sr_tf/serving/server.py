@@ -250,8 +250,6 @@ class ModelServer:
             self._ui_mounted = app.state.ui
             self._uvicorn = _UvicornServer(uvicorn.Config(
                 app, log_level="warning", access_log=False, lifespan="off",
-                # httptools (setup.cfg) when installed, else h11: the same bytes for well-formed requests
-                http="auto",
                 # our own deadline (grace_seconds) answers what is unfinished first; this is a backstop
                 timeout_graceful_shutdown=int(c.grace_seconds) + 5, limit_concurrency=None,
                 **_rest_tls(c.tls),
