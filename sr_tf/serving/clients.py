@@ -85,12 +85,17 @@ class RestClient:
 
     def _call(self, method: str, path: str, body: bytes | None = None):
         response = self._session.request(
-            method, self.base_url + path, data=body, timeout=self.timeout,
+            method, self.base_url + path, data=body, timeout=self.timeout, stream=True,
             headers={"Content-Type": "application/json"} if body is not None else None, **self._tls,
         )
-        payload = codec.loads(response.content) if response.content else {}
+        # the body in one read: `response.content` reads a 1 MB tensor in 10 kB chunks, each a
+        # trip through urllib3's layers (about as much CPU as parsing it); reading it to the end
+        # hands the connection back to the pool
+        content = response.raw.read(decode_content=True)
+        payload = codec.loads(content) if content else {}
         if response.status_code != 200:
-            message = payload.get("error", response.text) if isinstance(payload, dict) else response.text
+            text = content.decode(response.encoding or "utf-8", errors="replace")
+            message = payload.get("error", text) if isinstance(payload, dict) else text
             raise ServingClientError(response.status_code, message)
         return payload
 
