@@ -109,13 +109,9 @@ def forward_fn(model: keras.Model, backend: str = "tf", precision: str = "float3
         lambda x: tf.cast(cast(x, training=False), tf.float32),
         input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)],
     )
-    traced = []
-
     def run(batch: np.ndarray) -> np.ndarray:
-        if not traced:  # traced on first use: elementwise chains as XLA kernels, convolutions oneDNN's
-            with elementwise_form("xla"):
-                traced.append(fn.get_concrete_function())
-        return traced[0](tf.constant(batch, tf.float32)).numpy()
+        with elementwise_form("xla"):  # traced on first use: elementwise chains as XLA kernels, convs oneDNN's
+            return fn(tf.constant(batch, tf.float32)).numpy()
 
     return run
 
