@@ -99,13 +99,19 @@ def main(argv: list[str] | None = None) -> int:
 
         import orjson
 
+        # The floor moves the bytes the protocol puts on the wire: float tensors both ways, whole
+        # numbers written "217.0" (TF Serving's WriteDecimal; orjson writes float32 that way).
         request_body = orjson.dumps({"inputs": x}, option=orjson.OPT_SERIALIZE_NUMPY)
-        response_body = orjson.dumps({"outputs": reference.astype(np.int64)}, option=orjson.OPT_SERIALIZE_NUMPY)
+        response_body = orjson.dumps({"outputs": reference}, option=orjson.OPT_SERIALIZE_NUMPY)
+        import requests
 
-        def server_floor():  # read the request, write the response (whole numbers as integers)
+        served = requests.post(f"{url}/v1/models/bench:predict", data=request_body, timeout=60).content
+        assert served == response_body, "the floor's response must be the bytes the server sends"
+
+        def server_floor():  # read the request, write the response
             with gc_paused():
                 np.asarray(orjson.loads(request_body)["inputs"], np.float32)
-                return orjson.dumps({"outputs": reference.astype(np.int64)}, option=orjson.OPT_SERIALIZE_NUMPY)
+                return orjson.dumps({"outputs": reference}, option=orjson.OPT_SERIALIZE_NUMPY)
 
         def client_floor():  # write the request, read the response into float32
             with gc_paused():

@@ -140,3 +140,41 @@ def test_rest_client_arrays_and_images(rest_url, tiny_model):
         RestClient(rest_url, "nope").predict(x)
     assert err.value.status == 404
     client.close()
+
+
+def test_rest_client_honours_the_proxy_environment_read_when_created(rest_url, monkeypatch):
+    """requests' trust_env is replaced by one read of the environment: HTTP_PROXY still routes calls, NO_PROXY
+    still bypasses it, and later changes of the environment do not move a client already made."""
+    import http.server
+    import threading
+
+    seen = []
+
+    class Proxy(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 (http.server's name)
+            seen.append(self.path)
+            body = b'{"model_version_status": []}'
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    proxy = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{proxy.server_address[1]}")
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
+        proxied = RestClient(rest_url, "tiny")
+        assert proxied.status() == {"model_version_status": []}
+        assert seen == [f"{rest_url}/v1/models/tiny"]  # the absolute URL a proxy is sent
+        monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+        direct = RestClient(rest_url, "tiny")
+        assert direct.status()["model_version_status"][0]["state"] == "AVAILABLE"
+        proxied.status()
+        assert len(seen) == 2  # made before NO_PROXY: still proxied
+    finally:
+        proxy.shutdown()
