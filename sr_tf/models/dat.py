@@ -27,8 +27,15 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from sr_tf.models.channel_norms import LayerNorm
 from sr_tf.models.layers import LazyBuild as _LazyBuild
-from sr_tf.models.layers import PixelShuffle, to_output_dtype, validate_positive, validate_scale
+from sr_tf.models.layers import (
+    PixelShuffle,
+    elementwise_gelu,
+    to_output_dtype,
+    validate_positive,
+    validate_scale,
+)
 
 DIV2K_RGB_MEAN = (0.4488, 0.4371, 0.4040)
 UPSAMPLERS = ("pixelshuffle", "pixelshuffledirect")
@@ -47,12 +54,8 @@ VARIANTS = {
 }
 
 
-def _gelu(x):
-    return keras.ops.gelu(x, approximate=False)  # torch.nn.GELU() is the exact erf form
-
-
-def _norm(name: str) -> keras.layers.LayerNormalization:
-    return keras.layers.LayerNormalization(epsilon=LN_EPS, name=name)
+def _norm(name: str) -> LayerNorm:
+    return LayerNorm(axis=-1, epsilon=LN_EPS, name=name)
 
 
 def _batch_norm(name: str) -> keras.layers.BatchNormalization:
@@ -203,16 +206,16 @@ class _DualAggregation(_LazyBuild):
             _conv(d // 16, "spatial_1", 1), _batch_norm("spatial_bn"), _conv(1, "spatial_2", 1))
 
     def conv_branch(self, v):
-        return _gelu(self.dwconv_bn(self.dwconv(v)))
+        return elementwise_gelu(self.dwconv_bn(self.dwconv(v)))
 
     def channel_map(self, x):
         """`[B, H, W, C] -> [B, 1, 1, C]` (before the sigmoid)."""
         pooled = tf.reduce_mean(x, axis=[1, 2], keepdims=True)
-        return self.channel_2(_gelu(self.channel_bn(self.channel_1(pooled))))
+        return self.channel_2(elementwise_gelu(self.channel_bn(self.channel_1(pooled))))
 
     def spatial_map(self, x):
         """`[B, H, W, C] -> [B, H, W, 1]` (before the sigmoid)."""
-        return self.spatial_2(_gelu(self.spatial_bn(self.spatial_1(x))))
+        return self.spatial_2(elementwise_gelu(self.spatial_bn(self.spatial_1(x))))
 
     def get_config(self):
         return {**super().get_config(), "dim": self.dim, "num_heads": self.num_heads, "qkv_bias": self.qkv_bias}
@@ -288,7 +291,7 @@ class SGFN(_LazyBuild):
         self.fc2 = keras.layers.Dense(self.dim, name="fc2")
 
     def call(self, x):
-        x1, x2 = tf.split(_gelu(self.fc1(x)), 2, axis=-1)
+        x1, x2 = tf.split(elementwise_gelu(self.fc1(x)), 2, axis=-1)
         return self.fc2(x1 * self.sg_conv(self.sg_norm(x2)))
 
     def get_config(self):

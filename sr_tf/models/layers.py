@@ -180,6 +180,22 @@ def gelu(x: tf.Tensor) -> tf.Tensor:
     return 0.5 * x * (1.0 + tf.math.erf(x * tf.cast(0.7071067811865476, x.dtype)))
 
 
+def current_elementwise_form() -> str:
+    """The `elementwise_form` in effect ("graph" outside any)."""
+    return _ELEMENTWISE_FORM.get()
+
+
+_GELU_XLA = tf.function(gelu, jit_compile=True)
+
+
+def elementwise_gelu(x: tf.Tensor) -> tf.Tensor:
+    """`gelu` where no op fuses it (after a convolution, a batch norm, a Keras Dense on a 3-D or 4-D
+    input): one XLA kernel under `elementwise_form("xla")`, else `gelu`'s ops. The formula is the
+    same; XLA's erf may round the last bit differently from TensorFlow's kernel. After a 2-D MatMul use
+    `gelu` itself (oneDNN fuses it there, see `dense`)."""
+    return _GELU_XLA(x) if _ELEMENTWISE_FORM.get() == "xla" else gelu(x)
+
+
 def dense(layer: keras.layers.Dense, x: tf.Tensor, activation=None) -> tf.Tensor:
     """`activation(layer(x))` for a built Dense and `[..., C_in]` -> `[..., C_out]`, as one 2-D MatMul +
     BiasAdd (+ activation) that oneDNN's graph rewrite fuses into one op.

@@ -22,6 +22,7 @@ import tensorflow as tf
 from sr_tf.models.channel_norms import channel_layer_norm
 from sr_tf.models.layers import (
     PixelShuffle,
+    elementwise_gelu,
     pad_to_multiple,
     to_output_dtype,
     validate_positive,
@@ -35,10 +36,6 @@ LAYER_NORM_EPS = 1e-6
 
 def _conv(filters: int, kernel: int, name: str) -> keras.layers.Conv2D:
     return keras.layers.Conv2D(filters, kernel, padding="same", name=name)
-
-
-def _gelu(x):
-    return keras.ops.gelu(x, approximate=False)
 
 
 def adaptive_max_pool_1d(x: tf.Tensor, out: tf.Tensor, axis: int, max_width: int) -> tf.Tensor:
@@ -83,7 +80,7 @@ class SAFM(keras.layers.Layer):
             s = adaptive_max_pool_1d(s, tf.maximum(w // f, 1), 2, 2 * f)
             s = self.mfr[i](s)
             out.append(nearest_resize_1d(nearest_resize_1d(s, h, 1), w, 2))
-        return _gelu(self.aggr(tf.concat(out, axis=-1))) * x
+        return elementwise_gelu(self.aggr(tf.concat(out, axis=-1))) * x
 
     def get_config(self):
         return {**super().get_config(), "dim": self.dim}
@@ -106,7 +103,7 @@ class AttBlock(keras.layers.Layer):
 
     def call(self, x):
         x = self.safm(self.norm1(x)) + x
-        return self.ccm_2(_gelu(self.ccm_0(self.norm2(x)))) + x
+        return self.ccm_2(elementwise_gelu(self.ccm_0(self.norm2(x)))) + x
 
     def get_config(self):
         return {**super().get_config(), "dim": self.dim, "ffn_scale": self.ffn_scale}

@@ -68,7 +68,7 @@ def test_bcie_pads_any_size_and_runs_under_tf_function():
         x = photo_crop(h, w)
         eager, graph = model(x).numpy(), fn(x).numpy()
         assert eager.shape == (1, h, w, 3)
-        np.testing.assert_allclose(graph, eager, atol=1e-5)
+        np.testing.assert_allclose(graph, eager, rtol=2e-6, atol=1e-5)  # float32 rounding (grappler may fuse in graph)
     clone = SAFMNBCIE.from_config(model.get_config())
     assert clone.num_layers == 1
 

@@ -108,3 +108,36 @@ def test_prelu_forms_are_one_xla_kernel_or_keras_pattern_with_the_same_values():
         np.testing.assert_array_equal(tf.cast(f(x), tf.float32).numpy(), tf.cast(plain(x), tf.float32).numpy())
     with pytest.raises(ValueError, match="form must be one of"), elementwise_form("fast"):
         pass
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_gelu_and_layer_norm_are_one_xla_kernel_each_in_our_runtime(dtype):
+    """Under `elementwise_form("xla")` the unfused GELU and the LayerNorm compile to XLA kernels and give the
+    graph form's values to float rounding (XLA's erf is its own); outside it, no XLA at all."""
+    from sr_tf.models.channel_norms import LayerNorm
+    from sr_tf.models.layers import elementwise_form, elementwise_gelu
+
+    rng = np.random.default_rng(2)
+    x = tf.cast(rng.normal(size=(1, 6, 5, 8)).astype(np.float32) * 3, dtype)
+    norm = LayerNorm(axis=-1, epsilon=1e-5, dtype=dtype)
+    norm(x)
+    norm.gamma.assign(rng.normal(size=8).astype(np.float32))
+    norm.beta.assign(rng.normal(size=8).astype(np.float32))
+    spec = tf.TensorSpec([None, None, None, 8], dtype)
+    block = lambda t: norm(elementwise_gelu(t))  # noqa: E731
+    plain = tf.function(block).get_concrete_function(spec)
+    with elementwise_form("xla"):
+        fused = tf.function(block).get_concrete_function(spec)
+
+    def compiled(f):
+        return [fn.signature.name for fn in f.graph.as_graph_def().library.function if fn.attr["_XlaMustCompile"].b]
+
+    assert len(compiled(fused)) == 2 and not compiled(plain)
+    tol = 1e-5 if dtype == "float32" else 2 ** -7  # bfloat16: one unit in the last place at |y| ~ 1
+    got, expected = (tf.cast(f(x), tf.float32).numpy() for f in (fused, plain))
+    np.testing.assert_allclose(got, expected, rtol=tol, atol=tol)
+    keras_norm = __import__("keras").layers.LayerNormalization(epsilon=1e-5, dtype=dtype)
+    keras_norm(x)
+    keras_norm.set_weights(norm.get_weights())
+    np.testing.assert_allclose(tf.cast(norm(x), tf.float32).numpy(), tf.cast(keras_norm(x), tf.float32).numpy(),
+                               rtol=tol, atol=tol)
