@@ -84,6 +84,31 @@ def test_prelu_gives_keras_prelu_values_in_fewer_ops(dtype):
     assert {op.type for op in graph.get_operations()} & {"Relu", "Neg"} == set()  # not Keras' relu/negate form
 
 
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_prelu_onednn_form_is_convolutions_with_keras_prelu_values(dtype):
+    """The exports' form: in bfloat16 no elementwise kernel of TensorFlow's; Keras' values bit for bit."""
+    import keras
+
+    from sr_tf.models.layers import PReLU, elementwise_form
+
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(2, 9, 7, 6)).astype(np.float32)
+    x[0, 0, 0] = 0.0
+    x = tf.cast(x, dtype)
+    alpha = np.array([[[-1.5, -0.25, 0.0, 0.3, 1.0, 2.75]]], np.float32)  # negative, in [0, 1], > 1
+    ours, theirs = PReLU(dtype=dtype), keras.layers.PReLU(shared_axes=[1, 2], dtype=dtype)
+    for layer in (ours, theirs):
+        layer(x)
+        layer.alpha.assign(tf.cast(alpha, layer.alpha.dtype))
+    with elementwise_form("onednn"):
+        fn = tf.function(lambda t: ours(t))  # traced (and so run through grappler) inside the form
+        got = fn(x)
+    graph_ops = {op.type for op in fn.get_concrete_function(x).graph.get_operations()}
+    if dtype == "bfloat16":  # float32's elementwise kernels are vectorised: it keeps the two passes
+        assert "Conv2D" in graph_ops and graph_ops & {"SelectV2", "Greater", "Maximum"} == set()
+    np.testing.assert_array_equal(tf.cast(got, tf.float32).numpy(), tf.cast(theirs(x), tf.float32).numpy())
+
+
 def test_prelu_forms_are_one_xla_kernel_or_keras_pattern_with_the_same_values():
     from sr_tf.models.layers import PReLU, elementwise_form
 
