@@ -8,7 +8,8 @@ For realesrgan-x4plus and realesr-animevideov3-x4 (published weights) on a SIZE 
 (512) it prints output megapixels per second of:
 * our Keras model in a `tf.function`, float32 and float16 (`sr_tf.backends.cast_model`), each
   without and with XLA (`jit_compile=True`);
-* the exported SavedModel's `serving_default` (`sr-tf export --precision`, whole image, no tiles);
+* the exported SavedModel's `serving_default` (`sr-tf export --precision`, whole image, no tiles),
+  as loaded and, unless `--no-jit`, compiled whole by XLA (a `tf.function(jit_compile=True)` of it);
 * the same weights in PyTorch (BasicSR's RRDBNet / SRVGGNetCompact written below; float16 on a
   GPU, float32 on a CPU), eager and `torch.compile` where it works;
 and the fraction of the GPU's dense fp16 tensor-core peak each reaches (MACs counted from the
@@ -243,11 +244,18 @@ def our_rows(model, image: np.ndarray, repeats: int, workdir: Path, jit: bool):
             rows.append((f"Keras tf.function {precision}{' XLA' if xla else ''}", seconds, psnr(out, reference)))
         path = export_savedmodel(model, workdir / precision / "1",
                                  ExportConfig(tile_size=0, warmup=False, precision=precision))
-        signature = tf.saved_model.load(str(path)).signatures["serving_default"]
+        loaded = tf.saved_model.load(str(path))  # kept: a tf.function of its signature needs its variables
+        signature = loaded.signatures["serving_default"]
         pixels = tf.constant(image * 255.0)  # the signature takes and returns 0-255
-        out = signature(images=pixels)["upscaled"].numpy() / 255.0
-        seconds = timed(lambda: signature(images=pixels)["upscaled"][0, 0, 0, 0].numpy(), repeats)  # noqa: B023
-        rows.append((f"SavedModel serving_default {precision}", seconds, psnr(out, reference)))
+        for xla in (False, True) if jit else (False,):
+            # XLA: the loaded graph compiled whole, as TF Serving would with XLA enabled.
+            fn = (tf.function(lambda p, s=signature: s(images=p)["upscaled"], jit_compile=True) if xla
+                  else (lambda p, s=signature: s(images=p)["upscaled"]))
+            out = fn(pixels).numpy() / 255.0
+            seconds = timed(lambda fn=fn, p=pixels: fn(p)[0, 0, 0, 0].numpy(), repeats)
+            rows.append((f"SavedModel serving_default {precision}{' XLA' if xla else ''}", seconds,
+                         psnr(out, reference)))
+        del loaded
     return rows, reference
 
 

@@ -420,9 +420,11 @@ def export_savedmodel(model, out: str | os.PathLike, config: ExportConfig | None
     base.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=base))
     try:
-        # Traced in the "graph" form whatever the caller's: TF Serving refuses XLA kernels unless started
-        # with --xla_cpu_compilation_enabled (and a loaded SavedModel ran its XLA PReLU no faster).
-        with elementwise_form("graph"):
+        # Traced in the "onednn" form whatever the caller's: TF Serving refuses XLA kernels unless started
+        # with --xla_cpu_compilation_enabled (and a loaded SavedModel ran its XLA PReLU no faster);
+        # its PReLUs are convolutions, which oneDNN vectorises for bfloat16 and TensorFlow's
+        # elementwise kernels do not.
+        with elementwise_form("onednn"):
             module = SRServingModule(model, scale, config)
             tf.saved_model.save(module, str(tmp), signatures=module.signatures())
         if config.warmup:

@@ -144,7 +144,8 @@ def upscale_tiled(
         wy = _ramp(y0, y1, tf.where(i > 0, ys[i], -1), tf.where(i < ny - 1, ys[i + 1], -1), hy, s)
         wx = _ramp(x0, x1, tf.where(j > 0, xs[j], -1), tf.where(j < nx - 1, xs[j + 1], -1), hx, s)
         mask = wy[:, None] * wx[None, :]
-        pieces = pieces.write(k, out * mask[None, :, :, None])
+        # A lone tile's weights are all 1: skip the pass over the output (the product is the same).
+        pieces = pieces.write(k, tf.cond(total > 1, lambda o=out, w=mask: o * w[None, :, :, None], lambda o=out: o))
         if on_tile is not None and eager:
             on_tile(int(k) + 1, int(total))
 
@@ -153,14 +154,20 @@ def upscale_tiled(
     def join(get, n, half, axis):
         """Joins `get(0..n-1)` along `axis` (1: height, 2: width), adding the overlapping strips."""
         strip = 2 * half * s
-        parts = tf.TensorArray(tf.float32, size=2 * n, infer_shape=False, element_shape=tf.TensorShape(None))
-        for m in tf.range(n):
-            cur, prev = _to_front(get(m), axis), _to_front(get(tf.maximum(m - 1, 0)), axis)
-            head = tf.where(m > 0, strip, 0)
-            tail = tf.where(m < n - 1, strip, 0)
-            parts = parts.write(2 * m, cur[:head] + prev[tf.shape(prev)[0] - head:])
-            parts = parts.write(2 * m + 1, cur[head:tf.shape(cur)[0] - tail])
-        return _from_front(parts.concat(), axis)
+
+        def joined():
+            parts = tf.TensorArray(tf.float32, size=2 * n, infer_shape=False, element_shape=tf.TensorShape(None))
+            for m in tf.range(n):
+                cur, prev = _to_front(get(m), axis), get(tf.maximum(m - 1, 0))
+                head = tf.where(m > 0, strip, 0)
+                tail = tf.where(m < n - 1, strip, 0)
+                prev = _to_front(_last(prev, head, axis), axis)  # only the strip is transposed
+                parts = parts.write(2 * m, cur[:head] + prev)
+                parts = parts.write(2 * m + 1, cur[head:tf.shape(cur)[0] - tail])
+            return _from_front(parts.concat(), axis)
+
+        # One piece is its own join: no transposes and no copies of the whole output.
+        return tf.cond(n > 1, joined, lambda: get(0))
 
     rows = tf.TensorArray(tf.float32, size=ny, infer_shape=False, clear_after_read=False,
                           element_shape=tf.TensorShape(None))
@@ -168,6 +175,12 @@ def upscale_tiled(
         rows = rows.write(i, join(lambda m, i=i: pieces.read(i * nx + m), nx, hx, 2))
     out = join(lambda m: rows.read(m), ny, hy, 1)
     return tf.reshape(out, [tf.shape(x)[0], h * s, w * s, tf.shape(out)[3]])
+
+
+def _last(t: tf.Tensor, count, axis: int) -> tf.Tensor:
+    """The last `count` entries of a 4-D tensor along `axis` (1 or 2)."""
+    start = tf.shape(t)[axis] - count
+    return t[:, start:] if axis == 1 else t[:, :, start:]
 
 
 def _to_front(t: tf.Tensor, axis: int) -> tf.Tensor:

@@ -41,7 +41,8 @@ def test_tiny_run_prints_every_path_and_the_roofline_share(gpu_module, capsys):
     rows = _rows(out)
     for path in ("Keras tf.function float32", "Keras tf.function float32 XLA", "Keras tf.function float16",
                  "Keras tf.function float16 XLA", "SavedModel serving_default float32",
-                 "SavedModel serving_default float16"):
+                 "SavedModel serving_default float16", "SavedModel serving_default float32 XLA",
+                 "SavedModel serving_default float16 XLA"):
         assert len(rows.get(path, [])) == 2, (path, out)  # one row per model
         for seconds, mps, share, _ in rows[path]:
             assert float(seconds) > 0 and float(mps) > 0 and share.endswith("%")

@@ -31,7 +31,9 @@ from sr_tf.models.channel_norms import LayerNorm
 from sr_tf.models.layers import LazyBuild as _LazyBuild
 from sr_tf.models.layers import (
     PixelShuffle,
+    dense,
     elementwise_gelu,
+    gelu,
     to_output_dtype,
     validate_positive,
     validate_scale,
@@ -290,9 +292,15 @@ class SGFN(_LazyBuild):
         self.sg_conv = _depthwise("sg_conv")
         self.fc2 = keras.layers.Dense(self.dim, name="fc2")
 
+    def build(self, input_shape):
+        # fc1 and fc2 run as 2-D MatMuls (`layers.dense`, fused with their bias and fc1's GELU).
+        self.fc1.build((None, self.dim))
+        self.fc2.build((None, self.hidden // 2))
+        super().build(input_shape)
+
     def call(self, x):
-        x1, x2 = tf.split(elementwise_gelu(self.fc1(x)), 2, axis=-1)
-        return self.fc2(x1 * self.sg_conv(self.sg_norm(x2)))
+        x1, x2 = tf.split(dense(self.fc1, x, gelu), 2, axis=-1)
+        return dense(self.fc2, x1 * self.sg_conv(self.sg_norm(x2)))
 
     def get_config(self):
         return {**super().get_config(), "dim": self.dim, "hidden": self.hidden}

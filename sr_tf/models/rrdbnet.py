@@ -13,6 +13,7 @@ import tensorflow as tf
 
 from sr_tf.models.layers import (
     border_pad,
+    scaled_residual,
     small_kaiming,
     to_output_dtype,
     validate_positive,
@@ -55,7 +56,7 @@ class ResidualDenseBlock(keras.layers.Layer):
         for conv in self.convs:
             y = conv(tf.concat(features, axis=-1) if len(features) > 1 else x)
             features.append(tf.nn.leaky_relu(y, LRELU_SLOPE))
-        return self.conv5(tf.concat(features, axis=-1)) * RESIDUAL_SCALE + x
+        return scaled_residual(self.conv5(tf.concat(features, axis=-1)), RESIDUAL_SCALE, x, self.conv5.bias)
 
     def get_config(self):
         return {**super().get_config(), "num_feat": self.num_feat, "num_grow_ch": self.num_grow_ch}
@@ -79,7 +80,7 @@ class RRDB(keras.layers.Layer):
         out = x
         for rdb in self.rdbs:
             out = rdb(out)
-        return out * RESIDUAL_SCALE + x
+        return scaled_residual(out, RESIDUAL_SCALE, x, self.rdbs[-1].conv5.bias)
 
     def get_config(self):
         return {**super().get_config(), "num_feat": self.num_feat, "num_grow_ch": self.num_grow_ch}

@@ -84,6 +84,31 @@ def test_prelu_gives_keras_prelu_values_in_fewer_ops(dtype):
     assert {op.type for op in graph.get_operations()} & {"Relu", "Neg"} == set()  # not Keras' relu/negate form
 
 
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_prelu_onednn_form_is_convolutions_with_keras_prelu_values(dtype):
+    """The exports' form: in bfloat16 no elementwise kernel of TensorFlow's; Keras' values bit for bit."""
+    import keras
+
+    from sr_tf.models.layers import PReLU, elementwise_form
+
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(2, 9, 7, 6)).astype(np.float32)
+    x[0, 0, 0] = 0.0
+    x = tf.cast(x, dtype)
+    alpha = np.array([[[-1.5, -0.25, 0.0, 0.3, 1.0, 2.75]]], np.float32)  # negative, in [0, 1], > 1
+    ours, theirs = PReLU(dtype=dtype), keras.layers.PReLU(shared_axes=[1, 2], dtype=dtype)
+    for layer in (ours, theirs):
+        layer(x)
+        layer.alpha.assign(tf.cast(alpha, layer.alpha.dtype))
+    with elementwise_form("onednn"):
+        fn = tf.function(lambda t: ours(t))  # traced (and so run through grappler) inside the form
+        got = fn(x)
+    graph_ops = {op.type for op in fn.get_concrete_function(x).graph.get_operations()}
+    if dtype == "bfloat16":  # float32's elementwise kernels are vectorised: it keeps the two passes
+        assert "Conv2D" in graph_ops and graph_ops & {"SelectV2", "Greater", "Maximum"} == set()
+    np.testing.assert_array_equal(tf.cast(got, tf.float32).numpy(), tf.cast(theirs(x), tf.float32).numpy())
+
+
 def test_prelu_forms_are_one_xla_kernel_or_keras_pattern_with_the_same_values():
     from sr_tf.models.layers import PReLU, elementwise_form
 
@@ -141,3 +166,23 @@ def test_gelu_and_layer_norm_are_one_xla_kernel_each_in_our_runtime(dtype):
     keras_norm.set_weights(norm.get_weights())
     np.testing.assert_allclose(tf.cast(norm(x), tf.float32).numpy(), tf.cast(keras_norm(x), tf.float32).numpy(),
                                rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_scaled_residual_is_y_times_scale_plus_x(dtype):
+    """RRDBNet's `0.2 * y + x`: float32 unchanged; bfloat16 as a 1x1 conv with the add fused, which
+    rounds the sum once (so within one bfloat16 rounding of the float32 value of the same inputs)."""
+    from sr_tf.models.layers import scaled_residual
+
+    rng = np.random.default_rng(3)
+    y, x = (tf.cast(rng.normal(size=(2, 5, 4, 6)).astype(np.float32), dtype) for _ in range(2))
+    weight = tf.Variable(tf.cast(rng.normal(size=(6,)), dtype))
+    fn = tf.function(lambda a, b: scaled_residual(a, 0.2, b, weight))
+    got = tf.cast(fn(y, x), tf.float32).numpy()
+    plain = tf.cast(y * tf.cast(0.2, dtype) + x, tf.float32).numpy()
+    if dtype == "float32":
+        np.testing.assert_array_equal(got, plain)
+    else:
+        exact = tf.cast(y, tf.float32) * tf.cast(tf.cast(0.2, dtype), tf.float32) + tf.cast(x, tf.float32)
+        np.testing.assert_allclose(got, exact.numpy(), rtol=2.0**-8, atol=1e-30)
+        assert "Conv2D" in {op.type for op in fn.get_concrete_function(y, x).graph.get_operations()}
