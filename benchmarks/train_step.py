@@ -6,7 +6,8 @@ PyTorch, side by side in one run.
   - before: the previous code: one `tf.function(train_step)` call and a host sync per step, as the
     old hand-written loop ran it, and the network's last layers run as written (pixel shuffle,
     PReLU, then the 9x9 conv to 3 channels at the output resolution);
-  - after: the Keras `fit` train function of `sr-tf train` with today's network (that last conv
+  - after: one long Keras `fit`, as `sr-tf train` runs it (with its per-step `StopAtStep`), each
+    turn one epoch of `--chunk` steps (`fit_turns`), with today's network (that last conv
     computed before the shuffle, `sr_tf.models.layers.conv_after_shuffle`), in float32 and, where
     the CPU has bfloat16 instructions (AVX512-BF16, AMX), under `mixed_bfloat16`.
 * `srresnet`: the paper's SRResNet (16 blocks, batch norm, MSE, batch 16, HR 96), the same three ways.
@@ -20,6 +21,20 @@ beside our bfloat16 line. Batches are constant tensors: this times compute and d
 data pipeline (`benchmarks/data_pipeline.py`). Every variant runs `--chunk` steps per turn and the
 variants take turns, so machine noise falls on all alike; wall and process CPU seconds per step are
 medians over the turns.
+
+Where `fit`'s 8-13% went (issue #24): into this script, not into training. It called `fit` once per
+4-step turn, and the end of each `fit` destroys its tf.data iterator, which waits for tf.data's
+autotuning thread to wake (it wakes 10, 30, 70, ... 10 * (2^k - 1) ms after the iterator is made), so
+a turn of T seconds often took the next such time: 1.27 s for SRResNet-small's 0.64 s of steps, 5.11 s
+for ESRGAN's (4 blocks, batch 4, HR 64) 2.7-3.0 s. With autotuning off the same calls ran as fast as
+the train function alone. Measured in one script with turns (AMX Xeon, 2 CPUs, load 2.4-5.4 from
+other jobs, median ms/step, SRResNet-small f32, 12 turns of 4 steps): bare `tf.function(train_step)`
+with the old step read-back 170, Keras `make_train_function()` called directly 171, `fit` per turn
+317 (half its turns at 2x), one long `fit` 173, the same with all of `sr-tf train`'s callbacks 174,
+with `steps_per_execution=4` 171. ESRGAN (6 turns of 2 steps, load 5.4): bare 1384, train function
+1324, `fit` per turn 1484 (turns up to 2569), one long `fit` 1334, with our callbacks 1363. So a long
+`fit` costs within the noise (<= 2%) of a bare step; what is left per `fit` call (one per run, plus
+one iterator per validation) is Keras and tf.data's.
 
     python3 benchmarks/train_step.py --models srresnet_small             # the 10-minute recipe
     python3 benchmarks/train_step.py                                      # all, paper sizes (slow)
@@ -73,6 +88,8 @@ def timed(variants: dict, turns: int, warmup: int, chunk: int) -> dict[str, tupl
             wall, cpu = time.perf_counter(), _cpu()
             run()
             samples[name].append(((time.perf_counter() - wall) / chunk, (_cpu() - cpu) / chunk))
+    for run in variants.values():
+        getattr(run, "close", lambda: None)()
     return {name: (statistics.median(w for w, _ in s), statistics.median(c for _, c in s)) for name, s in samples.items()}
 
 
@@ -128,6 +145,8 @@ def ours_step(name: str, args, variant: str):
     import keras
     import tensorflow as tf
 
+    from sr_tf.training.callbacks import StopAtStep
+
     policies = {"after-bf16": "mixed_bfloat16", "after-fp16": "mixed_float16"}
     keras.mixed_precision.set_dtype_policy(policies.get(variant, "float32"))
     keras.utils.set_random_seed(0)
@@ -145,10 +164,55 @@ def ours_step(name: str, args, variant: str):
 
         return run
     data = tf.data.Dataset.from_tensors((lr, hr)).repeat()
+    return fit_turns(model, data, args.chunk, args.warmup + args.turns, callbacks=[StopAtStep(10**9)])
+
+
+def fit_turns(model, data, chunk: int, turns: int, callbacks=()):
+    """A function that runs the next `chunk`-step epoch of one long `model.fit` (`turns` epochs),
+    as `sr-tf train` runs: one `fit` call, so its start and end fall outside every turn.
+
+    `fit` runs in a thread, held at each epoch start until the function is called; the function
+    returns at that epoch's end (its callbacks included). A `fit` call per turn would time, each
+    turn, tf.data's iterator teardown: with this constant dataset, the end of a `fit` waited up to
+    2.3 s for tf.data's autotuning thread (ESRGAN 4 blocks, batch 4, HR 64: 3 steps in 2.7 s or in
+    5.1 s), that is Keras and tf.data's cost per `fit` call, not per step."""
+    import threading
+
+    import keras
+
+    go, done, failure, stop = threading.Semaphore(0), threading.Semaphore(0), [], [False]
+
+    class Gate(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            go.acquire()
+            self.model.stop_training = stop[0]
+
+        def on_epoch_end(self, epoch, logs=None):
+            done.release()
+
+    def body():
+        try:
+            model.fit(data, steps_per_epoch=chunk, epochs=turns + 1, verbose=0, shuffle=False,
+                      callbacks=[*callbacks, Gate()])
+        except BaseException as err:  # re-raised in the caller's thread
+            failure.append(err)
+            done.release()
+
+    thread = threading.Thread(target=body, daemon=True)
+    thread.start()
 
     def run():
-        model.fit(data, steps_per_epoch=args.chunk, epochs=1, verbose=0, shuffle=False)
+        go.release()
+        done.acquire()
+        if failure:
+            raise failure[0]
 
+    def close():  # after the last turn: the extra epoch stops after one step, and `fit` ends
+        stop[0] = True
+        go.release()
+        thread.join()
+
+    run.close = close
     return run
 
 
