@@ -123,7 +123,7 @@ def test_colour_and_bit_depth_survive_exactly(tmp_path, nearest_model_file, pix_
     both ways and keeps 10 bits (an 8-bit step, or another matrix or range, would change samples)."""
     src = tmp_path / "in.mkv"
     make_clip(src, frames=6, codec="ffv1", pix_fmt=pix_fmt, colorspace=colorspace, color_range=color_range,
-              audio=False, subtitles=False, rotation=None, deep=deep)
+              audio=False, subtitles=False, rotation=None, deep=deep, direct_yuv=True)
     out = tmp_path / "out.mkv"
     assert _run(src, "-o", out, "--model", nearest_model_file, "--codec", "ffv1") == 0
     assert video_facts(out)["pix_fmt"] == pix_fmt

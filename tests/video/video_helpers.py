@@ -47,11 +47,14 @@ def make_clip(
     chapters: bool = False,
     attachment: bool = False,
     seed: int = 0,
+    direct_yuv: bool = False,
 ) -> list[np.ndarray]:
     """Writes a clip with a keyframe every `keyint` frames, an AAC track and a subtitle stream.
 
     `pts` (in `time_base`) makes a variable frame rate; `size` is (width, height). Returns the
-    RGB frames that were encoded.
+    RGB frames that were encoded. `direct_yuv` (planar 4:4:4 only) writes the samples from the textbook
+    Y'CbCr equations instead of swscale, whose SIMD paths differ between CPUs; the pattern is kept inside
+    [0.02, 0.98] there, so every sample is a colour that RGB can hold (no clipping on the way back).
     """
     import os
 
@@ -96,9 +99,12 @@ def make_clip(
     for i, t in enumerate(pts):
         image = pattern(i, height, width, seed, deep)
         images.append(image)
-        frame = av.VideoFrame.from_ndarray(image, format="rgb48le" if deep else "rgb24").reformat(
-            format=pix_fmt, dst_colorspace={1: "ITU709", 5: "ITU601", 6: "ITU601"}.get(colorspace or 6, "ITU601"),
-            dst_color_range=color_range or 1)
+        if direct_yuv:
+            frame = yuv444_frame(image, pix_fmt, colorspace or 6, color_range or 1)
+        else:
+            frame = av.VideoFrame.from_ndarray(image, format="rgb48le" if deep else "rgb24").reformat(
+                format=pix_fmt, dst_colorspace={1: "ITU709", 5: "ITU601", 6: "ITU601"}.get(colorspace or 6, "ITU601"),
+                dst_color_range=color_range or 1)
         frame.pts, frame.time_base = t, time_base
         out.mux(video.encode(frame))
     out.mux(video.encode(None))
@@ -158,6 +164,31 @@ def stream_packets(path) -> dict[int, list[tuple]]:
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
     mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
     return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
+
+
+def yuv444_frame(image: np.ndarray, pix_fmt: str, colorspace: int, color_range: int) -> av.VideoFrame:
+    """A planar 4:4:4 frame of `image` (uint8 or uint16 RGB) by the Y'CbCr equations of ITU-R BT.601 / BT.709
+    in float64, with the range's levels (limited: 16-235 / 16-240 at 8 bits, scaled by 2^(bits-8));
+    RGB is squeezed into [0.02, 0.98] first."""
+    kr, kb = {1: (0.2126, 0.0722), 5: (0.299, 0.114), 6: (0.299, 0.114)}[colorspace]
+    rgb = 0.02 + 0.96 * image.astype(np.float64) / np.iinfo(image.dtype).max
+    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    y = kr * r + (1 - kr - kb) * g + kb * b
+    pb, pr = (b - y) / (2 * (1 - kb)), (r - y) / (2 * (1 - kr))
+    bits = max(c.bits for c in av.VideoFormat(pix_fmt).components)
+    if color_range == 2:
+        top = 2**bits - 1
+        samples = (y * top, pb * top + 2 ** (bits - 1), pr * top + 2 ** (bits - 1))
+    else:
+        unit = 2 ** (bits - 8)
+        samples = (unit * (16 + 219 * y), unit * (128 + 224 * pb), unit * (128 + 224 * pr))
+    frame = av.VideoFrame(image.shape[1], image.shape[0], pix_fmt)
+    dtype = np.uint16 if bits > 8 else np.uint8
+    for plane, values in zip(frame.planes, samples, strict=True):
+        rows = np.frombuffer(plane, dtype).reshape(plane.height, -1)
+        rows[:, : plane.width] = np.round(values)
+    frame.colorspace, frame.color_range = colorspace, color_range
+    return frame
 
 
 def frame_planes(frame: av.VideoFrame) -> list[np.ndarray]:
