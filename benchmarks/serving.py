@@ -10,6 +10,8 @@ median latency over the in-process median of the same work (tensor signature for
 encoded-image signature for b64 PNG). Targets: <= 1.15 for REST JSON, <= 1.05 for gRPC and b64.
 The JSON floor is the JSON work any REST server and client must do for the same call, timed
 in-process with orjson; REST JSON's overhead over in-process should stay within 1.2x of it.
+The server's codec (sr-tf's TF Serving JSON parse, checks and write) is timed on the same bytes
+against the server's half of that floor.
 """
 
 from __future__ import annotations
@@ -118,6 +120,17 @@ def main(argv: list[str] | None = None) -> int:
                 orjson.dumps({"inputs": x}, option=orjson.OPT_SERIALIZE_NUMPY)
                 return np.array(orjson.loads(response_body)["outputs"], np.float32)
 
+        from sr_tf.serving import codec
+
+        signature_inputs = {"input": codec.TensorInfo(np.dtype(np.float32), [None, None, None, 3])}
+
+        def server_codec():  # the same work through sr-tf's TF Serving codec (checks, error texts, WriteDecimal)
+            parsed = codec.loads(request_body, 10**9)
+            codec.parse_predict_request(parsed, signature_inputs, b"true" in request_body)
+            return codec.format_predict_response({"output": reference}, "columnar")
+
+        assert server_codec() == response_body, "the codec must write the bytes the server sends"
+
         def json_floor():
             """The JSON work no REST path can avoid, with the fastest library (orjson)."""
             server_floor()
@@ -149,6 +162,14 @@ def main(argv: list[str] | None = None) -> int:
             "server JSON floor": cpu_per_call(server_floor, n),
             "client JSON floor": cpu_per_call(client_floor, n),
         }
+        # The codec against the floor in wall time, alternating, with no TensorFlow call between them:
+        # CPU time of this process would also count TensorFlow's threads still spinning after a model call.
+        codec_times = {"floor": [], "codec": []}
+        for _ in range(3 * args.iterations):
+            for key, fn in (("floor", server_floor), ("codec", server_codec)):
+                start = time.perf_counter()
+                fn()
+                codec_times[key].append(time.perf_counter() - start)
         server_before, client_before = process_cpu(server.pid), time.process_time()
         for _ in range(n):
             rest.predict(x)
@@ -186,6 +207,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"server's own CPU (server process minus the model) {own * 1e3:.1f} ms = "
           f"{own / cpu['server JSON floor']:.2f}x the server's JSON floor; target <= 1.20 "
           f"{'met' if own <= 1.2 * cpu['server JSON floor'] else 'NOT met'}")
+    codec_ms, floor_ms = (statistics.median(codec_times[k]) * 1e3 for k in ("codec", "floor"))
+    print(f"server codec (sr-tf's parse + checks + write, in-process, median wall) {codec_ms:.2f} ms = "
+          f"{codec_ms / floor_ms:.2f}x the server's JSON floor ({floor_ms:.2f} ms); target <= 1.20 "
+          f"{'met' if codec_ms <= 1.2 * floor_ms else 'NOT met'}")
     overhead = statistics.median(results["REST JSON tensor"]) - base_tensor
     floor = statistics.median(results["JSON floor (orjson, in-process)"])
     print(f"REST JSON overhead {overhead * 1e3:.1f} ms = {overhead / floor:.2f}x the JSON floor "
