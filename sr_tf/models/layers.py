@@ -200,27 +200,6 @@ def conv_after_shuffle(x: tf.Tensor, kernel: tf.Tensor, bias: tf.Tensor | None, 
     return tf.nn.depth_to_space(y, factor)
 
 
-def scaled_residual(y: tf.Tensor, scale: float, x: tf.Tensor, weight: tf.Tensor) -> tf.Tensor:
-    """`y * scale + x` for `[N, H, W, C]` tensors; in bfloat16 as a 1x1 convolution by `scale * I`
-    whose add of `x` oneDNN's graph rewrite fuses into it (`_FusedConv2D` BiasAdd + Add).
-
-    TensorFlow's bfloat16 elementwise kernels are not vectorised: in RRDBNet (realesrgan-x4plus,
-    128x128, 2-core AMX Xeon) the residual Mul + Add took ~6% of the op time. Fused, the sum is
-    rounded to bfloat16 once instead of twice (the weights are unchanged); where grappler does not
-    run (eager calls) it is the plain two-pass result. Other dtypes: `y * scale + x`.
-
-    `weight`: any `[C]` variable of the model (e.g. the conv's bias before it); times 0 it is the
-    fused convolution's zero bias, which constant folding cannot drop (a constant one it does, and
-    with it the fusion).
-    """
-    if y.dtype != tf.bfloat16 or y.shape.rank != 4 or y.shape[-1] is None:
-        return y * scale + x
-    channels = y.shape[-1]
-    diag = tf.linalg.diag(tf.fill([channels], tf.constant(scale, y.dtype)))[None, None]
-    zero = tf.cast(weight, y.dtype) * 0
-    return tf.nn.bias_add(tf.nn.conv2d(y, diag, 1, "SAME"), zero) + x  # SAME: shape inference sees x's shape
-
-
 def gelu(x: tf.Tensor) -> tf.Tensor:
     """torch's `nn.GELU()` (the exact erf form): `0.5 * x * (1 + erf(x / sqrt(2)))`.
 

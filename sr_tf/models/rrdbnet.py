@@ -13,7 +13,6 @@ import tensorflow as tf
 
 from sr_tf.models.layers import (
     border_pad,
-    scaled_residual,
     small_kaiming,
     to_output_dtype,
     validate_positive,
@@ -56,7 +55,7 @@ class ResidualDenseBlock(keras.layers.Layer):
         for conv in self.convs:
             y = conv(tf.concat(features, axis=-1) if len(features) > 1 else x)
             features.append(tf.nn.leaky_relu(y, LRELU_SLOPE))
-        return scaled_residual(self.conv5(tf.concat(features, axis=-1)), RESIDUAL_SCALE, x, self.conv5.bias)
+        return self.conv5(tf.concat(features, axis=-1)) * RESIDUAL_SCALE + x
 
     def get_config(self):
         return {**super().get_config(), "num_feat": self.num_feat, "num_grow_ch": self.num_grow_ch}
@@ -80,7 +79,9 @@ class RRDB(keras.layers.Layer):
         out = x
         for rdb in self.rdbs:
             out = rdb(out)
-        return scaled_residual(out, RESIDUAL_SCALE, x, self.rdbs[-1].conv5.bias)
+        # Not a 1x1 conv with the add fused (`_FusedConv2D` BiasAdd + Add) in bfloat16: that form was
+        # faster but oneDNN's fused add read memory it did not own (NaN tiles, segfaults, 1 call in ~200).
+        return out * RESIDUAL_SCALE + x
 
     def get_config(self):
         return {**super().get_config(), "num_feat": self.num_feat, "num_grow_ch": self.num_grow_ch}

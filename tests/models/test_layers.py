@@ -166,23 +166,3 @@ def test_gelu_and_layer_norm_are_one_xla_kernel_each_in_our_runtime(dtype):
     keras_norm.set_weights(norm.get_weights())
     np.testing.assert_allclose(tf.cast(norm(x), tf.float32).numpy(), tf.cast(keras_norm(x), tf.float32).numpy(),
                                rtol=tol, atol=tol)
-
-
-@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
-def test_scaled_residual_is_y_times_scale_plus_x(dtype):
-    """RRDBNet's `0.2 * y + x`: float32 unchanged; bfloat16 as a 1x1 conv with the add fused, which
-    rounds the sum once (so within one bfloat16 rounding of the float32 value of the same inputs)."""
-    from sr_tf.models.layers import scaled_residual
-
-    rng = np.random.default_rng(3)
-    y, x = (tf.cast(rng.normal(size=(2, 5, 4, 6)).astype(np.float32), dtype) for _ in range(2))
-    weight = tf.Variable(tf.cast(rng.normal(size=(6,)), dtype))
-    fn = tf.function(lambda a, b: scaled_residual(a, 0.2, b, weight))
-    got = tf.cast(fn(y, x), tf.float32).numpy()
-    plain = tf.cast(y * tf.cast(0.2, dtype) + x, tf.float32).numpy()
-    if dtype == "float32":
-        np.testing.assert_array_equal(got, plain)
-    else:
-        exact = tf.cast(y, tf.float32) * tf.cast(tf.cast(0.2, dtype), tf.float32) + tf.cast(x, tf.float32)
-        np.testing.assert_allclose(got, exact.numpy(), rtol=2.0**-8, atol=1e-30)
-        assert "Conv2D" in {op.type for op in fn.get_concrete_function(y, x).graph.get_operations()}
