@@ -140,7 +140,7 @@ def main() -> None:
     print(f"threads={args.threads} repeats={args.repeats} TF {tf.__version__} "
           f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')} "
           f"ONEDNN_MAX_CPU_ISA={os.environ.get('ONEDNN_MAX_CPU_ISA', 'unset')} (restricts our TF path only)")
-    if "float16" not in precisions:
+    if args.precisions is None and "float16" not in precisions:
         print("float16 not measured: no float16 arithmetic on this machine (pass --precisions to force)")
     workdir = Path(tempfile.mkdtemp(prefix="sr-tf-bench-"))
     for spec in args.models:
