@@ -107,4 +107,5 @@ def test_exports_hold_no_xla_kernels_even_when_traced_in_the_xla_form(tmp_path):
         bf16 = export_savedmodel(compact, tmp_path / "b" / "1",
                                  ExportConfig(tile_size=0, warmup=False, precision="bfloat16"))
     assert not _xla_functions(path) and not _xla_functions(bf16)
-    assert "Relu" in {node.op for node in _ops(bf16)}  # its PReLUs in the "onednn" form (convolutions)
+    # its PReLUs in the "onednn" form: depthwise products and Maximum (`conv_prelu_chain`)
+    assert {"DepthwiseConv2dNative", "Maximum"} <= {node.op for node in _ops(bf16)}

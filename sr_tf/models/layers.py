@@ -77,11 +77,11 @@ def elementwise_form(form: str):
       bfloat16; XLA fuses the chain into one vectorised loop, while the convolutions stay oneDNN's
       (XLA's own are slower on CPUs, see field notes). SavedModels are traced without it: TF
       Serving runs XLA kernels only with `--xla_cpu_compilation_enabled`.
-    * "onednn" (what exported SavedModels hold): in bfloat16, two 1x1 convolutions, the first fused
-      with a ReLU (`[relu(x), relu(-x)]`, then `[I; -diag(alpha)]`), so TensorFlow's CPU runs no
-      elementwise kernel for it, only oneDNN's convolutions (vectorised for bfloat16). The compact
-      x4 bfloat16 SavedModel (256x256, 2-core AMX Xeon) took 0.094 s instead of 0.118 s with the
-      two passes. Other dtypes: as "graph".
+    * "onednn" (what exported SavedModels hold): a PReLU between two convolutions (`conv_prelu_chain`,
+      the compact model) is a oneDNN depthwise product and one `Maximum`, in any dtype. A lone PReLU
+      in bfloat16: two 1x1 convolutions, the first fused with a ReLU (`[relu(x), relu(-x)]`, then
+      `[I; -diag(alpha)]`), so TensorFlow's CPU runs no elementwise kernel for it, only oneDNN's
+      convolutions (vectorised for bfloat16); in other dtypes as "graph".
     * "openvino": Keras' `relu(x) - alpha * relu(-x)`, the pattern OpenVINO's converter recognises
       and fuses into its convolutions (it does not recognise the two-pass form: 6x slower there).
     """
@@ -150,6 +150,53 @@ class PReLU(keras.layers.PReLU):
     def call(self, inputs):
         alpha = tf.cast(self.alpha, inputs.dtype)
         return _PRELU[_ELEMENTWISE_FORM.get()](inputs, alpha)
+
+
+def _plain_same_conv(layer) -> bool:
+    return (isinstance(layer, keras.layers.Conv2D) and type(layer).__name__ == "Conv2D" and layer.built
+            and tuple(layer.strides) == (1, 1) and tuple(layer.dilation_rate) == (1, 1) and layer.groups == 1
+            and layer.padding == "same" and layer.data_format == "channels_last" and layer.use_bias
+            and layer.activation in (None, keras.activations.linear))
+
+
+def conv_prelu_chain(x: tf.Tensor, convs, prelus) -> tf.Tensor:
+    """`convs[n](prelus[n-1](convs[n-1](... prelus[0](convs[0](x)))))`: 3x3-style convolutions
+    (`keras.layers.Conv2D`, stride 1, "same", with bias) with a per-channel `PReLU` between each two.
+
+    `[N, H, W, Cin] -> [N, H, W, Cout]` in `x`'s dtype. Under `elementwise_form("onednn")` (exported
+    SavedModels) each PReLU is one oneDNN depthwise 1x1 product and one `Maximum`, the same values:
+    `max(y, alpha * y)` is `where(y > 0, y, alpha * y)` for a slope `alpha <= 1`, and a channel with
+    `alpha > 1` is computed negated (`max(-y, -alpha * y) = -prelu(y)`), its sign folded into the
+    weights: the producing convolution's kernel and bias, and the consuming convolution's input
+    channels, are multiplied by -1 (exact), so every product and sum is the plain chain's, bit for bit
+    (up to the sign of zero; a slope of exactly 0 times an infinity may give NaN where the plain
+    form gives the infinity). It replaces TensorFlow's elementwise PReLU kernels, unvectorised for
+    bfloat16, and in float32 one of their passes. The realesr-animevideov3 x4 SavedModel at 256x256
+    (2-core AMX Xeon, alternating calls) took 0.080 s instead of 0.089 s in bfloat16 (against the
+    two 1x1 convolutions of a lone PReLU) and 0.267 s instead of 0.296 s in float32 (two passes).
+    Our runtime's XLA PReLU kernels (`elementwise_form("xla")`) stay faster there (bfloat16 0.079 s
+    against 0.089 s with this form). Other forms, or layers outside that shape: the layers' own calls.
+    """
+    if len(convs) != len(prelus) + 1:
+        raise ValueError(f"conv_prelu_chain: `convs` must have one more layer than `prelus`. "
+                         f"Received: {len(convs)} convs, {len(prelus)} prelus")
+    per_channel = all(isinstance(p, PReLU) and p.built and tuple(p.alpha.shape[:2]) == (1, 1) for p in prelus)
+    if _ELEMENTWISE_FORM.get() != "onednn" or not per_channel or not all(map(_plain_same_conv, convs)):
+        for conv, act in zip(convs[:-1], prelus, strict=True):
+            x = act(conv(x))
+        return convs[-1](x)
+    x, sign_in = tf.cast(x, convs[0].compute_dtype), None
+    for conv, act in zip(convs, [*prelus, None], strict=True):
+        kernel, bias = tf.cast(conv.kernel, x.dtype), tf.cast(conv.bias, x.dtype)
+        if sign_in is not None:
+            kernel = kernel * sign_in[:, None]
+        if act is None:
+            return tf.nn.bias_add(tf.nn.conv2d(x, kernel, 1, "SAME"), bias)
+        alpha = tf.reshape(tf.cast(act.alpha, x.dtype), [-1])
+        sign = tf.where(alpha > 1, tf.constant(-1, x.dtype), tf.constant(1, x.dtype))
+        y = tf.nn.bias_add(tf.nn.conv2d(x, kernel * sign, 1, "SAME"), bias * sign)
+        x = tf.maximum(y, tf.nn.depthwise_conv2d(y, tf.reshape(alpha, [1, 1, -1, 1]), [1, 1, 1, 1], "VALID"))
+        sign_in = sign
 
 
 @functools.lru_cache(maxsize=16)

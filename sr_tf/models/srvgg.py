@@ -7,6 +7,7 @@ import keras
 from sr_tf.models.layers import (
     PixelShuffle,
     PReLU,
+    conv_prelu_chain,
     to_output_dtype,
     validate_positive,
     validate_scale,
@@ -72,10 +73,14 @@ class SRVGGNetCompact(keras.Model):
         return self.upscale
 
     def call(self, x):
-        out = x
-        for conv, act in zip(self.convs, self.acts, strict=True):
-            out = act(conv(out))
-        out = self.shuffle(self.conv_last(out))
+        if self.act_type == "prelu":
+            out = conv_prelu_chain(x, [*self.convs, self.conv_last], self.acts)
+        else:
+            out = x
+            for conv, act in zip(self.convs, self.acts, strict=True):
+                out = act(conv(out))
+            out = self.conv_last(out)
+        out = self.shuffle(out)
         return to_output_dtype(out + self.base_upsample(x))
 
     def get_config(self):

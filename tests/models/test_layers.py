@@ -166,3 +166,33 @@ def test_gelu_and_layer_norm_are_one_xla_kernel_each_in_our_runtime(dtype):
     keras_norm.set_weights(norm.get_weights())
     np.testing.assert_allclose(tf.cast(norm(x), tf.float32).numpy(), tf.cast(keras_norm(x), tf.float32).numpy(),
                                rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_conv_prelu_chain_folded_form_gives_the_layers_values_bit_for_bit(dtype):
+    """The exports' form of conv-PReLU-conv stacks: depthwise products and `Maximum`, slopes > 1 computed
+    negated with the signs folded into the neighbouring kernels; the same outputs as the layers' calls."""
+    import keras
+
+    from sr_tf.models.layers import PReLU, conv_prelu_chain, elementwise_form
+
+    keras.utils.set_random_seed(4)
+    convs = [keras.layers.Conv2D(6, 3, padding="same", dtype=dtype) for _ in range(3)]
+    prelus = [PReLU(dtype=dtype) for _ in range(2)]
+    x = tf.cast(np.random.default_rng(4).normal(size=(2, 9, 7, 3)), dtype)
+    conv_prelu_chain(x, convs, prelus)  # builds the layers
+    slopes = np.array([[[-1.5, -0.25, 0.0, 0.3, 1.0, 2.75]]], np.float32)  # negative, in [0, 1], > 1
+    for prelu, alpha in zip(prelus, (slopes, slopes[..., ::-1]), strict=True):
+        prelu.alpha.assign(tf.cast(alpha, prelu.alpha.dtype))
+    plain = tf.function(lambda t: conv_prelu_chain(t, convs, prelus))
+    with elementwise_form("onednn"):
+        folded = tf.function(lambda t: conv_prelu_chain(t, convs, prelus))
+        ops = folded.get_concrete_function(x).graph.get_operations()
+    types = [op.type for op in ops]
+    assert types.count("DepthwiseConv2dNative") == types.count("Maximum") == 2
+    assert all(op.outputs[0].shape.rank == 1 for op in ops if op.type == "SelectV2")  # only the signs
+    want = tf.cast(plain(x), tf.float32).numpy()
+    assert np.isfinite(want).all() and (want < 0).any()
+    np.testing.assert_array_equal(tf.cast(folded(x), tf.float32).numpy(), want)
+    with pytest.raises(ValueError, match="one more layer than `prelus`"):
+        conv_prelu_chain(x, convs[:2], prelus)
