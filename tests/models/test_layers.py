@@ -196,3 +196,23 @@ def test_conv_prelu_chain_folded_form_gives_the_layers_values_bit_for_bit(dtype)
     np.testing.assert_array_equal(tf.cast(folded(x), tf.float32).numpy(), want)
     with pytest.raises(ValueError, match="one more layer than `prelus`"):
         conv_prelu_chain(x, convs[:2], prelus)
+
+
+def test_dense_keeps_float16_bias_unfused_on_cpus_and_gives_keras_values():
+    """oneDNN's float16 MatMul + BiasAdd fusion is ~150x slower on CPUs: `dense` keeps a Reshape between
+    them there (in float32 the MatMul feeds the BiasAdd directly, for the fusion); values are Keras'."""
+    import keras
+
+    from sr_tf.models.layers import dense
+
+    x = tf.constant(np.random.default_rng(5).normal(size=(2, 3, 4, 6)), tf.float32)
+    for dtype in ("float32", "float16"):
+        layer = keras.layers.Dense(5, dtype=dtype)
+        want = layer(tf.cast(x, dtype))
+        fn = tf.function(lambda t, layer=layer: dense(layer, t, tf.nn.relu))
+        graph = fn.get_concrete_function(tf.cast(x, dtype)).graph
+        (bias_add,) = [op for op in graph.get_operations() if op.type == "BiasAdd"]
+        fed_by = bias_add.inputs[0].op.type
+        assert fed_by == ("MatMul" if dtype == "float32" or tf.config.list_physical_devices("GPU") else "Reshape")
+        np.testing.assert_allclose(tf.cast(fn(tf.cast(x, dtype)), tf.float32).numpy(),
+                                   tf.nn.relu(tf.cast(want, tf.float32)).numpy(), rtol=2e-3, atol=2e-3)
