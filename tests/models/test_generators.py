@@ -168,3 +168,28 @@ def test_rrdbnet_bad_unshuffle_names_it():
         RRDBNet(scale=4, unshuffle=3)
     with pytest.raises(ValueError, match="unshuffle=4"):
         RRDBNet(scale=8, unshuffle=4)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_compact_model_in_the_exports_form_gives_its_own_outputs_bit_for_bit(dtype):
+    """SRVGGNetCompact traced as exports trace it (`conv_prelu_chain`'s folded PReLUs) returns exactly what
+    its plain call returns, with slopes below 0, in [0, 1] and above 1 in every layer."""
+    import tensorflow as tf
+
+    from sr_tf.models.layers import elementwise_form
+
+    keras.utils.set_random_seed(6)
+    model = SRVGGNetCompact(num_feat=6, num_conv=2, upscale=2, dtype=dtype)
+    x = np.random.default_rng(6).random((1, 7, 9, 3)).astype(np.float32)
+    model(x)
+    slopes = np.array([-0.7, 0.0, 0.25, 1.0, 1.6, 3.0], np.float32)
+    for i, act in enumerate(model.acts):
+        act.alpha.assign(tf.cast(np.roll(slopes, i).reshape(1, 1, 6), act.alpha.dtype))
+    plain = tf.function(lambda t: model(t))(x).numpy()
+    with elementwise_form("onednn"):
+        fn = tf.function(lambda t: model(t))
+        ops = [op.type for op in fn.get_concrete_function(tf.TensorSpec([1, None, None, 3])).graph.get_operations()]
+        folded = fn(x).numpy()
+    assert ops.count("DepthwiseConv2dNative") == len(model.acts)
+    assert np.isfinite(plain).all()
+    np.testing.assert_array_equal(folded, plain)
