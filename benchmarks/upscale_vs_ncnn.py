@@ -170,10 +170,10 @@ def main() -> None:
             openvino = f"Upscaler openvino {precision}"
             vs_ncnn = f"{w['ncnn'] / w[label]:7.2f}x" if "ncnn" in w else f"{'-':>8s}"
             vs_ov = f"{w[openvino] / w[label]:5.2f}x" if openvino in w else f"{'-':>6s}"
-            vs_ref = psnr8(outputs[label], outputs["ncnn"]) if "ncnn" in outputs else float("nan")
-            vs_f32 = psnr8(outputs[label], reference) if reference is not None else float("nan")  # no f32 run
-            print(f"{label:40s} {w[label]:8.3f} {c[label]:8.3f} {vs_ncnn} {vs_ov} "
-                  f"{vs_ref:10.1f} dB {vs_f32:8.1f} dB")
+            vs_ref = f"{psnr8(outputs[label], outputs['ncnn']):10.1f} dB" if "ncnn" in outputs else f"{'-':>13s}"
+            vs_f32 = (f"{psnr8(outputs[label], reference):8.1f} dB" if reference is not None  # no f32 run
+                      else f"{'-':>11s}")
+            print(f"{label:40s} {w[label]:8.3f} {c[label]:8.3f} {vs_ncnn} {vs_ov} {vs_ref} {vs_f32}")
         for line in skipped:
             print(f"  skipped {line}")
     print("\n> 1x: ours faster (vs OV: OpenVINO at the same precision). PSNR on 8-bit outputs; inf = identical bytes. CPU time is the steadier "
