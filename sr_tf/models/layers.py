@@ -153,7 +153,7 @@ class PReLU(keras.layers.PReLU):
 
 
 def _plain_same_conv(layer) -> bool:
-    return (isinstance(layer, keras.layers.Conv2D) and type(layer).__name__ == "Conv2D" and layer.built
+    return (type(layer) is keras.layers.Conv2D and layer.built
             and tuple(layer.strides) == (1, 1) and tuple(layer.dilation_rate) == (1, 1) and layer.groups == 1
             and layer.padding == "same" and layer.data_format == "channels_last" and layer.use_bias
             and layer.activation in (None, keras.activations.linear))
@@ -161,7 +161,7 @@ def _plain_same_conv(layer) -> bool:
 
 def conv_prelu_chain(x: tf.Tensor, convs, prelus) -> tf.Tensor:
     """`convs[n](prelus[n-1](convs[n-1](... prelus[0](convs[0](x)))))`: 3x3-style convolutions
-    (`keras.layers.Conv2D`, stride 1, "same", with bias) with a per-channel `PReLU` between each two.
+    (`keras.layers.Conv2D`, stride 1, "same", with bias) with an activation between each two.
 
     `[N, H, W, Cin] -> [N, H, W, Cout]` in `x`'s dtype. Under `elementwise_form("onednn")` (exported
     SavedModels) each PReLU is one oneDNN depthwise 1x1 product and one `Maximum`, the same values:
@@ -175,7 +175,8 @@ def conv_prelu_chain(x: tf.Tensor, convs, prelus) -> tf.Tensor:
     (2-core AMX Xeon, alternating calls) took 0.080 s instead of 0.089 s in bfloat16 (against the
     two 1x1 convolutions of a lone PReLU) and 0.267 s instead of 0.296 s in float32 (two passes).
     Our runtime's XLA PReLU kernels (`elementwise_form("xla")`) stay faster there (bfloat16 0.079 s
-    against 0.089 s with this form). Other forms, or layers outside that shape: the layers' own calls.
+    against 0.089 s with this form). Other forms, activations other than per-channel `PReLU`s, or
+    layers outside that shape: the layers' own calls.
     """
     if len(convs) != len(prelus) + 1:
         raise ValueError(f"conv_prelu_chain: `convs` must have one more layer than `prelus`. "

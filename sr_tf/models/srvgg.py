@@ -73,14 +73,7 @@ class SRVGGNetCompact(keras.Model):
         return self.upscale
 
     def call(self, x):
-        if self.act_type == "prelu":
-            out = conv_prelu_chain(x, [*self.convs, self.conv_last], self.acts)
-        else:
-            out = x
-            for conv, act in zip(self.convs, self.acts, strict=True):
-                out = act(conv(out))
-            out = self.conv_last(out)
-        out = self.shuffle(out)
+        out = self.shuffle(conv_prelu_chain(x, [*self.convs, self.conv_last], self.acts))
         return to_output_dtype(out + self.base_upsample(x))
 
     def get_config(self):
